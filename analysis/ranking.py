@@ -404,9 +404,9 @@ def compare_to_parent(
         left[key] = left[key].astype(object)
         right[key] = right[key].astype(object)
         merged = left.merge(right, on=on, how="left", indicator=True)
-        p_low = pd.to_numeric(merged["_p_low"], errors="coerce").to_numpy(float)
-        p_high = pd.to_numeric(merged["_p_high"], errors="coerce").to_numpy(float)
-        p_est = pd.to_numeric(merged["_p_est"], errors="coerce").to_numpy(float)
+        p_low = pd.to_numeric(merged["_p_low"], errors="coerce").to_numpy(float, copy=True)
+        p_high = pd.to_numeric(merged["_p_high"], errors="coerce").to_numpy(float, copy=True)
+        p_est = pd.to_numeric(merged["_p_est"], errors="coerce").to_numpy(float, copy=True)
         found = (merged["_merge"] == "both").to_numpy()
 
     if single is not None:
@@ -424,10 +424,10 @@ def compare_to_parent(
                     out[key].astype(object) != look.iloc[0][key]
                 ).to_numpy()
         p_low[fallback], p_high[fallback], p_est[fallback] = single
-        found |= fallback
+        found = found | fallback
 
-    u_low = pd.to_numeric(out[low], errors="coerce").to_numpy(float)
-    u_high = pd.to_numeric(out[high], errors="coerce").to_numpy(float)
+    u_low = pd.to_numeric(out[low], errors="coerce").to_numpy(float, copy=True)
+    u_high = pd.to_numeric(out[high], errors="coerce").to_numpy(float, copy=True)
     known = found & np.isfinite(u_low) & np.isfinite(u_high)
     known &= np.isfinite(p_low) & np.isfinite(p_high)
 
@@ -667,10 +667,10 @@ def shrink_index(
     covs = list(covariates or [])
     gcols = _group_list(group)
     out = table.copy()
-    p = pd.to_numeric(out[estimate], errors="coerce").to_numpy(float)
-    s = pd.to_numeric(out[se], errors="coerce").to_numpy(float)
+    p = pd.to_numeric(out[estimate], errors="coerce").to_numpy(float, copy=True)
+    s = pd.to_numeric(out[se], errors="coerce").to_numpy(float, copy=True)
     nn = (
-        pd.to_numeric(out[n], errors="coerce").to_numpy(float)
+        pd.to_numeric(out[n], errors="coerce").to_numpy(float, copy=True)
         if n in out.columns
         else np.full(len(out), np.nan)
     )
@@ -689,7 +689,7 @@ def shrink_index(
     D[corr] = 1.0 / (x + 0.5) + 1.0 / (nn[corr] - x + 0.5)
     usable = interior | corr
     if covs:
-        Xall = out[covs].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        Xall = out[covs].apply(pd.to_numeric, errors="coerce").to_numpy(float, copy=True)
         usable &= np.all(np.isfinite(Xall), axis=1)
         Xall = np.column_stack([np.ones(len(out)), Xall])
     else:
