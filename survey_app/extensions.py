@@ -1,0 +1,39 @@
+"""Flask extensions, created unbound; `create_app` binds them to an app."""
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint names so Alembic migrations are portable
+    # between SQLite (batch mode) and PostgreSQL.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+def _limiter_key():
+    # Replaced per-route by the public blueprint; default is the remote address
+    # (never stored anywhere, only used as an in-memory / Redis counter key).
+    from flask_limiter.util import get_remote_address
+
+    return get_remote_address()
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+limiter = Limiter(key_func=_limiter_key)
+babel = Babel()

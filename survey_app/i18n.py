@@ -1,0 +1,63 @@
+"""Language selection and message catalogues (Flask-Babel).
+
+Vietnamese is the default.  `?lang=en` (or `vi`) switches and is remembered
+in a `lang` cookie.  Message ids are English; the Vietnamese catalogue lives in
+`translations/vi/LC_MESSAGES/messages.po` and is compiled to `.mo` on start-up
+when the `.po` is newer (so a fresh clone needs no extra build step).
+"""
+from pathlib import Path
+
+from flask import g, request
+
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def compile_catalogues() -> None:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        tmp = mo.with_suffix(".mo.tmp")
+        with tmp.open("wb") as fh:
+            write_mo(fh, catalog)
+        tmp.replace(mo)
+
+
+def select_locale() -> str:
+    from flask import current_app
+
+    langs = current_app.config["LANGUAGES"]
+    lang = request.args.get("lang")
+    if lang in langs:
+        g.set_lang_cookie = lang
+        return lang
+    lang = request.cookies.get("lang")
+    if lang in langs:
+        return lang
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_i18n(app, babel) -> None:
+    compile_catalogues()
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(TRANSLATIONS))
+
+    @app.after_request
+    def _remember_lang(resp):
+        lang = g.get("set_lang_cookie")
+        if lang:
+            resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax",
+                            httponly=True, secure=app.config.get("SESSION_COOKIE_SECURE", False))
+        return resp
+
+    @app.context_processor
+    def _inject_locale():
+        from flask_babel import get_locale
+
+        loc = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        return {"current_locale": loc}

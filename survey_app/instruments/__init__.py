@@ -1,0 +1,89 @@
+"""Questionnaire definitions as data: one JSON file per instrument version.
+
+`load_definitions()` reads them; `sync_instruments(session)` stores each
+(key, version) once.  Loading the same version twice changes nothing; a
+definition whose content changed but kept its version number is refused
+(it must get a new version, old responses keep theirs).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+LIKERT_VALUES = (1, 2, 3, 4, 5)
+
+
+class InstrumentVersionError(ValueError):
+    pass
+
+
+def checksum(definition: dict) -> str:
+    canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def load_definitions(directory: Path = HERE) -> list[dict]:
+    defs = []
+    for path in sorted(directory.glob("*.json")):
+        with path.open(encoding="utf-8") as fh:
+            d = json.load(fh)
+        for field in ("key", "version", "title", "items"):
+            if field not in d:
+                raise InstrumentVersionError(f"{path.name}: missing '{field}'")
+        keys = [it["key"] for it in d["items"]]
+        if len(keys) != len(set(keys)):
+            raise InstrumentVersionError(f"{path.name}: duplicate item keys")
+        defs.append(d)
+    return defs
+
+
+def sync_instruments(session, definitions: list[dict] | None = None) -> list[tuple[str, int, str]]:
+    """Store new instrument versions.  Returns [(key, version, status)] with
+    status 'created' or 'unchanged'.  Raises InstrumentVersionError when a
+    stored version's definition differs from the file."""
+    from sqlalchemy import select
+
+    from ..models import Instrument, InstrumentItem
+
+    out = []
+    for d in definitions if definitions is not None else load_definitions():
+        digest = checksum(d)
+        existing = session.scalar(
+            select(Instrument).where(Instrument.key == d["key"], Instrument.version == d["version"])
+        )
+        if existing is not None:
+            if existing.checksum != digest:
+                raise InstrumentVersionError(
+                    f"instrument {d['key']} version {d['version']} changed on disk but kept its "
+                    f"version number; give the changed definition a new version"
+                )
+            out.append((d["key"], d["version"], "unchanged"))
+            continue
+        inst = Instrument(
+            key=d["key"], version=d["version"], title_vi=d["title"]["vi"],
+            title_en=d["title"].get("en", ""), element_index=d.get("element_index", "direct"),
+            checksum=digest, definition=d,
+        )
+        session.add(inst)
+        for pos, it in enumerate(d["items"]):
+            session.add(InstrumentItem(
+                instrument=inst, key=it["key"], element=it.get("element"), kind=it["kind"],
+                required=bool(it.get("required")), position=pos,
+                text_vi=it["text"]["vi"], text_en=it["text"].get("en", ""),
+            ))
+        out.append((d["key"], d["version"], "created"))
+    session.flush()
+    return out
+
+
+def latest(session, key: str):
+    from sqlalchemy import select
+
+    from ..models import Instrument
+
+    return session.scalar(
+        select(Instrument).where(Instrument.key == key).order_by(Instrument.version.desc()).limit(1)
+    )

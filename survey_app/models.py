@@ -1,0 +1,347 @@
+"""The data model (SQLAlchemy 2.x typed models).
+
+Nouns from DESIGN.md: an effective-dated unit tree, counters (QR service
+points), versioned instruments with items, responses with a long answers
+table, transaction volumes, reporting calendar and targets, users with a role
+and a unit scope, an audit log, and import batches.
+
+All timestamps are stored as timezone-aware UTC.  `submitted_at` of a response
+is when the citizen submitted (UTC); reporting periods are cut in local time by
+`analysis.periods`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+ROLES = ("counter_staff", "unit_leader", "analyst", "admin")
+CHANNELS = ("qr", "kiosk", "paper", "online", "phone", "import")
+UNIT_KINDS = (
+    "province",
+    "service_center",
+    "department",
+    "district",
+    "commune",
+    "ward",
+    "other",
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Unit(db.Model):
+    """A node of the effective-dated administrative tree.
+
+    `valid_from` is the first day the unit exists, `valid_to` the first day it
+    no longer exists (exclusive; NULL = still exists).  A merged or retired
+    unit names its `successor`.
+    """
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(30))
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id"), index=True)
+    valid_from: Mapped[Optional[dt.date]] = mapped_column(Date)
+    valid_to: Mapped[Optional[dt.date]] = mapped_column(Date)
+    successor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id"))
+
+    parent: Mapped[Optional["Unit"]] = relationship(
+        remote_side=[id], foreign_keys=[parent_id], back_populates="children"
+    )
+    children: Mapped[list["Unit"]] = relationship(
+        foreign_keys=[parent_id], back_populates="parent"
+    )
+    successor: Mapped[Optional["Unit"]] = relationship(
+        remote_side=[id], foreign_keys=[successor_id]
+    )
+    counters: Mapped[list["Counter"]] = relationship(back_populates="unit")
+
+    __table_args__ = (
+        CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
+            name="valid_range",
+        ),
+    )
+
+    def name(self, locale: str = "vi") -> str:
+        return (self.name_en or self.name_vi) if locale == "en" else self.name_vi
+
+    def is_active(self, on: Optional[dt.date] = None) -> bool:
+        on = on or dt.date.today()
+        return (self.valid_from is None or self.valid_from <= on) and (
+            self.valid_to is None or on < self.valid_to
+        )
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<Unit {self.code}>"
+
+
+class Counter(db.Model):
+    """A service point people rate (a desk of a one-stop department).
+
+    `unit` is the unit it belongs to (commune, department, centre): the unit
+    whose transaction volumes weight its responses.  Rotating the token
+    (`token_version += 1`) invalidates every printed QR poster.
+    """
+
+    __tablename__ = "counters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    token_version: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    unit: Mapped[Unit] = relationship(back_populates="counters")
+
+    def name(self, locale: str = "vi") -> str:
+        return (self.name_en or self.name_vi) if locale == "en" else self.name_vi
+
+
+class Instrument(db.Model):
+    """A versioned questionnaire.  The definition (as loaded from
+    `survey_app/instruments/*.json`) is kept verbatim; `checksum` detects a
+    changed definition that was not given a new version."""
+
+    __tablename__ = "instruments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer)
+    title_vi: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300), default="")
+    element_index: Mapped[str] = mapped_column(String(20), default="direct")
+    checksum: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    items: Mapped[list["InstrumentItem"]] = relationship(
+        back_populates="instrument", order_by="InstrumentItem.position"
+    )
+
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    @property
+    def label(self) -> str:
+        return f"{self.key}@{self.version}"
+
+
+class InstrumentItem(db.Model):
+    __tablename__ = "instrument_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"))
+    key: Mapped[str] = mapped_column(String(60))
+    element: Mapped[Optional[str]] = mapped_column(String(30))
+    # likert5 | yesno | choice | multi | text
+    kind: Mapped[str] = mapped_column(String(20))
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer)
+    text_vi: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text, default="")
+
+    instrument: Mapped[Instrument] = relationship(back_populates="items")
+
+    __table_args__ = (UniqueConstraint("instrument_id", "key"),)
+
+
+class Response(db.Model):
+    """One citizen's questionnaire.  Anonymous: no name, phone, ID, or IP.
+
+    `unit` is the service unit (where the citizen was served, not where they
+    live); `counter` the QR service point when known.  `stratum` is the
+    procedure field (lĩnh vực) used for weighting cells, `_all` when unknown.
+    """
+
+    __tablename__ = "responses"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    counter_id: Mapped[Optional[int]] = mapped_column(ForeignKey("counters.id"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    stratum: Mapped[str] = mapped_column(String(60), default="_all")
+    dossier_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    # Keyed hash of the first-party device cookie (burst detection); never an IP.
+    device_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    age_group: Mapped[Optional[str]] = mapped_column(String(20))
+    gender: Mapped[Optional[str]] = mapped_column(String(20))
+    respondent: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    # Quality: semicolon-separated sorted flags (duplicate, burst, identical_answers, ...)
+    flags: Mapped[str] = mapped_column(String(200), default="")
+    flag_reason: Mapped[Optional[str]] = mapped_column(Text)
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    excluded_reason: Mapped[Optional[str]] = mapped_column(Text)
+    import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("import_batches.id"))
+
+    unit: Mapped[Unit] = relationship()
+    counter: Mapped[Optional[Counter]] = relationship()
+    instrument: Mapped[Instrument] = relationship()
+    answers: Mapped[list["Answer"]] = relationship(
+        back_populates="response", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index("ix_responses_unit_submitted", "unit_id", "submitted_at"),
+        Index("ix_responses_submitted", "submitted_at"),
+        CheckConstraint(
+            "channel IN ('qr','kiosk','paper','online','phone','import')", name="channel"
+        ),
+    )
+
+
+class Answer(db.Model):
+    """(response, item, value): a long table so SQL aggregates without JSON.
+    Not answered / not applicable is no row."""
+
+    __tablename__ = "answers"
+
+    response_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(SmallInteger)
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class Volume(db.Model):
+    """Transactions (dossiers) of a unit in a period (both days inclusive),
+    optionally per stratum (procedure field); `_all` = all fields."""
+
+    __tablename__ = "volumes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    stratum: Mapped[str] = mapped_column(String(60), default="_all")
+    transactions: Mapped[int] = mapped_column(Integer)
+    import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("import_batches.id"))
+
+    unit: Mapped[Unit] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "period_start", "period_end", "stratum"),
+        CheckConstraint("transactions >= 0", name="transactions_nonneg"),
+        CheckConstraint("period_end >= period_start", name="period_order"),
+    )
+
+
+class ReportingCalendar(db.Model):
+    """The annual report cut-off (default 15/12, Asia/Ho_Chi_Minh)."""
+
+    __tablename__ = "reporting_calendars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    cutoff_month: Mapped[int] = mapped_column(SmallInteger, default=12)
+    cutoff_day: Mapped[int] = mapped_column(SmallInteger, default=15)
+    timezone: Mapped[str] = mapped_column(String(60), default="Asia/Ho_Chi_Minh")
+    calendar_periods: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Target(db.Model):
+    """Satisfaction target (fraction) for a report year, by unit kind or one unit."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    unit_kind: Mapped[Optional[str]] = mapped_column(String(30))
+    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id"))
+    target: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        UniqueConstraint("year", "unit_kind", "unit_id"),
+        CheckConstraint("target > 0 AND target <= 1", name="target_range"),
+    )
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Incremented on logout / password change: every older session is refused.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+    unit: Mapped[Optional[Unit]] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('counter_staff','unit_leader','analyst','admin')", name="role"
+        ),
+    )
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[Optional[str]] = mapped_column(String(40))
+    target_id: Mapped[Optional[str]] = mapped_column(String(80))
+    details: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
+class ImportBatch(db.Model):
+    """One accepted import file.  (kind, sha256) is unique, so the same file
+    imported twice (or concurrently) is refused cleanly."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(300))
+    rows: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("kind", "sha256"),)

@@ -1,0 +1,6 @@
+"""Public (citizen) blueprint: QR landing + form, kiosk, thanks, health."""
+from flask import Blueprint
+
+bp = Blueprint("public", __name__)
+
+from . import routes  # noqa: E402,F401

@@ -1,0 +1,241 @@
+"""Shared fixtures: the app on SQLite or PostgreSQL, a clean schema per test,
+data factories, a live server and a headless Chromium.
+
+Choose the database with `pytest --db sqlite` (default) or `--db postgresql`.
+PostgreSQL comes from TEST_DATABASE_URL / DATABASE_URL, else the server on
+127.0.0.1:5432 when reachable, else a throw-away server started from the
+installed binaries.  Each run uses its own fresh database, dropped at the end.
+When PostgreSQL cannot be had, the run fails under CI (CI=true) and is skipped
+with a loud message elsewhere.  Likewise for the browser (Debian chromium).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--db", default=os.environ.get("TEST_DB", "sqlite"), choices=("sqlite", "postgresql"),
+                     help="database backend for the app tests")
+
+
+def pytest_report_header(config):
+    return f"database backend: {config.getoption('--db')}"
+
+
+def _unavailable(what: str):
+    msg = f"\n\n*** {what} ***\n"
+    if IN_CI:
+        pytest.exit(msg + "CI requires it: failing.", returncode=3)
+    pytest.skip(msg + "Skipped outside CI.")
+
+
+# ------------------------------------------------------------------ databases
+
+@pytest.fixture(scope="session")
+def pg_server_url():
+    """URL of a PostgreSQL server (maintenance database) to create test databases in."""
+    from pgserver import ThrowawayPostgres, reachable
+
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    if url.startswith("postgres"):
+        from survey_app.config import normalise_database_url
+
+        yield normalise_database_url(url)
+        return
+    if reachable("127.0.0.1", 5432):
+        yield "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        return
+    try:
+        server = ThrowawayPostgres()
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        _unavailable(f"PostgreSQL unavailable: no server configured or on 127.0.0.1:5432, "
+                     f"and a throw-away server could not start ({exc})")
+    yield server.url
+    server.cleanup()
+
+
+def _pg_admin(server_url: str, sql: str) -> None:
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(sa.text(sql))
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(request):
+    """Factory: a URL of a new empty database of the chosen backend (dropped at the end)."""
+    backend = request.config.getoption("--db")
+    made: list = []
+    tmpdir = tempfile.mkdtemp(prefix="sipas-test-")
+
+    def make() -> str:
+        if backend == "sqlite":
+            path = Path(tmpdir) / f"{uuid.uuid4().hex[:8]}.sqlite3"
+            return f"sqlite:///{path}"
+        server = request.getfixturevalue("pg_server_url")
+        name = f"sipas_test_{uuid.uuid4().hex[:10]}"
+        _pg_admin(server, f'CREATE DATABASE "{name}"')
+        made.append((server, name))
+        return server.rsplit("/", 1)[0] + "/" + name
+
+    yield make
+    for server, name in made:
+        try:
+            _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception:  # noqa: BLE001
+            pass
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database):
+    """The session's database, with the schema created once."""
+    url = fresh_database()
+    from survey_app import create_app
+    from survey_app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "schema", "TESTING": True})
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return url
+
+
+def _clean(db) -> None:
+    """Empty every table (a clean schema for the next test)."""
+    import sqlalchemy as sa
+
+    tables = list(reversed(db.metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(t.delete())
+
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "PUBLIC_BASE_URL": "http://sipas.test",
+    "RATELIMIT_STORAGE_URI": "memory://",
+}
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Factory for an app bound to the clean test database; extra config as kwargs."""
+    from survey_app import create_app
+    from survey_app.extensions import db
+
+    apps = []
+
+    def make(**overrides):
+        cfg = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url)
+        cfg.update(overrides)
+        app = create_app(cfg)
+        apps.append(app)
+        return app
+
+    yield make
+    for a in apps:
+        with a.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if apps:
+        cleaner = create_app(dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url))
+        with cleaner.app_context():
+            _clean(db)
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        from survey_app.extensions import db
+        from survey_app.instruments import sync_instruments
+
+        sync_instruments(db.session)
+        db.session.commit()
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context for direct database work in a test."""
+    with app.app_context():
+        yield app
+
+
+# ------------------------------------------------------------------ live server + browser
+
+@pytest.fixture
+def live_server(app):
+    """Serve `app` on a free local port in a background thread; yields the base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    port = server.socket.getsockname()[1]
+    app.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    t.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def screenshot_dir():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

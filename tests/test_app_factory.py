@@ -1,0 +1,68 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from survey_app import create_app
+from survey_app.config import normalise_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_embedded_sqlite_in_instance(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    app = create_app({"TESTING": True})
+    app.instance_path  # noqa: B018
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{Path(app.instance_path) / 'sipas.sqlite3'}"
+    assert app.config["TIMEZONE"] == "Asia/Ho_Chi_Minh"
+
+
+def test_secret_key_generated_once_into_instance(tmp_path):
+    # A separate process with its own instance folder (the app package is copied by path).
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from flask import Flask\n"
+        "import survey_app\n"
+        "a = survey_app.create_app({'TESTING': True, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
+        "print(a.config['SECRET_KEY'])\n" % str(ROOT)
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    key_file = ROOT / "instance" / "secret_key"
+    existed = key_file.exists()
+    out1 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out2 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out1 == out2 and len(out1.strip()) == 64
+    assert key_file.exists() and (key_file.stat().st_mode & 0o777) == 0o600
+    if not existed:
+        key_file.unlink()
+
+
+def test_environment_overrides(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h:5432/x")
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("SIPAS_DEFAULT_TARGET", "0.95")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h:5432/x"
+    assert app.config["SECRET_KEY"] == "from-env"
+    assert app.config["DEFAULT_TARGET"] == 0.95
+    # the mapping passed to create_app wins over the environment
+    assert create_app({"SECRET_KEY": "explicit"}).config["SECRET_KEY"] == "explicit"
+
+
+def test_normalise_database_url():
+    assert normalise_database_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert normalise_database_url("postgresql+psycopg://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert normalise_database_url("sqlite:///x") == "sqlite:///x"
+
+
+def test_health_ok(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json["database"] == "ok"
+
+
+def test_health_503_when_database_unreachable(make_app):
+    app = make_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:1/none",
+                   SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 1}})
+    r = app.test_client().get("/healthz")
+    assert r.status_code == 503
