@@ -2,9 +2,10 @@
 
 Vietnamese is the default.  `?lang=en` (or `vi`) switches and is remembered
 in a `lang` cookie.  Message ids are English; the Vietnamese catalogue lives in
-`translations/vi/LC_MESSAGES/messages.po` and is compiled to `.mo` on start-up
-when the `.po` is newer (so a fresh clone needs no extra build step).
+`translations/vi/LC_MESSAGES/*.po` (one file per area) and is merged and
+compiled to `messages.mo` on start-up when a `.po` is newer (so a fresh clone needs no extra build step).
 """
+import os
 from pathlib import Path
 
 from flask import g, request
@@ -13,18 +14,27 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def compile_catalogues() -> None:
+    """Merge every `*.po` of a language (messages.po, public.po, staff.po, ...)
+    into its `messages.mo`, when any of them is newer than the `.mo`."""
+    from babel.messages.catalog import Catalog
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+    for lc_dir in TRANSLATIONS.glob("*/LC_MESSAGES"):
+        sources = sorted(lc_dir.glob("*.po"))
+        mo = lc_dir / "messages.mo"
+        if not sources or (mo.exists() and mo.stat().st_mtime >= max(p.stat().st_mtime for p in sources)):
             continue
-        with po.open("rb") as fh:
-            catalog = read_po(fh, locale=po.parent.parent.name)
-        tmp = mo.with_suffix(".mo.tmp")
+        locale = lc_dir.parent.name
+        merged = Catalog(locale=locale)
+        for po in sources:
+            with po.open("rb") as fh:
+                for message in read_po(fh, locale=locale):
+                    if message.id and message.string:
+                        merged[message.id] = message.string
+        tmp = lc_dir / f"messages.mo.{os.getpid()}.tmp"
         with tmp.open("wb") as fh:
-            write_mo(fh, catalog)
+            write_mo(fh, merged)
         tmp.replace(mo)
 
 
