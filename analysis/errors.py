@@ -1,0 +1,60 @@
+"""Input errors shared by the analysis engine and the web app.
+
+A single exception type, :class:`InputError` (a ``ValueError``), carries every
+problem found in one pass over the input, so a user fixes a file once instead
+of once per error. Each problem names the file, the line (1 = the header line,
+so the first data record is line 2), the column and a message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+__all__ = ["Problem", "InputError", "MAX_SHOWN"]
+
+#: how many problems the string form of an InputError lists before summarising
+MAX_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (file, line, column) and what."""
+
+    file: str
+    line: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f", line {self.line}"
+        if self.column:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.message}"
+
+
+class InputError(ValueError):
+    """Raised when inputs are invalid; ``.problems`` lists every problem found."""
+
+    def __init__(self, problems: Iterable[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem("", None, None, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        lines = [str(p) for p in self.problems[:MAX_SHOWN]]
+        extra = len(self.problems) - MAX_SHOWN
+        if extra > 0:
+            lines.append(f"... and {extra} more problem(s)")
+        return "\n".join(lines) if lines else "invalid input"
+
+    def as_records(self) -> list[dict]:
+        """The problems as plain dicts (file, line, column, message), e.g. for JSON."""
+        return [
+            {"file": p.file, "line": p.line, "column": p.column, "message": p.message}
+            for p in self.problems
+        ]

@@ -1,0 +1,663 @@
+"""The satisfaction index of every unit, parent and the root in one call.
+
+:func:`compute_index` runs METHODOLOGY §2–§6 (rates, weights, variance,
+intervals, adequacy, flags, targets, roll-up) over a response frame and
+returns an :class:`IndexResult` (``.table`` one row per unit/parent/root,
+``.meta`` the method version, parameters and counts).
+
+Response rows may carry an integer ``count``: the row stands for ``count``
+identical responses (same unit, stratum, answers and weight). Results are
+exactly those of the uncompressed frame, so the web app can aggregate in SQL
+(``GROUP BY unit_code, stratum, <item columns>``) and pass the groups.
+Without ``submitted_at`` the rows are taken as already inside the period; the
+period still selects the volumes.
+
+Element keys: access, procedure, staff, result, feedback; ``overall`` is the
+overall item. ``element_mode="criteria"`` (or a dict per element) rates an
+element as the mean of its criteria rates, criteria columns being
+``<element>_c1``, ``<element>_c2``, ... with 1 = yes, 0 = no, empty = don't
+know; an element without criteria columns falls back to its direct item.
+
+The mean score is ``Σ α_e m_e`` over the elements' direct 1–5 items (``m_e``
+the weighted mean of answered values, weights renormalised like the index),
+``score_100 = (mean_score - 1)/4·100``; ``deff`` is Kish's weighting design
+effect ``n / n_kish``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import adequacy as adq
+from . import intervals as ci
+from .errors import InputError, Problem
+from .hierarchy import Tree, successor_map, tree_as_of
+from .io import (ALL_STRATUM, ELEMENTS, criteria_columns, prepare_responses, prepare_units,
+                 prepare_volumes, check_known_units)
+from .periods import Period, parse_period
+from .targets import resolve_targets, target_status
+from .variance import Design, domain_variance, lincomb_influence, ratio_totals
+from .weights import SEP, assign_cells, cell_table, volumes_in_period
+
+__all__ = ["METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index", "INDEX_COLUMNS"]
+
+#: version of the published method; bump on any change that can move a figure
+METHOD_VERSION = "sipas-index/1.0"
+
+INDEX_COLUMNS = [
+    "unit_code", "level", "period", "n", "n_kish", "deff", "N", "response_rate", "overall_rate",
+    "index", "index_se", "index_ci_low", "index_ci_high", "moe", "required_n", "adequacy", "flags",
+    "target", "target_status",
+]
+
+
+@dataclass
+class IndexOptions:
+    """Parameters of :func:`compute_index` (all written into ``meta``)."""
+
+    ci: str = "wilson"                      # wilson | beta | logit (element and overall rates)
+    level: float = 0.95
+    weights_from: str = "auto"              # auto | volumes | none | column
+    adequacy: str = "yamane"                # yamane | cochran | quota
+    margin: float = 0.05                    # e of Yamane / Cochran
+    quotas: dict | None = None              # quota rule: kind -> required n
+    min_transactions: float = 30
+    target: Any = None                      # number, or dict (see analysis.targets)
+    as_of: dt.date | None = None            # tree date; default: the period's last day
+    rollup: str = "pooled"                  # pooled | mean_of_units
+    map_successors: bool = False
+    element_weights: dict | None = None     # element -> α (normalised); default equal
+    element_mode: Any = "direct"            # direct | criteria | {element: mode}
+    elements: tuple = ELEMENTS
+    include_excluded: bool = False
+    include_under_18: bool = False
+    level_filter: str | None = None         # None | unit | parent | root
+    calendar: bool = False                  # read "2025" etc. as calendar periods
+    low_n: float = 30
+    wide_ci: float = 0.30
+
+    def validate(self):
+        checks = [
+            (self.ci in ci.METHODS, f"ci must be one of {ci.METHODS}"),
+            (self.weights_from in ("auto", "volumes", "none", "column"),
+             "weights_from must be auto, volumes, none or column"),
+            (self.adequacy in adq.RULES, f"adequacy must be one of {adq.RULES}"),
+            (self.rollup in ("pooled", "mean_of_units"), "rollup must be pooled or mean_of_units"),
+            (self.level_filter in (None, "unit", "parent", "root"), "level must be unit, parent or root"),
+            (0 < self.level < 1, "level must be in (0, 1)"),
+        ]
+        bad = [msg for ok, msg in checks if not ok]
+        if bad:
+            raise InputError([Problem("options", None, None, m) for m in bad])
+
+
+@dataclass
+class IndexResult:
+    """``table``: one row per unit / parent / root; ``meta``: method and counts; ``cells``: the design cells."""
+
+    table: pd.DataFrame
+    meta: dict
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+@dataclass
+class _Vars:
+    """Ratio variables (y_j, x_j) per row and their grouping into elements."""
+
+    ys: list
+    xs: list
+    groups: dict        # element -> list of j
+    overall: int | None
+    direct: dict        # element -> (values, answered) of the direct 1-5 item, for mean scores
+    overall_direct: tuple | None
+    modes: dict
+
+
+def _build_vars(frame: pd.DataFrame, elements, element_mode) -> _Vars:
+    crit = criteria_columns(frame.columns)
+    ys, xs, groups, direct, modes = [], [], {}, {}, {}
+    n = len(frame)
+
+    def add(values, sat_threshold):
+        v = values
+        a = ~np.isnan(v)
+        ys.append(np.where(a & (v >= sat_threshold), 1.0, 0.0))
+        xs.append(a.astype(float))
+        return len(ys) - 1
+
+    for e in elements:
+        mode = element_mode.get(e, "direct") if isinstance(element_mode, dict) else element_mode
+        v = frame[e].to_numpy(float) if e in frame.columns else np.full(n, np.nan)
+        if e in frame.columns:
+            direct[e] = (np.nan_to_num(v), (~np.isnan(v)).astype(float))
+        if mode == "criteria" and crit.get(e):
+            groups[e] = [add(frame[c].to_numpy(float), 1) for c in crit[e]]
+            modes[e] = "criteria"
+        else:
+            groups[e] = [add(v, 4)]
+            modes[e] = "direct"
+    overall = None
+    overall_direct = None
+    if "overall" in frame.columns:
+        v = frame["overall"].to_numpy(float)
+        overall = add(v, 4)
+        overall_direct = (np.nan_to_num(v), (~np.isnan(v)).astype(float))
+    return _Vars(ys, xs, groups, overall, direct, overall_direct, modes)
+
+
+def _subdomain_sizes(design: Design, dom, ndom, cell_dom, member):
+    """n, n_kish, cells, f of the sub-domain ``member`` (row 0/1) of each domain."""
+    ok = dom >= 0
+    d = dom[ok]
+    c = design.count[ok] * member[ok]
+    w = design.w[ok]
+    n = np.bincount(d, weights=c, minlength=ndom)
+    sw = np.bincount(d, weights=c * w, minlength=ndom)
+    sw2 = np.bincount(d, weights=c * w * w, minlength=ndom)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_kish = np.where(sw2 > 0, sw * sw / sw2, 0.0)
+    per_cell = np.bincount(design.cell[ok], weights=c, minlength=design.ncell)
+    inside = (per_cell > 0) & (cell_dom >= 0)
+    cd = cell_dom[inside]
+    cells = np.bincount(cd, minlength=ndom).astype(float)
+    N = design.cell_N if design.fpc else np.full(design.ncell, np.nan)
+    unknown = np.bincount(cd, weights=np.isnan(N[inside]).astype(float), minlength=ndom) > 0
+    sn = np.bincount(cd, weights=design.cell_n[inside], minlength=ndom)
+    sN = np.bincount(cd, weights=np.nan_to_num(N[inside]), minlength=ndom)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(unknown | (sN <= 0), 0.0, sn / sN)
+    return n, n_kish, cells, np.minimum(f, 1.0)
+
+
+def _estimate_level(design: Design, V: _Vars, dom, ndom, cell_dom, alpha: dict, opts: IndexOptions) -> dict:
+    """All estimates for every domain of one level (arrays of length ndom)."""
+    J = len(V.ys)
+    Y = np.zeros((J, ndom))
+    X = np.zeros((J, ndom))
+    for j in range(J):
+        Y[j], X[j] = ratio_totals(design, dom, ndom, V.ys[j], V.xs[j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = np.where(X > 0, Y / X, np.nan)
+    avail = X > 0
+    out: dict = {}
+    n_all, kish_all, cells_all, f_all = _subdomain_sizes(design, dom, ndom, cell_dom, np.ones(len(dom)))
+    out.update(n=n_all, n_kish=kish_all, cells=cells_all, f=f_all)
+    B_index = np.zeros((J, ndom))
+    alpha_avail = np.zeros((len(V.groups), ndom))
+    elem_B = {}
+    for k, (e, js) in enumerate(V.groups.items()):
+        K = avail[js].sum(axis=0)
+        B = np.zeros((J, ndom))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            B[js] = np.where(K > 0, avail[js] / K, 0.0)
+        est = np.where(K > 0, np.nansum(np.where(avail[js], R[js], 0.0) * B[js], axis=0), np.nan)
+        out[f"{e}_rate"] = est
+        elem_B[e] = B
+        alpha_avail[k] = alpha.get(e, 0.0) * (K > 0)
+    tot = alpha_avail.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha_d = np.where(tot > 0, alpha_avail / tot, 0.0)
+    index = np.zeros(ndom)
+    for k, e in enumerate(V.groups):
+        B_index += alpha_d[k] * elem_B[e]
+        index += alpha_d[k] * np.nan_to_num(out[f"{e}_rate"])
+    out["index"] = np.where(tot > 0, index, np.nan)
+    out["_missing"] = {e: ~np.isfinite(out[f"{e}_rate"]) for e in V.groups}
+    # variances and intervals of element rates
+    targets = [(e, js, elem_B[e]) for e, js in V.groups.items()]
+    if V.overall is not None:
+        Bo = np.zeros((J, ndom))
+        Bo[V.overall] = 1.0
+        out["overall_rate"] = R[V.overall]
+        targets.append(("overall", [V.overall], Bo))
+    for e, js, B in targets:
+        u = lincomb_influence(dom, [V.ys[j] for j in js], [V.xs[j] for j in js], R[js], X[js], B[js])
+        var = domain_variance(design, u, cell_dom, ndom)
+        member = np.max(np.vstack([V.xs[j] for j in js]), axis=0)
+        n, kish, cells, f = _subdomain_sizes(design, dom, ndom, cell_dom, member)
+        df = ci.design_df(n, cells)
+        p = out[f"{e}_rate"]
+        se, lo, hi = ci.proportion_interval(p, var, n, df, opts.ci, opts.level, kish, f)
+        out[f"{e}_se"], out[f"{e}_ci_low"], out[f"{e}_ci_high"], out[f"{e}_n"] = se, lo, hi, n
+        out[f"_{e}_var"], out[f"_{e}_df"], out[f"_{e}_kish"], out[f"_{e}_f"] = var, df, kish, f
+    if V.overall is None:
+        for s in ("rate", "se", "ci_low", "ci_high"):
+            out[f"overall_{s}"] = np.full(ndom, np.nan)
+        out["overall_n"] = np.zeros(ndom)
+    # index
+    u = lincomb_influence(dom, V.ys, V.xs, R, X, B_index)
+    var = domain_variance(design, u, cell_dom, ndom)
+    df = ci.design_df(n_all, cells_all)
+    se, lo, hi = ci.index_interval(out["index"], var, df, opts.level, kish_all, f_all)
+    out.update(index_se=se, index_ci_low=lo, index_ci_high=hi, index_df=df, _index_var=var)
+    # mean scores (point estimates)
+    means = np.zeros(ndom)
+    wts = np.zeros(ndom)
+    ok = dom >= 0
+    cw = design.cw[ok]
+    for k, e in enumerate(V.groups):
+        if e not in V.direct:
+            continue
+        v, a = V.direct[e]
+        num = np.bincount(dom[ok], weights=cw * v[ok] * a[ok], minlength=ndom)
+        den = np.bincount(dom[ok], weights=cw * a[ok], minlength=ndom)
+        have = den > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means += np.where(have, alpha.get(e, 0.0) * num / den, 0.0)
+        wts += np.where(have, alpha.get(e, 0.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mean_score"] = np.where(wts > 0, means / wts, np.nan)
+    return out
+
+
+def _normalise_alpha(elements, weights: dict | None) -> dict:
+    if not weights:
+        return {e: 1.0 / len(elements) for e in elements}
+    bad = [k for k, v in weights.items() if k not in elements or float(v) < 0]
+    if bad or sum(float(weights.get(e, 0)) for e in elements) <= 0:
+        raise InputError([Problem("options", None, "element_weights",
+                                  f"element weights must be >= 0 over {list(elements)} with a positive sum")])
+    s = sum(float(weights.get(e, 0)) for e in elements)
+    return {e: float(weights.get(e, 0)) / s for e in elements}
+
+
+def _prepared(frame, fn, source, **kw):
+    if frame is None:
+        return None
+    if frame.attrs.get("analysis_prepared"):
+        return frame
+    out = fn(frame, source=source, **kw)
+    out.attrs["analysis_prepared"] = True
+    return out
+
+
+# ----------------------------------------------------------------------------- main
+
+def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
+                  units: pd.DataFrame | None = None, *, period: Period | str | None = None,
+                  options: IndexOptions | None = None) -> IndexResult:
+    """Indices, intervals, adequacy, targets and roll-up for one period.
+
+    ``responses``: DESIGN response columns (or the app's aggregated rows with a
+    ``count`` column); ``volumes``/``units``: DESIGN volume/unit frames or None;
+    ``period``: a :class:`~analysis.periods.Period` or a label for
+    :func:`~analysis.periods.parse_period`, None = all rows.
+    Raises :class:`~analysis.errors.InputError` on invalid input.
+    """
+    opts = options or IndexOptions()
+    opts.validate()
+    if isinstance(period, str):
+        try:
+            period = parse_period(period, calendar=opts.calendar)
+        except ValueError as exc:
+            raise InputError([Problem("period", None, None, str(exc))]) from None
+    units_f = _prepared(units, prepare_units, "units")
+    known = set(units_f["code"]) if units_f is not None else None
+    resp = _prepared(responses, lambda f, source: prepare_responses(f, source=source), "responses")
+    vols = _prepared(volumes, prepare_volumes, "volumes")
+    if known is not None:
+        problems = []
+        for frame, src in ((resp, "responses"), (vols, "volumes")):
+            if frame is None:
+                continue
+            try:
+                check_known_units(frame["unit_code"], known, src, "unit_code")
+            except InputError as exc:
+                problems += exc.problems
+        if problems:
+            raise InputError(problems)
+    alpha = _normalise_alpha(tuple(opts.elements), opts.element_weights)
+
+    # -- eligibility and period
+    count = resp["count"].to_numpy(np.int64)
+    n_read = int(count.sum())
+    in_period = np.ones(len(resp), dtype=bool)
+    if period is not None and "submitted_at" in resp.columns:
+        ts = resp["submitted_at"]
+        in_period = ((ts >= pd.Timestamp(period.start)) & (ts < pd.Timestamp(period.end))).to_numpy()
+    excl = resp["excluded"].to_numpy(bool) & (not opts.include_excluded)
+    minor = resp["under_18"].to_numpy(bool) & (not opts.include_under_18)
+    left_out = {
+        "outside_period": int(count[~in_period].sum()),
+        "excluded": int(count[in_period & excl].sum()),
+        "under_18": int(count[in_period & ~excl & minor].sum()),
+    }
+    eligible = in_period & ~excl & ~minor & (count > 0)
+    lines = np.flatnonzero(eligible) + 2
+    R = resp.loc[eligible].reset_index(drop=True)
+    cutoff = None
+    if "submitted_at" in R.columns and len(R):
+        cutoff = R["submitted_at"].max()
+
+    # -- tree and successor mapping
+    as_of = opts.as_of or (period.last if period is not None else None)
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of)
+    data_codes = set(R["unit_code"]) | (set(vols["unit_code"]) if vols is not None else set())
+    tree = tree_as_of(units_f, as_of, extra_codes=data_codes if units_f is None else ())
+    vol_frame = vols
+    if opts.map_successors and units_f is not None:
+        smap = successor_map(tree)
+        if smap:
+            R["unit_code"] = R["unit_code"].map(lambda c: smap.get(c, c))
+            if vol_frame is not None:
+                vol_frame = vol_frame.copy()
+                vol_frame["unit_code"] = vol_frame["unit_code"].map(lambda c: smap.get(c, c))
+
+    # -- volumes, cells, weights
+    vol = volumes_in_period(vol_frame, period)
+    mode = opts.weights_from
+    if mode == "auto":
+        mode = "column" if ("weight" in R.columns and R["weight"].notna().any()) else "volumes"
+    if mode == "column":
+        if "weight" not in R.columns or R["weight"].isna().any():
+            bad = np.flatnonzero(R["weight"].isna().to_numpy()) if "weight" in R.columns else []
+            raise InputError([Problem("responses", int(lines[i]), "weight", "weight is missing") for i in bad[:50]]
+                             or [Problem("responses", 1, "weight", "weights_from=column needs a weight column")])
+    units_arr = R["unit_code"].to_numpy(object)
+    cell_strata = assign_cells(units_arr, R["stratum"].to_numpy(object), vol, weights_from=mode, lines=lines)
+    rcount = R["count"].to_numpy(float)
+    cell_id, cells = cell_table(units_arr, cell_strata, rcount, vol, use_volumes=(mode == "volumes"))
+    if mode == "column":
+        w = R["weight"].to_numpy(float)
+    else:
+        w = cells["w"].to_numpy()[cell_id] if len(cells) else np.zeros(0)
+    design = Design(cell=cell_id, w=w, count=rcount, cell_n=cells["n"].to_numpy(float),
+                    cell_N=cells["N"].to_numpy(float), fpc=(mode == "volumes"))
+    V = _build_vars(R, tuple(opts.elements), opts.element_mode)
+
+    # -- domains: unit level, parent depths, root
+    node_of_row = tree.ids(units_arr)
+    node_of_cell = tree.ids(cells["unit_code"].to_numpy(object))
+    M = len(tree.nodes)
+    vol_node = tree.ids(vol["unit_code"].to_numpy(object))
+    has_vol = np.zeros(M, bool)
+    has_vol[vol_node] = True
+    has_resp = np.zeros(M, bool)
+    has_resp[node_of_row] = True
+    blocks = []
+    est = _estimate_level(design, V, node_of_row, M, node_of_cell, alpha, opts)
+    unit_nodes = np.flatnonzero(has_vol | has_resp)
+    blocks.append(_block(est, unit_nodes, "unit", tree))
+    children = tree.has_children()
+    data_node = has_vol | has_resp
+    parent_blocks = []
+    for depth in range(tree.max_depth + 1):
+        row_dom = tree.ancestor_at_depth(node_of_row, depth)
+        cell_dom = tree.ancestor_at_depth(node_of_cell, depth)
+        sub = np.zeros(M, bool)
+        anc_data = tree.ancestor_at_depth(np.flatnonzero(data_node), depth)
+        sub[anc_data[anc_data >= 0]] = True
+        nodes = np.flatnonzero(sub & children & (tree.nodes["depth"].to_numpy() == depth))
+        if len(nodes) == 0:
+            continue
+        est_p = _estimate_level(design, V, row_dom, M, cell_dom, alpha, opts)
+        parent_blocks.append(_block(est_p, nodes, None, tree))
+    blocks += parent_blocks
+    root_est = _estimate_level(design, V, np.zeros(len(node_of_row), np.int64), 1,
+                               np.zeros(len(node_of_cell), np.int64), alpha, opts)
+    root = _block(root_est, np.array([0]), "root", tree)
+    blocks.append(root)
+    table = pd.concat(blocks, ignore_index=True)
+    if opts.rollup == "mean_of_units":
+        table = _mean_of_units(table, tree, V, opts)
+
+    # -- population, adequacy, flags, targets
+    table = _population_and_flags(table, tree, vol, cells, design, opts)
+    year = period.year if period is not None else None
+    table["target"] = resolve_targets(opts.target, year, table["kind"])
+    table["target_status"] = target_status(table["index_ci_low"], table["index_ci_high"], table["target"])
+    table["period"] = period.label if period is not None else ""
+    table["method"] = METHOD_VERSION
+    table["ci_method"] = opts.ci
+    table["rollup"] = opts.rollup
+    table["weights_from"] = mode
+    if opts.level_filter == "unit":
+        table = table[table["level"] == "unit"]
+    elif opts.level_filter == "parent":
+        table = table[~table["level"].isin(["unit", "root"])]
+    elif opts.level_filter == "root":
+        table = table[table["level"] == "root"]
+    table = _order_columns(table.reset_index(drop=True), V)
+    meta = _meta(opts, period, mode, n_read, left_out, eligible, count, cutoff, as_of, V, alpha, cells)
+    return IndexResult(table=table, meta=meta, cells=cells)
+
+
+def _block(est: dict, nodes: np.ndarray, level: str | None, tree: Tree) -> pd.DataFrame:
+    """Rows of ``nodes`` from the per-domain arrays ``est``."""
+    data = {k: v[nodes] for k, v in est.items() if isinstance(v, np.ndarray)}
+    frame = pd.DataFrame(data)
+    frame["_missing_list"] = _missing_vectorised(est["_missing"], nodes)
+    if level == "root":
+        frame.insert(0, "unit_code", "_root")
+        frame.insert(1, "level", "root")
+        for c in ("name_vi", "name_en", "parent_code"):
+            frame[c] = ""
+        frame["kind"] = "root"
+        frame["_node"] = -1
+        return frame
+    nd = tree.nodes.iloc[nodes]
+    frame.insert(0, "unit_code", nd["code"].to_numpy())
+    frame.insert(1, "level", "unit" if level == "unit" else nd["kind"].to_numpy())
+    frame["name_vi"] = nd["name_vi"].to_numpy()
+    frame["name_en"] = nd["name_en"].to_numpy()
+    par = nd["parent"].to_numpy()
+    frame["parent_code"] = np.where(par >= 0, tree.nodes["code"].to_numpy()[np.maximum(par, 0)], "")
+    frame["kind"] = nd["kind"].to_numpy()
+    frame["_node"] = nodes
+    return frame
+
+
+def _missing_vectorised(missing: dict, nodes):
+    parts = [np.where(m[nodes], e, "") for e, m in sorted(missing.items())]
+    joined = pd.Series([""] * len(nodes))
+    for p in parts:
+        joined = joined.str.cat(pd.Series(p), sep=";")
+    return joined.str.strip(";").str.replace(r";+", ";", regex=True).to_numpy()
+
+
+def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions) -> pd.DataFrame:
+    """Replace parent/root estimates by the plain mean of their direct members.
+
+    Members of parent P: its own unit row (if any) and, for each child Q,
+    Q's parent row when Q has one, else Q's unit row. Estimate = mean over
+    members with a value; Var = Σ Var / U². Bottom-up by depth, so a
+    province is the mean of its districts' means.
+    """
+    quantities = list(V.groups) + (["overall"] if V.overall is not None else [])
+    t = table.copy()
+    is_unit = t["level"] == "unit"
+    is_root = t["level"] == "root"
+    is_parent = ~is_unit & ~is_root
+    depth = tree.nodes["depth"].to_numpy()
+    parent_of = tree.nodes["parent"].to_numpy()
+    node = t["_node"].to_numpy()
+    value_cols = {q: (f"{q}_rate", f"_{q}_var") for q in quantities}
+    value_cols["index"] = ("index", "_index_var")
+
+    def members_frame(member_mask, group):
+        m = t.loc[member_mask]
+        g = pd.DataFrame({"group": group[member_mask.to_numpy()]})
+        for q, (vc, varc) in value_cols.items():
+            v = m[vc].to_numpy(float)
+            g[q + "_v"] = v
+            g[q + "_var"] = np.where(np.isfinite(v), m[varc].to_numpy(float), np.nan)
+        return g
+
+    order = sorted(set(depth[node[is_parent.to_numpy()]]), reverse=True) if is_parent.any() else []
+    has_parent_row = np.zeros(len(tree.nodes), bool)
+    has_parent_row[node[is_parent.to_numpy()]] = True
+    for d in order + ["root"]:
+        if d == "root":
+            # top-level members: parent row of depth-0 nodes, or unit rows of depth-0 nodes
+            top = np.zeros(len(t), bool)
+            nd = np.where(node >= 0, node, 0)
+            top |= (is_parent.to_numpy() & (depth[nd] == 0))
+            top |= (is_unit.to_numpy() & (depth[nd] == 0) & ~has_parent_row[nd])
+            group = np.zeros(len(t), np.int64)
+            targets = np.flatnonzero(is_root.to_numpy())
+            tgt_key = np.zeros(len(targets), np.int64)
+            mask = pd.Series(top, index=t.index)
+        else:
+            nd = np.where(node >= 0, node, 0)
+            par = np.where(node >= 0, parent_of[nd], -1)
+            child_parent_row = is_parent.to_numpy() & (depth[nd] == d + 1)
+            child_unit_row = is_unit.to_numpy() & (depth[nd] == d + 1) & ~has_parent_row[nd]
+            own_unit_row = is_unit.to_numpy() & (depth[nd] == d) & has_parent_row[nd]
+            mem = child_parent_row | child_unit_row | own_unit_row
+            group = np.where(own_unit_row, nd, par)
+            targets = np.flatnonzero(is_parent.to_numpy() & (depth[nd] == d))
+            tgt_key = node[targets]
+            mask = pd.Series(mem, index=t.index)
+        g = members_frame(mask, group)
+        agg = g.groupby("group").agg(**{
+            **{f"{q}_m": (f"{q}_v", "mean") for q in value_cols},
+            **{f"{q}_U": (f"{q}_v", "count") for q in value_cols},
+            **{f"{q}_s": (f"{q}_var", "sum") for q in value_cols},
+        })
+        agg = agg.reindex(tgt_key)
+        for q, (vc, varc) in value_cols.items():
+            U = agg[f"{q}_U"].to_numpy(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                val = np.where(U > 0, agg[f"{q}_m"].to_numpy(float), np.nan)
+                var = np.where(U > 0, agg[f"{q}_s"].to_numpy(float) / (U * U), np.nan)
+            t.loc[t.index[targets], vc] = val
+            t.loc[t.index[targets], varc] = var
+        # recompute intervals for these rows
+        sel = t.index[targets]
+        for q in quantities:
+            p = t.loc[sel, f"{q}_rate"].to_numpy(float)
+            se, lo, hi = ci.proportion_interval(
+                p, t.loc[sel, f"_{q}_var"].to_numpy(float), t.loc[sel, f"{q}_n"].to_numpy(float),
+                t.loc[sel, f"_{q}_df"].to_numpy(float), opts.ci, opts.level,
+                t.loc[sel, f"_{q}_kish"].to_numpy(float), t.loc[sel, f"_{q}_f"].to_numpy(float))
+            t.loc[sel, f"{q}_se"], t.loc[sel, f"{q}_ci_low"], t.loc[sel, f"{q}_ci_high"] = se, lo, hi
+        se, lo, hi = ci.index_interval(t.loc[sel, "index"].to_numpy(float), t.loc[sel, "_index_var"].to_numpy(float),
+                                       t.loc[sel, "index_df"].to_numpy(float), opts.level,
+                                       t.loc[sel, "n_kish"].to_numpy(float), t.loc[sel, "f"].to_numpy(float))
+        t.loc[sel, "index_se"], t.loc[sel, "index_ci_low"], t.loc[sel, "index_ci_high"] = se, lo, hi
+        miss = [";".join(e for e in V.groups if not np.isfinite(t.at[i, f"{e}_rate"])) for i in sel]
+        t.loc[sel, "_missing_list"] = miss
+    return t
+
+
+def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: IndexOptions):
+    """N, response rate, required_n, adequacy and the flags column."""
+    M = len(tree.nodes)
+    depth = tree.nodes["depth"].to_numpy()
+    # per-node (unit) recorded volume and flags
+    vnode = tree.ids(vol["unit_code"].to_numpy(object))
+    N_unit = np.bincount(vnode, weights=vol["N"].to_numpy(float), minlength=M)
+    has_vol = np.bincount(vnode, minlength=M) > 0
+    prorated = np.bincount(vnode, weights=vol["prorated"].to_numpy(float), minlength=M) > 0
+    cell_keys = set((cells["unit_code"] + SEP + cells["stratum"]).tolist()) if len(cells) else set()
+    vkeys = (vol["unit_code"] + SEP + vol["stratum"]).to_numpy(object) if len(vol) else np.zeros(0, object)
+    unused = ~pd.Series(vkeys).isin(cell_keys).to_numpy() if len(vol) else np.zeros(0, bool)
+    strata_empty = np.bincount(vnode, weights=unused.astype(float), minlength=M) > 0
+    cnode = tree.ids(cells["unit_code"].to_numpy(object))
+    over = np.bincount(cnode, weights=cells["over_population"].to_numpy(float), minlength=M) > 0
+
+    def subtree(values, how, nodes):
+        """Aggregate per-node values over each node's subtree (ancestor-or-self)."""
+        out = np.zeros(M)
+        ids = np.arange(M)
+        for d in range(tree.max_depth + 1):
+            anc = tree.ancestor_at_depth(ids, d)
+            ok = anc >= 0
+            agg = np.bincount(anc[ok], weights=values[ok].astype(float), minlength=M)
+            sel = depth == d
+            out[sel] = agg[sel]
+        return out
+
+    N_sub = subtree(N_unit, "sum", None)
+    vol_sub = subtree(has_vol.astype(float), "sum", None) > 0
+    flag_sub = {name: subtree(arr.astype(float), "sum", None) > 0
+                for name, arr in (("prorated_volume", prorated), ("strata_without_responses", strata_empty),
+                                  ("over_population", over))}
+    level = table["level"].to_numpy(object)
+    node = table["_node"].to_numpy()
+    nd = np.maximum(node, 0)
+    is_unit = level == "unit"
+    is_root = level == "root"
+    N = np.where(is_unit, np.where(has_vol[nd], N_unit[nd], np.nan),
+                 np.where(vol_sub[nd], N_sub[nd], np.nan))
+    if has_vol.any():
+        N = np.where(is_root, N_unit.sum(), N)
+    else:
+        N = np.where(is_root, np.nan, N)
+    table["N"] = N
+    n = table["n"].to_numpy(float)
+    table["response_rate"] = adq.response_rate(n, N)
+    req = adq.required_n(N, table["kind"].to_numpy(object), opts.adequacy, e=opts.margin,
+                         level=opts.level, quotas=opts.quotas)
+    table["required_n"] = req
+    table["adequacy"] = adq.adequacy_status(N, n, req, opts.min_transactions)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["deff"] = np.where(table["n_kish"] > 0, n / table["n_kish"], np.nan)
+    table["moe"] = (table["index_ci_high"] - table["index_ci_low"]) / 2.0
+    flags = {}
+    for name, per_node in flag_sub.items():
+        unit_val = {"prorated_volume": prorated, "strata_without_responses": strata_empty,
+                    "over_population": over}[name]
+        root_val = bool(unit_val.any())
+        flags[name] = np.where(is_root, root_val, np.where(is_unit, unit_val[nd], per_node[nd]))
+    flags["low_n"] = table["n_kish"].to_numpy(float) < opts.low_n
+    width = (table["index_ci_high"] - table["index_ci_low"]).to_numpy(float)
+    flags["wide_ci"] = np.nan_to_num(width) > opts.wide_ci
+    parts = []
+    missing = table["_missing_list"].fillna("").to_numpy(object)
+    for i in range(len(table)):
+        fl = [k for k, v in flags.items() if v[i]]
+        if missing[i]:
+            fl += ["missing:" + e for e in missing[i].split(";") if e]
+        parts.append(";".join(sorted(fl)))
+    table["flags"] = parts
+    table["missing_elements"] = missing
+    return table
+
+
+def _order_columns(table: pd.DataFrame, V: _Vars) -> pd.DataFrame:
+    table = table.copy()
+    table["score_100"] = (table["mean_score"] - 1.0) / 4.0 * 100.0
+    first = ["unit_code", "name_vi", "name_en", "kind", "level", "parent_code", "period", "n", "n_kish", "deff",
+             "N", "response_rate", "overall_rate", "overall_se", "overall_ci_low", "overall_ci_high", "overall_n",
+             "index", "index_se", "index_ci_low", "index_ci_high", "index_df", "moe", "mean_score", "score_100"]
+    elem = [f"{e}_{s}" for e in V.groups for s in ("rate", "se", "ci_low", "ci_high", "n")]
+    last = ["missing_elements", "required_n", "adequacy", "flags", "target", "target_status", "cells",
+            "method", "ci_method", "rollup", "weights_from"]
+    cols = first + elem + last
+    for c in ("n", "overall_n", "cells") + tuple(f"{e}_n" for e in V.groups):
+        if c in table.columns:
+            table[c] = table[c].fillna(0).round().astype(np.int64)
+    return table[[c for c in cols if c in table.columns]]
+
+
+def _meta(opts, period, mode, n_read, left_out, eligible, count, cutoff, as_of, V, alpha, cells) -> dict:
+    params = asdict(opts)
+    params["elements"] = list(opts.elements)
+    if isinstance(params.get("target"), dict):
+        params["target"] = {str(k): v for k, v in params["target"].items()}
+    params["as_of"] = as_of.isoformat() if as_of else None
+    params["weights_from_used"] = mode
+    params["element_weights_normalised"] = alpha
+    params["element_modes"] = V.modes
+    return {
+        "method_version": METHOD_VERSION,
+        "parameters": params,
+        "period": None if period is None else {
+            "label": period.label, "first": period.first.isoformat(), "last": period.last.isoformat(),
+            "start_utc": period.start.isoformat(), "end_utc": period.end.isoformat(), "tz": period.tz},
+        "n_read": n_read,
+        "n_used": int(count[eligible].sum()),
+        "n_left_out": left_out,
+        "data_cutoff": None if cutoff is None or pd.isna(cutoff) else pd.Timestamp(cutoff).isoformat(),
+        "cells": int(len(cells)),
+        "over_population_cells": int(cells["over_population"].sum()) if len(cells) else 0,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }

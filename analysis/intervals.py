@@ -1,0 +1,144 @@
+"""Confidence intervals for proportions from a design variance (METHODOLOGY §4).
+
+All functions take NumPy arrays (one value per domain) and are vectorised.
+``df`` is the design degrees of freedom, already floored at 1 by the caller
+(:func:`design_df`); ``tq`` = t quantile ``t_{1-α/2, df}``.
+
+- ``wilson``: Wilson score interval with ``n_eff = p(1-p)/Var`` and ``z`` the t
+  quantile on the design df:
+  ``(p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)``.
+  (survey ≥ 4.5's ``svyciprop(method="wilson")``; Debian ships survey 4.1.1,
+  which lacks it, so this formula is tested against a hand computation.)
+- ``beta``: Korn–Graubard, as ``svyciprop(method="beta")``:
+  ``n_eff = p(1-p)/Var · (t_{α/2,n-1}/t_{α/2,df})²``,
+  ``[qbeta(α/2, n_eff·p, n_eff(1-p)+1), qbeta(1-α/2, n_eff·p+1, n_eff(1-p))]``.
+- ``logit``: ``svyciprop(method="xlogit")``: ``expit(logit p ± t·SE/(p(1-p)))``.
+- Var = 0 rule (SE ≤ 1e-9; p = 0 or 1, one response, identical answers): every
+  method uses the Wilson formula with ``n_eff = n_kish / (1 - f)`` (f = the
+  sampling fraction of the domain's cells, 0 if unknown; f = 1 gives a
+  zero-width interval) and the reported SE is 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "SE_ZERO",
+    "METHODS",
+    "design_df",
+    "t_quantile",
+    "wilson",
+    "korn_graubard",
+    "logit_wald",
+    "proportion_interval",
+    "index_interval",
+]
+
+SE_ZERO = 1e-9
+METHODS = ("wilson", "beta", "logit")
+
+
+def design_df(n, cells) -> np.ndarray:
+    """Design degrees of freedom ``max(n - cells, 1)``."""
+    return np.maximum(np.asarray(n, dtype=float) - np.asarray(cells, dtype=float), 1.0)
+
+
+def t_quantile(df, level: float = 0.95) -> np.ndarray:
+    """Upper ``(1+level)/2`` quantile of Student's t on ``df``."""
+    return stats.t.ppf(0.5 + level / 2.0, np.asarray(df, dtype=float))
+
+
+def wilson(p, n_eff, tq):
+    """Wilson score interval for estimate ``p``, effective size ``n_eff``, quantile ``tq``.
+
+    ``n_eff = inf`` gives ``[p, p]``; ``n_eff <= 0`` or NaN gives NaN.
+    """
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n_eff, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(np.isinf(n), 0.0, tq * tq / n)  # z²/n
+        denom = 1.0 + a
+        centre = (p + a / 2.0) / denom
+        half = np.sqrt(np.maximum(a * p * (1.0 - p) + a * a / 4.0, 0.0)) / denom
+    lo = np.clip(centre - half, 0.0, 1.0)
+    hi = np.clip(centre + half, 0.0, 1.0)
+    bad = ~(n > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def korn_graubard(p, var, n, df, level: float = 0.95):
+    """Korn–Graubard (beta) interval as ``svyciprop(method="beta")``; ``n`` = responses."""
+    p = np.asarray(p, dtype=float)
+    alpha = 1.0 - level
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_eff = p * (1.0 - p) / np.asarray(var, dtype=float)
+        ratio = (stats.t.ppf(alpha / 2, np.asarray(n, dtype=float) - 1.0)
+                 / stats.t.ppf(alpha / 2, np.asarray(df, dtype=float))) ** 2
+        n_eff = n_eff * ratio
+        lo = special.betaincinv(n_eff * p, n_eff * (1.0 - p) + 1.0, alpha / 2)
+        hi = special.betaincinv(n_eff * p + 1.0, n_eff * (1.0 - p), 1.0 - alpha / 2)
+    return lo, hi
+
+
+def logit_wald(p, se, tq):
+    """``expit(logit(p) ± tq·se / (p(1-p)))`` (svycontrast of the logit, as xlogit)."""
+    p = np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg = np.log(p / (1.0 - p))
+        h = tq * np.asarray(se, dtype=float) / (p * (1.0 - p))
+        return special.expit(lg - h), special.expit(lg + h)
+
+
+def _zero_rule(p, var, n_kish, f, tq):
+    """Mask of Var = 0 domains and their Wilson bounds with n_eff = n_kish / (1 - f)."""
+    se = np.sqrt(np.maximum(np.asarray(var, dtype=float), 0.0))
+    zero = np.isfinite(p) & (se <= SE_ZERO)
+    f = np.asarray(f, dtype=float)
+    with np.errstate(divide="ignore"):
+        n_eff0 = np.where(f >= 1.0, np.inf, np.asarray(n_kish, dtype=float) / (1.0 - np.minimum(f, 1.0)))
+    lo0, hi0 = wilson(p, n_eff0, tq)
+    return zero, se, lo0, hi0
+
+
+def proportion_interval(p, var, n, df, method: str = "wilson", level: float = 0.95,
+                        n_kish=None, f=None):
+    """Interval for proportions; returns (se, lo, hi) with the Var = 0 rule applied.
+
+    ``n`` = responses in each domain (for Korn–Graubard), ``df`` = design df
+    (floored), ``n_kish`` and ``f`` feed the Var = 0 rule. NaN ``p`` gives NaN.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown interval method {method!r}; choose from {METHODS}")
+    p = np.asarray(p, dtype=float)
+    var = np.asarray(var, dtype=float)
+    tq = t_quantile(df, level)
+    n_kish = np.asarray(n if n_kish is None else n_kish, dtype=float)
+    f = np.zeros_like(p) if f is None else np.asarray(f, dtype=float)
+    zero, se, lo0, hi0 = _zero_rule(p, var, n_kish, f, tq)
+    if method == "wilson":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo, hi = wilson(p, p * (1.0 - p) / var, tq)
+    elif method == "beta":
+        lo, hi = korn_graubard(p, var, n, df, level)
+    else:
+        lo, hi = logit_wald(p, se, tq)
+    lo = np.where(zero, lo0, lo)
+    hi = np.where(zero, hi0, hi)
+    se = np.where(zero, 0.0, se)
+    nan = ~np.isfinite(p)
+    return (np.where(nan, np.nan, se), np.where(nan, np.nan, lo), np.where(nan, np.nan, hi))
+
+
+def index_interval(index, var, df, level: float = 0.95, n_kish=None, f=None):
+    """Index interval ``expit(logit I ± t·SE/(I(1-I)))``; the Var = 0 rule where SE ≤ 1e-9."""
+    index = np.asarray(index, dtype=float)
+    tq = t_quantile(df, level)
+    f = np.zeros_like(index) if f is None else np.asarray(f, dtype=float)
+    zero, se, lo0, hi0 = _zero_rule(index, var, n_kish, f, tq)
+    lo, hi = logit_wald(index, se, tq)
+    lo = np.where(zero, lo0, lo)
+    hi = np.where(zero, hi0, hi)
+    se = np.where(zero, 0.0, se)
+    nan = ~np.isfinite(index)
+    return (np.where(nan, np.nan, se), np.where(nan, np.nan, lo), np.where(nan, np.nan, hi))

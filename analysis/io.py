@@ -1,0 +1,366 @@
+"""Reading and validating the CSV interfaces (responses, volumes, units).
+
+Every reader collects all problems of a file and raises one
+:class:`analysis.errors.InputError`. Line numbers count the header as line 1,
+so record ``i`` (0-based) is line ``i + 2``; this is exact unless a quoted field
+contains a line break. The ``prepare_*`` functions accept an already loaded
+DataFrame (strings or typed values, as the web app has them) and apply the same
+rules; for a frame the "line" is the row position + 2, as if it were a CSV.
+
+Rules (METHODOLOGY §5b):
+
+- item columns (``overall``, ``access``, ``procedure``, ``staff``, ``result``,
+  ``feedback``): integers 1-5, empty = not answered / not applicable;
+- criteria columns ``<element>_c<k>`` (``access_c1``, ...): 1 = yes, 0 = no,
+  empty = don't know / not answered;
+- ``excluded``: blank, 0 or 1; ``age_group``: exactly ``under_18`` excludes;
+- ``submitted_at``: ISO 8601 with an offset (``Z``, ``+HH:MM``, ``+HHMM``,
+  ``+HH``), ``T`` or a space between date and time, fractional seconds allowed;
+- ``weight`` (optional): a positive number; ``count`` (optional): an integer
+  >= 0, the number of identical responses the row stands for;
+- codes and strata are trimmed; an empty stratum is ``_all``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, Problem
+
+__all__ = [
+    "ITEM_KEYS",
+    "ELEMENTS",
+    "RESPONSE_COLUMNS",
+    "VOLUME_COLUMNS",
+    "UNIT_COLUMNS",
+    "criteria_columns",
+    "read_responses",
+    "read_volumes",
+    "read_units",
+    "prepare_responses",
+    "prepare_volumes",
+    "prepare_units",
+    "check_known_units",
+]
+
+ELEMENTS = ("access", "procedure", "staff", "result", "feedback")
+ITEM_KEYS = ("overall",) + ELEMENTS
+RESPONSE_COLUMNS = ("response_id", "unit_code", "submitted_at", "channel", "instrument", "stratum", "excluded")
+VOLUME_COLUMNS = ("unit_code", "period_start", "period_end", "stratum", "transactions")
+UNIT_COLUMNS = ("code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to", "successor_code")
+ALL_STRATUM = "_all"
+MAX_PROBLEMS = 1000
+
+_CRIT_RE = re.compile(r"^(%s)_c(\d+)$" % "|".join(ELEMENTS))
+_TS_RE = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def criteria_columns(columns: Iterable[str]) -> dict[str, list[str]]:
+    """Criteria columns per element, in criterion-number order (``access_c1``, ...)."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for c in columns:
+        m = _CRIT_RE.match(str(c))
+        if m:
+            found.setdefault(m.group(1), []).append((int(m.group(2)), str(c)))
+    return {e: [c for _, c in sorted(v)] for e, v in found.items()}
+
+
+class _Collector:
+    """Accumulates problems for one source, capped at MAX_PROBLEMS."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def add(self, line, column, message):
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(self.source, line, column, message))
+
+    def add_mask(self, mask, column, message_fn, values=None):
+        """Add one problem per True in ``mask`` (line = position + 2)."""
+        idx = np.flatnonzero(np.asarray(mask))
+        for i in idx[: max(0, MAX_PROBLEMS - len(self.problems))]:
+            v = None if values is None else values[i]
+            self.add(int(i) + 2, column, message_fn(v))
+
+    def raise_if_any(self):
+        if self.problems:
+            raise InputError(self.problems)
+
+
+def _source_name(path_or_buf, source):
+    if source:
+        return source
+    if isinstance(path_or_buf, (str, os.PathLike)):
+        return os.fspath(path_or_buf)
+    return getattr(path_or_buf, "name", "<input>")
+
+
+def _read_csv(path_or_buf, source: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path_or_buf, dtype=str, keep_default_na=False, na_filter=False,
+                         skipinitialspace=False, encoding="utf-8-sig" if not hasattr(path_or_buf, "read") else None)
+    except FileNotFoundError:
+        raise InputError([Problem(source, None, None, "file not found")]) from None
+    except pd.errors.EmptyDataError:
+        raise InputError([Problem(source, 1, None, "file is empty (no header line)")]) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(source, None, None, f"cannot parse CSV: {exc}")]) from None
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    return df
+
+
+def _require_columns(df, required, col: _Collector):
+    missing = [c for c in required if c not in df.columns]
+    for c in missing:
+        col.add(1, c, "required column is missing")
+    col.raise_if_any()
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Column as trimmed strings, missing values as ''."""
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        return s.fillna("").astype(str).str.strip()
+    out = s.astype(object).where(s.notna(), "")
+    return out.astype(str).str.strip()
+
+
+def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(values as float with NaN for empty, mask of non-empty values that did not parse)."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        return v, np.zeros(len(v), dtype=bool)
+    t = _text(s)
+    empty = (t == "").to_numpy()
+    v = pd.to_numeric(t.where(~empty, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~empty & np.isnan(v)
+    return v, bad
+
+
+def _check_codes(values: np.ndarray, valid: np.ndarray, bad_msg, column, col: _Collector):
+    col.add_mask(~valid, column, bad_msg, values)
+
+
+def _parse_timestamps(s: pd.Series, col: _Collector, column="submitted_at") -> pd.Series:
+    """Aware UTC timestamps; naive or unparseable values are problems."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(s.dtype):
+        col.add(None, column, "timestamps have no UTC offset (local time would be ambiguous)")
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
+    t = _text(s.map(lambda x: x.isoformat() if hasattr(x, "isoformat") else x) if s.dtype == object else s)
+    ok = t.str.match(_TS_RE).to_numpy()
+    empty = (t == "").to_numpy()
+    col.add_mask(empty, column, lambda v: "empty timestamp")
+    col.add_mask(~ok & ~empty, column,
+                 lambda v: f"timestamp {v!r} is not ISO 8601 with an offset (Z, +HH:MM, +HHMM or +HH)",
+                 t.to_numpy())
+    good = t.where(ok, None)
+    try:
+        parsed = pd.to_datetime(good, utc=True, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # pragma: no cover - defensive
+        parsed = pd.to_datetime(good, utc=True, errors="coerce")
+    bad = ok & parsed.isna().to_numpy()
+    col.add_mask(bad, column, lambda v: f"timestamp {v!r} is not a valid date/time", t.to_numpy())
+    return parsed
+
+
+def _parse_dates(s: pd.Series, col: _Collector, column: str, allow_empty: bool) -> pd.Series:
+    """Local calendar dates (YYYY-MM-DD) as datetime64 at midnight; NaT for empty."""
+    t = _text(s.astype(str) if pd.api.types.is_datetime64_any_dtype(s.dtype) else s).str.slice(0, 10) \
+        if pd.api.types.is_datetime64_any_dtype(s.dtype) else _text(s)
+    empty = (t == "").to_numpy()
+    ok = t.str.match(_DATE_RE).to_numpy()
+    if not allow_empty:
+        col.add_mask(empty, column, lambda v: "empty date")
+    col.add_mask(~ok & ~empty, column, lambda v: f"date {v!r} is not YYYY-MM-DD", t.to_numpy())
+    parsed = pd.to_datetime(t.where(ok, None), format="%Y-%m-%d", errors="coerce")
+    col.add_mask(ok & parsed.isna().to_numpy(), column, lambda v: f"date {v!r} does not exist", t.to_numpy())
+    return parsed
+
+
+# ----------------------------------------------------------------------------- responses
+
+def read_responses(path_or_buf, *, source: str | None = None, known_units=None) -> pd.DataFrame:
+    """Read and validate a response CSV; see :func:`prepare_responses` for the result."""
+    src = _source_name(path_or_buf, source)
+    df = _read_csv(path_or_buf, src)
+    return prepare_responses(df, source=src, known_units=known_units, require_all=True)
+
+
+def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_units=None,
+                      require_all: bool = False) -> pd.DataFrame:
+    """Validate a response frame and return a normalised copy.
+
+    Result columns: ``unit_code``, ``stratum`` (trimmed, empty -> ``_all``),
+    item columns as float 1-5 / NaN, criteria columns as float 0/1 / NaN,
+    ``excluded`` (bool), ``under_18`` (bool), ``count`` (int64, default 1),
+    ``weight`` (float, if given), ``submitted_at`` (UTC, if given) and the other
+    columns untouched. With ``require_all`` the DESIGN columns must all be there
+    (CSV files); otherwise only ``unit_code`` is required (the app's aggregated
+    rows may omit timestamps, ids and flags).
+    """
+    col = _Collector(source)
+    required = RESPONSE_COLUMNS if require_all else ("unit_code",)
+    _require_columns(df, required, col)
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    df = df.reset_index(drop=True)
+    unit = _text(df["unit_code"])
+    col.add_mask((unit == "").to_numpy(), "unit_code", lambda v: "empty unit code")
+    out["unit_code"] = unit.to_numpy()
+    if "stratum" in df.columns:
+        st = _text(df["stratum"])
+        out["stratum"] = st.where(st != "", ALL_STRATUM).to_numpy()
+    else:
+        out["stratum"] = ALL_STRATUM
+    for key in ITEM_KEYS:
+        if key in df.columns:
+            v, bad = _numeric(df[key])
+            bad |= ~np.isnan(v) & ~np.isin(v, [1, 2, 3, 4, 5])
+            col.add_mask(bad, key, lambda x: f"value {x!r} is not 1-5 or empty", _text(df[key]).to_numpy())
+            out[key] = np.where(bad, np.nan, v)
+    for element, cols in criteria_columns(df.columns).items():
+        for c in cols:
+            v, bad = _numeric(df[c])
+            bad |= ~np.isnan(v) & ~np.isin(v, [0, 1])
+            col.add_mask(bad, c, lambda x: f"value {x!r} is not 1 (yes), 0 (no) or empty",
+                         _text(df[c]).to_numpy())
+            out[c] = np.where(bad, np.nan, v)
+    if "excluded" in df.columns:
+        t = _text(df["excluded"])
+        tv = t.to_numpy()
+        ok = np.isin(tv, ["", "0", "1", "0.0", "1.0", "True", "False", "true", "false"])
+        col.add_mask(~ok, "excluded", lambda x: f"value {x!r} is not blank, 0 or 1", tv)
+        out["excluded"] = np.isin(tv, ["1", "1.0", "True", "true"])
+    else:
+        out["excluded"] = False
+    if "age_group" in df.columns:
+        out["age_group"] = _text(df["age_group"]).to_numpy()
+        out["under_18"] = out["age_group"].to_numpy() == "under_18"
+    else:
+        out["under_18"] = False
+    if "count" in df.columns:
+        v, bad = _numeric(df["count"])
+        bad |= np.isnan(v) | (v < 0) | (np.nan_to_num(v) != np.round(np.nan_to_num(v)))
+        col.add_mask(bad, "count", lambda x: f"count {x!r} is not an integer >= 0", _text(df["count"]).to_numpy())
+        out["count"] = np.where(bad, 0, np.nan_to_num(v)).astype(np.int64)
+    else:
+        out["count"] = np.ones(len(df), dtype=np.int64)
+    if "weight" in df.columns:
+        v, bad = _numeric(df["weight"])
+        bad |= ~np.isnan(v) & ~(v > 0)
+        col.add_mask(bad, "weight", lambda x: f"weight {x!r} is not a positive number",
+                     _text(df["weight"]).to_numpy())
+        out["weight"] = np.where(bad, np.nan, v)
+    if "submitted_at" in df.columns:
+        out["submitted_at"] = _parse_timestamps(df["submitted_at"], col).to_numpy()
+    for c in df.columns:
+        if c not in out.columns and c not in ("age_group",):
+            out[c] = df[c].to_numpy()
+    if known_units is not None:
+        check_known_units(out["unit_code"], known_units, source, "unit_code", col)
+    col.raise_if_any()
+    return out
+
+
+def check_known_units(codes: pd.Series, known, source: str, column: str, col: _Collector | None = None):
+    """Problem per row whose code is not among ``known`` (raises unless ``col`` is given)."""
+    own = col or _Collector(source)
+    known_arr = np.asarray(sorted(set(known)), dtype=object)
+    values = np.asarray(codes, dtype=object)
+    bad = ~pd.Series(values).isin(known_arr).to_numpy() & (values != "")
+    own.add_mask(bad, column, lambda v: f"unknown unit {v!r} (not in the unit file)", values)
+    if col is None:
+        own.raise_if_any()
+
+
+# ----------------------------------------------------------------------------- volumes
+
+def read_volumes(path_or_buf, *, source: str | None = None, known_units=None) -> pd.DataFrame:
+    """Read and validate a volume CSV; see :func:`prepare_volumes`."""
+    src = _source_name(path_or_buf, source)
+    return prepare_volumes(_read_csv(path_or_buf, src), source=src, known_units=known_units)
+
+
+def prepare_volumes(df: pd.DataFrame, *, source: str = "volumes", known_units=None) -> pd.DataFrame:
+    """Validate volumes: ``unit_code, period_start, period_end, stratum, transactions``.
+
+    Dates are local days, both inclusive; ``transactions`` a number >= 0.
+    Returns the columns with ``period_start``/``period_end`` as datetime64 and a
+    ``line`` column (the CSV line of each row).
+    """
+    col = _Collector(source)
+    _require_columns(df, VOLUME_COLUMNS, col)
+    df = df.reset_index(drop=True)
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    unit = _text(df["unit_code"])
+    col.add_mask((unit == "").to_numpy(), "unit_code", lambda v: "empty unit code")
+    out["unit_code"] = unit.to_numpy()
+    st = _text(df["stratum"])
+    out["stratum"] = st.where(st != "", ALL_STRATUM).to_numpy()
+    out["period_start"] = _parse_dates(df["period_start"], col, "period_start", False).to_numpy()
+    out["period_end"] = _parse_dates(df["period_end"], col, "period_end", False).to_numpy()
+    back = (out["period_end"] < out["period_start"]).to_numpy()
+    col.add_mask(back, "period_end", lambda v: "period_end is before period_start")
+    v, bad = _numeric(df["transactions"])
+    bad |= np.isnan(v) | (np.nan_to_num(v) < 0)
+    col.add_mask(bad, "transactions", lambda x: f"transactions {x!r} is not a number >= 0",
+                 _text(df["transactions"]).to_numpy())
+    out["transactions"] = np.where(bad, 0.0, np.nan_to_num(v))
+    out["line"] = np.arange(len(df)) + 2
+    if known_units is not None:
+        check_known_units(out["unit_code"], known_units, source, "unit_code", col)
+    col.raise_if_any()
+    return out
+
+
+# ----------------------------------------------------------------------------- units
+
+def read_units(path_or_buf, *, source: str | None = None) -> pd.DataFrame:
+    """Read and validate a unit CSV; see :func:`prepare_units`."""
+    src = _source_name(path_or_buf, source)
+    return prepare_units(_read_csv(path_or_buf, src), source=src)
+
+
+def prepare_units(df: pd.DataFrame, *, source: str = "units") -> pd.DataFrame:
+    """Validate the effective-dated unit tree.
+
+    ``valid_from`` (inclusive) and ``valid_to`` (exclusive: the first day the
+    row no longer applies) are local dates, blank = open. A code may have
+    several rows (versions) whose validity must not overlap. ``parent_code`` and
+    ``successor_code`` must name codes of the file.
+    """
+    col = _Collector(source)
+    _require_columns(df, UNIT_COLUMNS, col)
+    df = df.reset_index(drop=True)
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for c in ("code", "name_vi", "name_en", "kind", "parent_code", "successor_code"):
+        out[c] = _text(df[c]).to_numpy()
+    col.add_mask((out["code"] == "").to_numpy(), "code", lambda v: "empty code")
+    col.add_mask((out["kind"] == "").to_numpy(), "kind", lambda v: "empty kind")
+    out["valid_from"] = _parse_dates(df["valid_from"], col, "valid_from", True).to_numpy()
+    out["valid_to"] = _parse_dates(df["valid_to"], col, "valid_to", True).to_numpy()
+    back = (out["valid_to"] <= out["valid_from"]).to_numpy()
+    col.add_mask(back, "valid_to", lambda v: "valid_to is not after valid_from")
+    codes = set(out["code"])
+    for c in ("parent_code", "successor_code"):
+        vals = out[c].to_numpy()
+        bad = (vals != "") & ~np.isin(vals, list(codes))
+        col.add_mask(bad, c, lambda v, c=c: f"{c} {v!r} is not a code of the unit file", vals)
+    col.add_mask((out["parent_code"] == out["code"]).to_numpy(), "parent_code", lambda v: "a unit is its own parent")
+    out["line"] = np.arange(len(df)) + 2
+    # overlapping versions of one code
+    dup = out[out.duplicated("code", keep=False)].sort_values(["code", "valid_from"], na_position="first")
+    for code, g in dup.groupby("code", sort=False):
+        starts = g["valid_from"].fillna(pd.Timestamp.min).to_numpy()
+        ends = g["valid_to"].fillna(pd.Timestamp.max).to_numpy()
+        for k in range(1, len(g)):
+            if starts[k] < ends[k - 1]:
+                col.add(int(g["line"].iloc[k]), "valid_from", f"versions of unit {code!r} overlap in time")
+    col.raise_if_any()
+    return out
