@@ -272,6 +272,12 @@ def rank_units(
 # ---------------------------------------------------------------------------
 
 
+def _missing_code(codes: pd.Series) -> np.ndarray:
+    """True where a parent code is missing: NaN/None or an empty string."""
+    as_text = codes.astype(object).where(codes.notna(), "").astype(str).str.strip()
+    return (as_text == "").to_numpy()
+
+
 def _lookup_frame(
     lookup: Any, key: str, low: str, high: str, estimate: str
 ) -> pd.DataFrame:
@@ -343,7 +349,9 @@ def compare_to_parent(
       ``parent_code -> {"index_ci_low": .., "index_ci_high": .., "index": ..}``;
     * a single ``(ci_low, ci_high[, estimate])`` pair: the one parent of every row.
 
-    When ``table`` has no ``parent_key`` column (or the value is missing) and the
+    A parent code that is missing or an empty string (the index table writes
+    ``""`` for the root) means "no parent code".  When ``table`` has no
+    ``parent_key`` column (or the value is missing) and the
     lookup holds exactly one parent, that parent is used for every row;
     otherwise the row gets ``no_parent``.
 
@@ -415,7 +423,7 @@ def compare_to_parent(
         else:
             if parent_key in out.columns:
                 # Rows without a parent code fall back to the single parent.
-                fallback = out[parent_key].isna().to_numpy() & ~found
+                fallback = _missing_code(out[parent_key]) & ~found
             else:
                 fallback = np.ones(n, dtype=bool)
             # Never compare the parent row with itself.

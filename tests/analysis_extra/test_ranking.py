@@ -406,3 +406,19 @@ def test_shrink_groups_covariates_and_too_few():
     a1 = shrink_index(u, covariates=["x"])["shrink_A"].iloc[0]
     assert a1 < a0 / 5
     assert shrink_index(u, method="FH")["shrink_method"].str.contains("A=FH").all()
+
+
+def test_empty_string_parent_code_means_no_parent():
+    # The index table writes "" as the root's parent code.
+    t = _tree()
+    t["parent_code"] = t["parent_code"].fillna("")
+    r = compare_to_parent(t).set_index("unit_code")
+    assert r.loc["ROOT", "vs_parent"] == "no_parent"
+    assert r.loc["hi", "vs_parent"] == "above"
+    # With a one-row parent table, rows without a parent code use that parent,
+    # but the parent row itself is never compared with itself.
+    units = t[t.level == "unit"].assign(parent_code="")
+    s = compare_to_parent(pd.concat([units, t[t.unit_code == "P"]]), t[t.unit_code == "P"])
+    s = s.set_index("unit_code")
+    assert s.loc["hi", "vs_parent"] == "above" and s.loc["lo", "vs_parent"] == "below"
+    assert s.loc["P", "vs_parent"] == "no_parent"
