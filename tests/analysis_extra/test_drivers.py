@@ -249,3 +249,14 @@ def test_ineligible_responses_are_left_out():
     assert b.attrs["drivers"]["left_out_ineligible"] == 300
     c = drivers(both, eligible_only=False)
     assert c["n"].iloc[0] == 800
+
+
+def test_perfect_separation_is_flagged_not_raised():
+    rng = np.random.default_rng(16)
+    n = 300
+    df = pd.DataFrame({e: rng.choice([1, 2, 3, 4, 5], n).astype(float) for e in ELEMENTS})
+    df["overall"] = df["staff"]  # overall satisfied exactly when staff is
+    df["weight"] = 1.0
+    out = drivers(df)
+    assert (out["status"] == "separation").all()
+    assert _by_element(out).loc["staff", "coef"] > 10
