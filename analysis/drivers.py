@@ -129,7 +129,6 @@ def _sandwich(
 
 
 def _fit_group(
-    sub: pd.DataFrame,
     items: pd.DataFrame,
     w: np.ndarray,
     c: np.ndarray,
@@ -399,7 +398,6 @@ def drivers(
         gkey = gkey if isinstance(gkey, tuple) else (gkey,)
         gvals = dict(zip(gcols, gkey))
         grows, info = _fit_group(
-            df.iloc[idx],
             items.iloc[idx],
             w_all[idx],
             c_all[idx],
