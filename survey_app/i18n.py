@@ -31,7 +31,7 @@ def compile_catalogues() -> None:
             with po.open("rb") as fh:
                 for message in read_po(fh, locale=locale):
                     if message.id and message.string:
-                        merged[message.id] = message.string
+                        merged.add(message.id, message.string, context=message.context)
         tmp = lc_dir / f"messages.mo.{os.getpid()}.tmp"
         with tmp.open("wb") as fh:
             write_mo(fh, merged)
