@@ -267,10 +267,17 @@ def _normalise_alpha(elements, weights: dict | None) -> dict:
     return {e: float(weights.get(e, 0)) / s for e in elements}
 
 
+def _looks_prepared(frame, source) -> bool:
+    """The normalised columns a prepare_* function adds are there (attrs survive slicing)."""
+    need = {"responses": {"count": "i", "excluded": "b", "under_18": "b"},
+            "volumes": {"line": "i", "transactions": "f"}, "units": {"line": "i"}}[source]
+    return all(c in frame.columns and frame[c].dtype.kind == k for c, k in need.items())
+
+
 def _prepared(frame, fn, source, **kw):
     if frame is None:
         return None
-    if frame.attrs.get("analysis_prepared"):
+    if frame.attrs.get("analysis_prepared") and _looks_prepared(frame, source):
         return frame
     out = fn(frame, source=source, **kw)
     out.attrs["analysis_prepared"] = True

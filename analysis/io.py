@@ -265,6 +265,7 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
     if known_units is not None:
         check_known_units(out["unit_code"], known_units, source, "unit_code", col)
     col.raise_if_any()
+    out.attrs["analysis_prepared"] = True
     return out
 
 
@@ -316,6 +317,7 @@ def prepare_volumes(df: pd.DataFrame, *, source: str = "volumes", known_units=No
     if known_units is not None:
         check_known_units(out["unit_code"], known_units, source, "unit_code", col)
     col.raise_if_any()
+    out.attrs["analysis_prepared"] = True
     return out
 
 
@@ -363,4 +365,5 @@ def prepare_units(df: pd.DataFrame, *, source: str = "units") -> pd.DataFrame:
             if starts[k] < ends[k - 1]:
                 col.add(int(g["line"].iloc[k]), "valid_from", f"versions of unit {code!r} overlap in time")
     col.raise_if_any()
+    out.attrs["analysis_prepared"] = True
     return out
