@@ -28,6 +28,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     Uuid,
 )
@@ -50,6 +51,33 @@ UNIT_KINDS = (
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware datetime stored as UTC on every backend.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so the value is
+    converted to UTC before it is stored and marked UTC when read back.  A
+    naive datetime is refused: its local time would be ambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: store aware (UTC) timestamps only")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
 
 
 class Unit(db.Model):
@@ -120,7 +148,7 @@ class Counter(db.Model):
     name_en: Mapped[str] = mapped_column(String(200), default="")
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     unit: Mapped[Unit] = relationship(back_populates="counters")
 
@@ -143,7 +171,7 @@ class Instrument(db.Model):
     element_index: Mapped[str] = mapped_column(String(20), default="direct")
     checksum: Mapped[str] = mapped_column(String(64))
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     items: Mapped[list["InstrumentItem"]] = relationship(
         back_populates="instrument", order_by="InstrumentItem.position"
@@ -190,8 +218,8 @@ class Response(db.Model):
     counter_id: Mapped[Optional[int]] = mapped_column(ForeignKey("counters.id"), index=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"))
     channel: Mapped[str] = mapped_column(String(10))
-    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     stratum: Mapped[str] = mapped_column(String(60), default="_all")
     dossier_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
@@ -304,9 +332,9 @@ class User(db.Model):
     # Incremented on logout / password change: every older session is refused.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     unit: Mapped[Optional[Unit]] = relationship()
 
@@ -321,7 +349,7 @@ class AuditLog(db.Model):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(60))
@@ -342,6 +370,6 @@ class ImportBatch(db.Model):
     filename: Mapped[str] = mapped_column(String(300))
     rows: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "sha256"),)
