@@ -26,6 +26,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.file and self.line is None and not self.column:
+            return self.message
         where = self.file or "<input>"
         if self.line is not None:
             where += f", line {self.line}"

@@ -43,7 +43,7 @@ from .targets import resolve_targets, target_status
 from .variance import Design, domain_variance, lincomb_influence, ratio_totals
 from .weights import SEP, assign_cells, cell_table, volumes_in_period
 
-__all__ = ["METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index", "INDEX_COLUMNS"]
+__all__ = ["METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index", "weighted_responses", "INDEX_COLUMNS"]
 
 #: version of the published method; bump on any change that can move a figure
 METHOD_VERSION = "sipas-index/1.0"
@@ -286,17 +286,8 @@ def _prepared(frame, fn, source, **kw):
 
 # ----------------------------------------------------------------------------- main
 
-def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
-                  units: pd.DataFrame | None = None, *, period: Period | str | None = None,
-                  options: IndexOptions | None = None) -> IndexResult:
-    """Indices, intervals, adequacy, targets and roll-up for one period.
-
-    ``responses``: DESIGN response columns (or the app's aggregated rows with a
-    ``count`` column); ``volumes``/``units``: DESIGN volume/unit frames or None;
-    ``period``: a :class:`~analysis.periods.Period` or a label for
-    :func:`~analysis.periods.parse_period`, None = all rows.
-    Raises :class:`~analysis.errors.InputError` on invalid input.
-    """
+def _prepare(responses, volumes, units, period, options) -> dict:
+    """Validated inputs, eligibility, tree, cells and weights (everything before estimation)."""
     opts = options or IndexOptions()
     opts.validate()
     if isinstance(period, str):
@@ -377,6 +368,53 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
         w = cells["w"].to_numpy()[cell_id] if len(cells) else np.zeros(0)
     design = Design(cell=cell_id, w=w, count=rcount, cell_n=cells["n"].to_numpy(float),
                     cell_N=cells["N"].to_numpy(float), fpc=(mode == "volumes"))
+    return dict(opts=opts, period=period, R=R, vol=vol, tree=tree, cells=cells, design=design, mode=mode,
+                units_arr=units_arr, n_read=n_read, left_out=left_out, eligible=eligible, count=count,
+                cutoff=cutoff, as_of=as_of, alpha=alpha, cell_id=cell_id)
+
+
+def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
+                       units: pd.DataFrame | None = None, *, period: Period | str | None = None,
+                       options: IndexOptions | None = None) -> tuple[pd.DataFrame, dict]:
+    """The eligible responses of the period with their design: (frame, meta).
+
+    Frame columns: the normalised response columns plus ``cell`` (cell id),
+    ``cell_stratum``, ``weight`` (the design weight w), ``count`` and
+    ``parent_code`` (the unit's parent as of the tree date). For drivers and
+    other models that need response-level data with the same weights.
+    """
+    P = _prepare(responses, volumes, units, period, options)
+    R = P["R"].copy()
+    R["cell"] = P["cell_id"]
+    R["cell_stratum"] = P["cells"]["stratum"].to_numpy()[P["cell_id"]] if len(P["cells"]) else ""
+    R["weight"] = P["design"].w
+    tree = P["tree"]
+    ids = tree.ids(P["units_arr"])
+    par = tree.nodes["parent"].to_numpy()[np.maximum(ids, 0)]
+    R["parent_code"] = np.where((ids >= 0) & (par >= 0), tree.nodes["code"].to_numpy()[np.maximum(par, 0)], "")
+    meta = {"method_version": METHOD_VERSION, "n_read": P["n_read"], "n_used": int(P["count"][P["eligible"]].sum()),
+            "n_left_out": P["left_out"], "weights_from_used": P["mode"],
+            "period": None if P["period"] is None else P["period"].label}
+    return R, meta
+
+
+def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
+                  units: pd.DataFrame | None = None, *, period: Period | str | None = None,
+                  options: IndexOptions | None = None) -> IndexResult:
+    """Indices, intervals, adequacy, targets and roll-up for one period.
+
+    ``responses``: DESIGN response columns (or the app's aggregated rows with a
+    ``count`` column); ``volumes``/``units``: DESIGN volume/unit frames or None;
+    ``period``: a :class:`~analysis.periods.Period` or a label for
+    :func:`~analysis.periods.parse_period`, None = all rows.
+    Raises :class:`~analysis.errors.InputError` on invalid input.
+    """
+    P = _prepare(responses, volumes, units, period, options)
+    opts, period, R, vol, tree, cells, design, mode = (P[k] for k in (
+        "opts", "period", "R", "vol", "tree", "cells", "design", "mode"))
+    units_arr, alpha = P["units_arr"], P["alpha"]
+    n_read, left_out, eligible, count, cutoff, as_of = (P[k] for k in (
+        "n_read", "left_out", "eligible", "count", "cutoff", "as_of"))
     V = _build_vars(R, tuple(opts.elements), opts.element_mode)
 
     # -- domains: unit level, parent depths, root

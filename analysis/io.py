@@ -275,7 +275,12 @@ def check_known_units(codes: pd.Series, known, source: str, column: str, col: _C
     known_arr = np.asarray(sorted(set(known)), dtype=object)
     values = np.asarray(codes, dtype=object)
     bad = ~pd.Series(values).isin(known_arr).to_numpy() & (values != "")
-    own.add_mask(bad, column, lambda v: f"unknown unit {v!r} (not in the unit file)", values)
+    if bad.any():
+        frame = pd.DataFrame({"code": values[bad], "line": np.flatnonzero(bad) + 2})
+        for code, g in frame.groupby("code", sort=True):
+            k = len(g)
+            more = f"; {k} rows, first at line {g['line'].iloc[0]}" if k > 1 else ""
+            own.add(int(g["line"].iloc[0]), column, f"unknown unit {code!r} (not in the unit file{more})")
     if col is None:
         own.raise_if_any()
 
