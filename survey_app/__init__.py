@@ -37,8 +37,14 @@ def create_app(config=None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
-    if not app.config.get("SECRET_KEY"):
+    secret_from_file = not app.config.get("SECRET_KEY")
+    if secret_from_file:
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+
+    from .security import check_production, init_security
+
+    check_production(app, secret_from_file)
+    init_security(app)
 
     if int(app.config.get("PROXY_FIX") or 0):
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -63,6 +69,11 @@ def create_app(config=None) -> Flask:
 
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
+    from .entry import bp as entry_bp
+    from .errors import register_error_handlers
+
+    app.register_blueprint(entry_bp, url_prefix="/staff/entry")
+    register_error_handlers(app)
 
     from .cli import register_cli
 

@@ -8,7 +8,7 @@ compiled to `messages.mo` on start-up when a `.po` is newer (so a fresh clone ne
 import os
 from pathlib import Path
 
-from flask import g, request
+from flask import request
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 
@@ -44,7 +44,6 @@ def select_locale() -> str:
     langs = current_app.config["LANGUAGES"]
     lang = request.args.get("lang")
     if lang in langs:
-        g.set_lang_cookie = lang
         return lang
     lang = request.cookies.get("lang")
     if lang in langs:
@@ -59,8 +58,8 @@ def init_i18n(app, babel) -> None:
 
     @app.after_request
     def _remember_lang(resp):
-        lang = g.get("set_lang_cookie")
-        if lang:
+        lang = request.args.get("lang")
+        if lang in app.config["LANGUAGES"] and request.cookies.get("lang") != lang:
             resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax",
                             httponly=True, secure=app.config.get("SESSION_COOKIE_SECURE", False))
         return resp

@@ -1,0 +1,57 @@
+"""HTTP hardening: security headers on every response, cookie flags, and the
+checks that stop a production start with an unsafe configuration.
+
+Production mode is `PRODUCTION = True` (env `SIPAS_PRODUCTION=true`): then
+debug must be off, SECRET_KEY must be given (environment or instance config,
+not generated on the fly), and session cookies are `Secure`.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+# An SVG chart served as its own document keeps its embedded <style> (matplotlib
+# writes one); scripts stay forbidden.
+CSP_SVG = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+
+
+class UnsafeConfiguration(RuntimeError):
+    pass
+
+
+def check_production(app: Flask, secret_from_file: bool) -> None:
+    if not app.config.get("PRODUCTION"):
+        return
+    problems = []
+    if app.debug or os.environ.get("FLASK_DEBUG", "").lower() in ("1", "true", "yes"):
+        problems.append("debug mode is on")
+    if secret_from_file or not app.config.get("SECRET_KEY") or len(str(app.config["SECRET_KEY"])) < 32:
+        problems.append("SECRET_KEY must be set (32+ characters) in the environment or instance/config.py")
+    if problems:
+        raise UnsafeConfiguration("refusing to start in production: " + "; ".join(problems))
+    app.config["SESSION_COOKIE_SECURE"] = True
+    app.config["REMEMBER_COOKIE_SECURE"] = True
+
+
+def init_security(app: Flask) -> None:
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+
+    @app.after_request
+    def _headers(resp):
+        h = resp.headers
+        if resp.mimetype == "image/svg+xml":
+            h.setdefault("Content-Security-Policy", CSP_SVG)
+        else:
+            h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.is_secure:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return resp
