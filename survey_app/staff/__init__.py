@@ -1,6 +1,62 @@
-"""Staff blueprint: login, dashboards, exports, posters, imports, admin."""
-from flask import Blueprint
+"""Staff blueprint: login, dashboards, reports, exports, posters, imports, admin.
+
+Every route but the login page needs a signed-in user whose session has not
+timed out (`auth.session_expired`) nor been revoked (`session_version`, checked
+by the user loader).  Scope and role checks are in each view via
+`auth.require` and `auth.unit_in_scope_or_404`.
+"""
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 
 bp = Blueprint("staff", __name__, template_folder="../templates")
 
-from . import routes  # noqa: E402,F401
+PUBLIC_ENDPOINTS = {"staff.login"}
+
+
+@bp.record_once
+def _setup(state):
+    from ..extensions import login_manager
+
+    login_manager.login_view = "staff.login"
+    login_manager.login_message = None
+    app = state.app
+    for key, value in {"STAFF_IDLE_TIMEOUT": 30 * 60, "STAFF_ABSOLUTE_TIMEOUT": 12 * 3600,
+                       "STAFF_MAX_FAILED_LOGINS": 5, "STAFF_LOCK_SECONDS": 15 * 60,
+                       "STAFF_LOGIN_RATE": "30 per 5 minutes", "STAFF_PAGE_SIZE": 50,
+                       "STAFF_CACHE_SECONDS": 60}.items():
+        app.config.setdefault(key, value)
+
+
+@bp.before_request
+def _require_login():
+    from ..auth import end_session, session_expired
+
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login", next=_safe_next(request.full_path)))
+    why = session_expired()
+    if why:
+        end_session(None)
+        flash(_("Your session timed out after a period of inactivity. Please sign in again.") if why == "idle"
+              else _("Your session has ended (maximum length reached). Please sign in again."), "info")
+        return redirect(url_for("staff.login", next=_safe_next(request.full_path)))
+    return None
+
+
+@bp.after_request
+def _no_store(resp):
+    # Staff pages hold unpublished figures: never cache them in shared caches.
+    resp.headers.setdefault("Cache-Control", "no-store")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return resp
+
+
+def _safe_next(path: str) -> str:
+    path = (path or "").rstrip("?")
+    return path if path.startswith("/staff/") and not path.startswith("//") else "/staff/"
+
+
+from . import views_auth, dashboard, report, admin  # noqa: E402,F401
+from . import common  # noqa: E402,F401

@@ -1,0 +1,249 @@
+"""Overview, unit page, its charts, comments, flagged responses and exports."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from flask import Response as FlaskResponse
+from flask import abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from .. import charts
+from ..audit import record
+from ..auth import can, require, scope_unit_ids, subtree_ids, unit_in_scope_or_404
+from ..dataio import iter_response_rows
+from ..extensions import db
+from ..models import Counter, Response
+from . import bp
+from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, chosen_period, int_arg, isnum, pct,
+                     period_choices, unit_codes, unit_name)
+from .unitdata import (comments_query, counters_table, distribution, drivers_table, elements_of,
+                       flagged_query, safe_index, table_of, trend_series, unit_row, with_trend)
+
+SORTS = {"name": "name_sort", "code": "unit_code", "kind": "kind", "n": "n", "rate": "response_rate",
+         "index": "index", "moe": "moe", "adequacy": "need_more", "target": "target_status",
+         "trend": "trend_change"}
+SCALE = ("1", "2", "3", "4", "5")
+
+
+def _scope_codes(user):
+    scope = scope_unit_ids(user)
+    return scope, (None if scope is None else set(unit_codes(scope).values()))
+
+
+@bp.get("/")
+def index():
+    user = require("view")
+    period = chosen_period()
+    scope, codes = _scope_codes(user)
+    res = safe_index(period, scope)
+    t = table_of(res)
+    if codes is not None:
+        t = t[t["unit_code"].isin(codes)]
+    view = request.args.get("view", "unit")
+    view = view if view in ("unit", "rollup") else "unit"
+    t = t[t["level"] == "unit"] if view == "unit" else t[~t["level"].isin(["unit", "root"])]
+    kinds = sorted(set(t["kind"])) if len(t) else []
+    kind = request.args.get("kind", "")
+    if kind in kinds:
+        t = t[t["kind"] == kind]
+    q = (request.args.get("q") or "").strip()[:80]
+    if q:
+        ql = q.lower()
+        t = t[t["unit_code"].str.lower().str.contains(ql, regex=False)
+              | t["name_vi"].str.lower().str.contains(ql, regex=False)
+              | t["name_en"].str.lower().str.contains(ql, regex=False)]
+    t = with_trend(t, period, scope) if len(t) else t.assign(trend_direction="", trend_change=float("nan"))
+    t = t.assign(name_sort=t["name_vi"].str.lower() if len(t) else [],
+                 need_more=(t["required_n"] - t["n"]).clip(lower=0) if len(t) else [])
+    sort = request.args.get("sort", "index")
+    sort = sort if sort in SORTS else "index"
+    order = request.args.get("dir", "asc" if sort in ("name", "code", "kind") else "desc")
+    order = order if order in ("asc", "desc") else "desc"
+    if len(t):
+        t = t.sort_values([SORTS[sort], "unit_code"], ascending=[order == "asc", True], na_position="last",
+                          kind="mergesort")
+    per = int(current_app.config.get("STAFF_PAGE_SIZE", 50))
+    page_no = int_arg("page", 1)
+    total = len(t)
+    pages = max(1, -(-total // per))
+    page_no = min(page_no, pages)
+    rows = t.iloc[(page_no - 1) * per: page_no * per].to_dict("records")
+    summary = None
+    if res is not None and codes is None:
+        root = res.table[res.table["level"] == "root"]
+        summary = root.iloc[0].to_dict() if len(root) else None
+    elif res is not None and user.unit is not None:
+        summary = unit_row(res.table, user.unit.code)
+    return render_template("staff/overview.html", period=period, periods=period_choices(period.year),
+                           page=Page(rows, total, page_no, per), sort=sort, order=order, kinds=kinds, kind=kind,
+                           view=view, q=q, summary=summary, meta=res.meta if res else {},
+                           method_version=res.meta.get("method_version") if res else None)
+
+
+def _unit_context(code):
+    user = require("view")
+    unit = unit_in_scope_or_404(user, code)
+    period = chosen_period()
+    ids = subtree_ids(unit.id)
+    return user, unit, period, ids
+
+
+@bp.get("/units/<code>")
+def unit_page(code):
+    user, unit, period, ids = _unit_context(code)
+    res = safe_index(period, ids)
+    row = unit_row(table_of(res), unit.code)
+    if row is not None:
+        row = with_trend(table_of(res)[(table_of(res)["unit_code"] == unit.code)
+                                       & (table_of(res)["level"] == row["level"])], period, ids).iloc[0].to_dict()
+    elements = elements_of(row)
+    trend = trend_series(unit, period, ids)
+    dist = distribution(ids, period)
+    drv = drivers_table(unit, period, ids, res)
+    ctr = counters_table(unit, period, ids)
+    children = []
+    if res is not None:
+        t = res.table
+        child_codes = {u.code for u in unit.children}
+        ch = t[t["unit_code"].isin(child_codes)]
+        children = [unit_row(ch, c) for c in sorted(set(ch["unit_code"]))]
+    # comments
+    element = request.args.get("element", "")
+    rating = request.args.get("rating", "")
+    cq = comments_query(ids, period, element, rating)
+    cpage = int_arg("cpage", 1)
+    ctotal = db.session.scalar(select(func.count()).select_from(cq.order_by(None).subquery())) or 0
+    comments = db.session.execute(cq.limit(20).offset((cpage - 1) * 20)).all()
+    fq = flagged_query(ids, period)
+    ftotal = db.session.scalar(select(func.count()).select_from(fq.order_by(None).subquery())) or 0
+    flagged = db.session.scalars(fq.limit(50)).all()
+    counters = db.session.scalars(select(Counter).where(Counter.unit_id == unit.id).order_by(Counter.code)).all()
+    return render_template(
+        "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,
+        elements=elements, trend=trend, dist=dist, drivers=drv, counters_cmp=ctr, children=children,
+        comments=comments, comment_page=Page(comments, ctotal, cpage, 20), element=element, rating=rating,
+        flagged=flagged, flagged_total=ftotal, counters=counters, meta=res.meta if res else {},
+        method_version=res.meta.get("method_version") if res else None, scale=SCALE,
+        can_exclude=can("exclude"), can_export=can("export"))
+
+
+def _svg(data: bytes):
+    return FlaskResponse(data, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
+
+
+@bp.get("/units/<code>/charts/<name>.svg")
+def unit_chart(code, name):
+    user, unit, period, ids = _unit_context(code)
+    if name == "elements":
+        res = safe_index(period, ids)
+        row = unit_row(table_of(res), unit.code)
+        el = elements_of(row)
+        target = row.get("target") if row else None
+        return _svg(charts.interval_chart(
+            [str(ELEMENT_LABELS[e["key"]]) for e in el], [e["rate"] for e in el], [e["low"] for e in el],
+            [e["high"] for e in el], target=target if isnum(target) else None,
+            title=_("Satisfied (%) per element, with 95% interval"),
+            target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else "",
+            xlabel=_("% satisfied")))
+    if name == "trend":
+        tr = trend_series(unit, period, ids)
+        res = safe_index(period, ids)
+        row = unit_row(table_of(res), unit.code)
+        target = row.get("target") if row else None
+        return _svg(charts.trend_chart(
+            [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
+            target=target if isnum(target) else None, title=_("Satisfaction index by quarter, with 95% band"),
+            ylabel=_("% satisfied"), target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else ""))
+    if name == "distribution":
+        d = distribution(ids, period)
+        keys = list(ELEMENTS) + ["overall"]
+        return _svg(charts.distribution_chart(
+            [str(ELEMENT_LABELS[k]) for k in keys], [d[k] for k in keys],
+            [_("1 Very dissatisfied"), _("2 Dissatisfied"), _("3 Neutral"), _("4 Satisfied"), _("5 Very satisfied")],
+            title=_("Answers per element (% of answers)"), xlabel=_("% of answers")))
+    if name == "drivers":
+        res = safe_index(period, ids)
+        d = drivers_table(unit, period, ids, res)
+        if d is None:
+            abort(404)
+        d = d[d["status"] == "ok"]
+        return _svg(charts.drivers_chart(
+            [str(ELEMENT_LABELS.get(e, e)) for e in d["element"]], list(d["importance"]), list(d["performance"]),
+            float(d["importance"].median()), float(d["performance"].median()),
+            title=_("What matters most, and how well it is done"), xlabel=_("Performance (% satisfied)"),
+            ylabel=_("Importance (% of influence)"),
+            quadrant_labels=[_("improve first"), _("keep up")]))
+    if name == "counters":
+        ctr = counters_table(unit, period, ids)
+        if ctr.empty:
+            abort(404)
+        return _svg(charts.interval_chart(
+            [f"{r['unit_code']}" for _, r in ctr.iterrows()], list(ctr["index"]), list(ctr["index_ci_low"]),
+            list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% interval"),
+            xlabel=_("% satisfied")))
+    abort(404)
+
+
+@bp.post("/units/<code>/responses/<rid>/exclusion")
+def set_exclusion(code, rid):
+    user = require("exclude")
+    unit = unit_in_scope_or_404(user, code)
+    try:
+        rid_u = uuid.UUID(rid)
+    except ValueError:
+        abort(404)
+    resp = db.session.get(Response, rid_u)
+    if resp is None or resp.unit_id not in subtree_ids(unit.id):
+        abort(404)
+    action = request.form.get("action", "")
+    reason = (request.form.get("reason") or "").strip()[:500]
+    if action not in ("exclude", "include"):
+        abort(400)
+    if action == "exclude" and not reason:
+        reason = resp.flags or _("excluded by staff")
+    before = resp.excluded
+    resp.excluded = action == "exclude"
+    resp.excluded_reason = reason if action == "exclude" else None
+    record(actor=user.username, user_id=user.id, action=f"response_{action}", target_type="response",
+           target_id=str(resp.id), details={"unit": unit.code, "reason": reason, "was_excluded": before,
+                                            "flags": resp.flags})
+    db.session.commit()
+    flash(_("The response was excluded from the figures.") if action == "exclude"
+          else _("The response is counted in the figures again."), "info")
+    return redirect(url_for("staff.unit_page", code=code, period=request.form.get("period") or None)
+                    + "#flagged")
+
+
+@bp.get("/units/<code>/responses.csv")
+def export_responses(code):
+    user = require("export")
+    unit = unit_in_scope_or_404(user, code)
+    period = chosen_period()
+    ids = sorted(subtree_ids(unit.id))
+    record(actor=user.username, user_id=user.id, action="export_responses", target_type="unit",
+           target_id=unit.code, details={"period": period.label})
+    db.session.commit()
+    start, end = period.start, period.end
+
+    def generate():
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        yield "\ufeff"
+        n = 0
+        for row in iter_response_rows(db.session, start=start, end=end, unit_ids=ids, batch=5000):
+            w.writerow(row)
+            n += 1
+            if n % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    fname = f"responses_{unit.code}_{period.label.replace(':', '-')}.csv"
+    return FlaskResponse(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
+                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})
