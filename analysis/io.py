@@ -364,8 +364,8 @@ def prepare_units(df: pd.DataFrame, *, source: str = "units") -> pd.DataFrame:
     # overlapping versions of one code
     dup = out[out.duplicated("code", keep=False)].sort_values(["code", "valid_from"], na_position="first")
     for code, g in dup.groupby("code", sort=False):
-        starts = g["valid_from"].fillna(pd.Timestamp.min).to_numpy()
-        ends = g["valid_to"].fillna(pd.Timestamp.max).to_numpy()
+        starts = g["valid_from"].fillna(pd.Timestamp("1900-01-01")).to_numpy()
+        ends = g["valid_to"].fillna(pd.Timestamp("2262-01-01")).to_numpy()
         for k in range(1, len(g)):
             if starts[k] < ends[k - 1]:
                 col.add(int(g["line"].iloc[k]), "valid_from", f"versions of unit {code!r} overlap in time")

@@ -112,7 +112,8 @@ def _make(label, first, end_excl, kind, calendar, year, index, tz, cutoff) -> Pe
 def _report(year: int, kind: str, index: int, tz: str, cutoff) -> Period:
     """Report-calendar period (cut-off ``cutoff`` = (month, day) of the previous year)."""
     cm, cd = cutoff
-    year_start = dt.date(year - 1, cm, cd)
+    # the report year Y starts on the cut-off day of Y-1 (a 1 January cut-off starts it on 1/1/Y)
+    year_start = dt.date(year - 1, cm, cd) if (cm, cd) != (1, 1) else dt.date(year, 1, 1)
     if kind == "year":
         first, months, label = year_start, 12, f"{year}"
     elif kind == "quarter":
@@ -227,6 +228,8 @@ def report_year_of(ts: dt.datetime, *, tz: str = DEFAULT_TZ, cutoff: tuple[int, 
     """Report year Y containing the aware datetime ``ts``."""
     local = ts.astimezone(ZoneInfo(tz)).date()
     cm, cd = cutoff
+    if (cm, cd) == (1, 1):
+        return local.year
     return local.year + 1 if (local.month, local.day) >= (cm, cd) else local.year
 
 
