@@ -1,10 +1,48 @@
-from flask import jsonify
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+"""Citizen pages: `/c/<token>` (QR), `/k/<token>` (kiosk), thank-you pages, health.
 
-from ..extensions import db, limiter
+The form is server-rendered and works without JavaScript.  Submissions go
+through `collect` (validation + one-transaction insert + flags).  CSRF is
+checked here, inside the view, after the rate limits: a request with a
+missing or expired token is counted by the limiter and gets the form back
+with the citizen's answers kept, never a bare 400 page.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import (
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from wtforms.validators import ValidationError
+
+from .. import collect
+from ..errors import error_page
+from ..extensions import csrf, db, limiter
+from ..models import Counter
+from ..privacy import keyed_hash
+from ..tokens import parse_counter_token, parse_dossier_signature
 from . import bp
 
+log = logging.getLogger(__name__)
+
+DEVICE_COOKIE = "sipas_dev"
+QR_INSTRUMENT = "counter-quick"
+DEFAULT_MAX_FORM_BYTES = 32 * 1024
+
+
+# ------------------------------------------------------------------ health
 
 @bp.get("/healthz")
 @limiter.exempt
@@ -16,3 +54,255 @@ def healthz():
     except SQLAlchemyError:
         db.session.rollback()
         return jsonify(status="error", database="unreachable"), 503
+
+
+# ------------------------------------------------------------------ rate-limit keys
+# Keys live only in the limiter's storage (memory or Redis); the IP is hashed
+# even there and never written to the database.
+
+def _token_counter_id() -> str:
+    ref = parse_counter_token((request.view_args or {}).get("token", ""))
+    return str(ref.counter_id) if ref else "invalid"
+
+
+def _ip_hash() -> str:
+    addr = request.remote_addr or "unknown"
+    return keyed_hash(current_app.config["SECRET_KEY"], addr, "ratelimit-ip")[:32]
+
+
+def key_counter() -> str:
+    return f"counter:{_token_counter_id()}"
+
+
+def key_device() -> str:
+    dev = request.cookies.get(DEVICE_COOKIE)
+    who = f"dev:{dev[:64]}" if dev else f"ip:{_ip_hash()}"
+    return f"device:{_token_counter_id()}:{who}"
+
+
+def key_ip() -> str:
+    return f"ip:{_ip_hash()}"
+
+
+def _limit(name: str, default: str):
+    return lambda: current_app.config.get(name, default)
+
+
+def _on_breach(_limit_info):
+    """A breached limit on a form POST re-shows the form with the answers kept (429)."""
+    try:
+        kiosk = request.path.startswith("/k/")
+        counter, err = _resolve((request.view_args or {}).get("token", ""))
+        if err is not None:
+            return None
+        inst = collect.latest_instrument(QR_INSTRUMENT)
+        if inst is None:
+            return None
+        values = collect.posted_values(inst.definition, request.form)
+        resp = _render_form(counter, inst, kiosk=kiosk, values=values,
+                            key=request.form.get(collect.KEY_FIELD) or collect.new_key(),
+                            dossier=request.form.get(collect.DOSSIER_FIELD, ""),
+                            alert=_("You have sent this form many times in a short while. "
+                                    "Please wait a minute, then press “Send” again. Your answers are kept."),
+                            status=429)
+        resp.headers["Retry-After"] = "60"
+        return resp
+    except Exception:  # noqa: BLE001 - fall back to the plain 429 page
+        log.exception("rate-limit page failed")
+        return None
+
+
+def _form_limits(view):
+    """POST limits of a form view: per device (cookie) at the counter, per
+    counter, and a loose per-IP ceiling (a whole centre may share one IP)."""
+    view = limiter.limit(_limit("PUBLIC_LIMIT_IP", "300/minute;6000/hour"), key_func=key_ip,
+                         methods=["POST"], scope="public-ip", on_breach=_on_breach)(view)
+    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER", "60/minute;1200/hour"), key_func=key_counter,
+                         methods=["POST"], scope="public-counter", on_breach=_on_breach)(view)
+    view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE", "10/minute;60/hour"), key_func=key_device,
+                         methods=["POST"], scope="public-device", on_breach=_on_breach)(view)
+    view = limiter.limit(_limit("PUBLIC_LIMIT_IP_GET", "600/minute"), key_func=key_ip,
+                         methods=["GET"], scope="public-ip-get")(view)
+    return view
+
+
+# ------------------------------------------------------------------ helpers
+
+def _locale() -> str:
+    return str(get_locale() or "vi")
+
+
+def _resolve(token: str):
+    """(counter, None) for a valid current token, else (None, friendly 404/410 page)."""
+    ref = parse_counter_token(token)
+    counter = db.session.get(Counter, ref.counter_id) if ref else None
+    if counter is None or ref.version > counter.token_version:
+        return None, error_page(
+            404, _("This code is not valid"),
+            _("Please scan the QR code at the counter again, or ask the staff at the counter for help."))
+    if ref.version < counter.token_version or not counter.active:
+        return None, error_page(
+            410, _("This code has been replaced"),
+            _("This QR code is no longer in use. Please scan the new QR code at the counter."))
+    return counter, None
+
+
+def _no_store(resp):
+    resp.headers["Cache-Control"] = "no-store, max-age=0"
+    resp.headers["Pragma"] = "no-cache"
+    resp.headers["X-Robots-Tag"] = "noindex"
+    return resp
+
+
+def _device_cookie(resp, value: str | None = None):
+    if not request.cookies.get(DEVICE_COOKIE) or value:
+        resp.set_cookie(DEVICE_COOKIE, value or secrets.token_urlsafe(16), max_age=400 * 24 * 3600,
+                        httponly=True, samesite="Lax",
+                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+    return resp
+
+
+def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=None, dossier="",
+                 alert=None, status=200):
+    locale = _locale()
+    questions = collect.questions(inst.definition, locale)
+    title = inst.definition["title"]
+    body = render_template(
+        "public/form.html", counter=counter, unit=counter.unit, locale=locale, kiosk=kiosk,
+        title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
+        questions=questions, values=values or {}, errors=errors or {}, key=key or collect.new_key(),
+        csrf_token=generate_csrf(), dossier=dossier or "", alert=alert,
+        action=request.path, fields=collect,
+    )
+    resp = make_response(body, status)
+    return _device_cookie(_no_store(resp))
+
+
+def _dossier_hash_for(counter, sig: str):
+    """(hash, None) for a valid dossier signature of this counter, else (None, error page)."""
+    parsed = parse_dossier_signature(sig)
+    if parsed is None or parsed[0] != counter.id:
+        return None, error_page(
+            404, _("This rating link is not valid"),
+            _("Please check the link printed on your receipt, or scan the QR code at the counter."))
+    return collect.dossier_hash(parsed[1]), None
+
+
+def _already_rated():
+    return _no_store(error_page(
+        409, _("Already rated"),
+        _("This dossier has already been rated. Thank you: each dossier can be rated once."),
+        template="public/already.html"))
+
+
+def _thanks_url(kiosk: bool, token: str) -> str:
+    return url_for("public.kiosk_thanks" if kiosk else "public.thanks", token=token)
+
+
+# ------------------------------------------------------------------ the form
+
+def _form_view(token: str, kiosk: bool):
+    counter, err = _resolve(token)
+    if err is not None:
+        return err
+    inst = collect.latest_instrument(QR_INSTRUMENT)
+    if inst is None:
+        return error_page(503)
+    if request.method == "GET":
+        sig = request.args.get(collect.DOSSIER_FIELD, "")
+        if sig and not kiosk:
+            dh, err = _dossier_hash_for(counter, sig)
+            if err is not None:
+                return err
+            if collect.dossier_used(dh):
+                return _already_rated()
+        return _render_form(counter, inst, kiosk=kiosk, dossier=sig if not kiosk else "")
+    return _submit(token, counter, inst, kiosk)
+
+
+def _submit(token: str, counter, inst, kiosk: bool):
+    limit = int(current_app.config.get("PUBLIC_MAX_FORM_BYTES", DEFAULT_MAX_FORM_BYTES))
+    if (request.content_length or 0) > limit:
+        return error_page(413)
+    request.max_content_length = limit
+    form = request.form
+    key = form.get(collect.KEY_FIELD, "")
+    sig = "" if kiosk else form.get(collect.DOSSIER_FIELD, "")
+    values = collect.posted_values(inst.definition, form)
+
+    def again(*, errors=None, alert=None, status=400):
+        return _render_form(counter, inst, kiosk=kiosk, values=values, errors=errors,
+                            key=key if collect.valid_key(key) else None, dossier=sig, alert=alert,
+                            status=status)
+
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        try:
+            validate_csrf(form.get(collect.CSRF_FIELD))
+        except ValidationError:
+            return again(alert=_("This page was open for a long time, so for your security it has to be "
+                                 "sent once more. Your answers are kept: please check them and press "
+                                 "“Send” again."))
+    if form.get(collect.HONEYPOT_FIELD):
+        # A field people cannot see was filled: a robot.  It gets the same
+        # thank-you page and nothing is stored.
+        log.info("honeypot filled at counter %s", counter.id)
+        return redirect(_thanks_url(kiosk, token), 303)
+    if not collect.valid_key(key):
+        return again(errors={"": _("The form was sent in an unexpected shape. Please send it again.")})
+
+    dh = None
+    if sig:
+        dh, err = _dossier_hash_for(counter, sig)
+        if err is not None:
+            return err
+    result = collect.validate(inst.definition, form)
+    if not result.ok:
+        return again(errors=result.errors)
+    try:
+        outcome = collect.create_response(
+            unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean,
+            channel="kiosk" if kiosk else "qr", idempotency_key=key,
+            dev_hash=collect.device_hash(request.cookies.get(DEVICE_COOKIE)), dossier=dh)
+    except OperationalError:
+        db.session.rollback()
+        log.exception("database unavailable while saving a response")
+        return again(alert=_("Your answers could not be saved just now. They are kept on this page: "
+                             "please press “Send” again in a moment."), status=503)
+    if outcome.status == "dossier_used":
+        return _already_rated()
+    return redirect(_thanks_url(kiosk, token), 303)
+
+
+@bp.route("/c/<token>", methods=["GET", "POST"])
+@_form_limits
+def form(token):
+    return _form_view(token, kiosk=False)
+
+
+@bp.route("/k/<token>", methods=["GET", "POST"])
+@_form_limits
+def kiosk(token):
+    return _form_view(token, kiosk=True)
+
+
+csrf.exempt(form)
+csrf.exempt(kiosk)
+
+
+@bp.get("/c/<token>/thanks")
+def thanks(token):
+    counter, err = _resolve(token)
+    if err is not None:
+        return err
+    return _no_store(make_response(render_template("public/thanks.html", counter=counter, kiosk=False)))
+
+
+@bp.get("/k/<token>/thanks")
+def kiosk_thanks(token):
+    counter, err = _resolve(token)
+    if err is not None:
+        return err
+    seconds = int(current_app.config.get("KIOSK_RESET_SECONDS", 8))
+    next_url = url_for("public.kiosk", token=token, lang=current_app.config["BABEL_DEFAULT_LOCALE"])
+    return _no_store(make_response(render_template("public/thanks.html", counter=counter, kiosk=True,
+                                                   seconds=seconds, next_url=next_url)))
