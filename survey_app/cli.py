@@ -65,6 +65,12 @@ def demo_seed(n, seed_, password, if_empty):
         click.echo(f"  {line}")
     click.echo(f"(lưu tại {creds})")
     click.echo(f"Đường dẫn một quầy: {counter_url(counter)}")
+    from . import quality
+
+    counts = quality.scan(actor="demo")
+    click.echo(f"Kiểm tra chất lượng: gắn cờ {counts['responses_flagged']} phiếu "
+               f"(trùng lặp {counts.get('duplicate', 0)}, dồn dập {counts.get('burst', 0)}, "
+               f"giống hệt {counts.get('identical_answers', 0)}).")
 
 
 # ---------------------------------------------------------------- users
@@ -170,6 +176,26 @@ def responses_export(period, unit_code, out):
     click.echo(f"Đã xuất {n} phiếu.", err=True)
 
 
+@responses_cli.command("flag")
+@click.option("--period", default=None, help="Only this period (default: all responses).")
+def responses_flag(period):
+    """Flag duplicates, bursts and identical-answer runs among stored responses
+    (flags only: nothing is dropped or excluded)."""
+    from . import quality
+    from .periods import resolve_period
+
+    start = end = None
+    if period:
+        try:
+            p = resolve_period(period)
+        except ValueError as exc:
+            _fail(f"Kỳ không hợp lệ {period!r}: {exc}", 2)
+        start, end = p.start, p.end
+    counts = quality.scan(start, end)
+    click.echo(f"Đã quét {counts.pop('responses_scanned')} phiếu; gắn cờ mới {counts.pop('responses_flagged')} phiếu"
+               + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + ")" if counts else "") + ".")
+
+
 # ---------------------------------------------------------------- counters
 counters_cli = AppGroup("counters", help="Service counters (QR points).")
 
@@ -265,3 +291,5 @@ def register_cli(app) -> None:
     from .posters import qr_cli
 
     app.cli.add_command(qr_cli)
+    from .backup import register as register_backup  # backup / restore (survey_app/backup.py)
+    register_backup(app)
