@@ -137,6 +137,9 @@ def render_pdf(counter: Counter, kiosk: bool = False) -> bytes:
     return _to_bytes(_image(poster_text(counter, kiosk)), "PDF")
 
 
+poster_pdf = render_pdf  # the name the staff pages look for
+
+
 def _to_bytes(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, resolution=DPI, dpi=(DPI, DPI)) if fmt == "PDF" else img.save(buf, fmt, dpi=(DPI, DPI),
@@ -237,8 +240,8 @@ def rotate_token(counter: Counter, *, actor: str, user_id: Optional[int] = None)
 
     old = counter.token_version
     counter.token_version = old + 1
-    record(actor=actor, action="counter_token_rotate", target_type="counter", target_id=counter.code,
-           details={"from_version": old, "to_version": old + 1}, user_id=user_id)
+    record(actor=actor, action="token_rotate", target_type="counter", target_id=counter.code,
+           details={"token_version": old + 1, "from_version": old}, user_id=user_id)
     return counter.token_version
 
 
