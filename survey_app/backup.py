@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import click
+from flask.cli import with_appcontext
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -520,6 +521,7 @@ def _fail(message: str, code: int = 1):
 
 
 @click.command("backup")
+@with_appcontext
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Output file (.zip), written 0600; replaced atomically.")
 def backup_command(out):
@@ -539,6 +541,7 @@ def backup_command(out):
 
 
 @click.command("restore")
+@with_appcontext
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Empty a non-empty database first (in the same transaction).")
 def restore_command(file, force):
