@@ -22,8 +22,12 @@ def _secret_key(instance_path: str) -> str:
     return key
 
 
-def create_app(config=None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(config=None, instance_path=None) -> Flask:
+    """Build the app.  `config` overrides everything else; `instance_path`
+    (default: `instance/` beside the package, or env SIPAS_INSTANCE_PATH)
+    holds the SQLite database, the generated secret and local config."""
+    instance_path = instance_path or os.environ.get("SIPAS_INSTANCE_PATH") or None
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(env_overrides())

@@ -151,11 +151,12 @@ def make_app(database_url):
     from survey_app.extensions import db
 
     apps = []
+    instance = tempfile.mkdtemp(prefix="sipas-instance-")
 
     def make(**overrides):
         cfg = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url)
         cfg.update(overrides)
-        app = create_app(cfg)
+        app = create_app(cfg, instance_path=instance)
         apps.append(app)
         return app
 
@@ -169,6 +170,7 @@ def make_app(database_url):
         with cleaner.app_context():
             _clean(db)
             db.engine.dispose()
+    shutil.rmtree(instance, ignore_errors=True)
 
 
 @pytest.fixture

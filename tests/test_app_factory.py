@@ -9,33 +9,30 @@ from survey_app.config import normalise_database_url
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_defaults_embedded_sqlite_in_instance(tmp_path, monkeypatch):
+def test_defaults_embedded_sqlite_in_instance(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "given")  # nothing written into the real instance/
     app = create_app({"TESTING": True})
-    app.instance_path  # noqa: B018
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{Path(app.instance_path) / 'sipas.sqlite3'}"
+    assert Path(app.instance_path) == ROOT / "instance"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{ROOT / 'instance' / 'sipas.sqlite3'}"
     assert app.config["TIMEZONE"] == "Asia/Ho_Chi_Minh"
 
 
 def test_secret_key_generated_once_into_instance(tmp_path):
-    # A separate process with its own instance folder (the app package is copied by path).
     code = (
         "import sys; sys.path.insert(0, %r)\n"
-        "from flask import Flask\n"
         "import survey_app\n"
         "a = survey_app.create_app({'TESTING': True, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
         "print(a.config['SECRET_KEY'])\n" % str(ROOT)
     )
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
-    key_file = ROOT / "instance" / "secret_key"
-    existed = key_file.exists()
+    env["SIPAS_INSTANCE_PATH"] = str(tmp_path / "inst")
     out1 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     out2 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out1 == out2 and len(out1.strip()) == 64
-    assert key_file.exists() and (key_file.stat().st_mode & 0o777) == 0o600
-    if not existed:
-        key_file.unlink()
+    key_file = tmp_path / "inst" / "secret_key"
+    assert key_file.read_text().strip() == out1.strip()
+    assert (key_file.stat().st_mode & 0o777) == 0o600
 
 
 def test_environment_overrides(monkeypatch):
