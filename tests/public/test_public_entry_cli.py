@@ -1,0 +1,166 @@
+"""Staff paper / phone entry (scoped to the user's units) and the `qr` commands
+(posters, rotation, dossier links)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from public_helpers import make_place, open_form, responses, scrape
+
+
+def _login(app, client, role="counter_staff", unit_code="XA-TP"):
+    from factories import make_user
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import Unit
+
+    with app.app_context():
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+        user = make_user(role=role, unit=unit)
+        db.session.commit()
+        token = f"{user.id}:{user.session_version}"
+    with client.session_transaction() as s:
+        s["_user_id"] = token
+        s["_fresh"] = True
+
+
+def _sheet(client, counter_code, instrument="counter-quick", channel="paper", date=None):
+    q = f"/staff/entry/form?counter={counter_code}&instrument={instrument}&channel={channel}"
+    if date:
+        q += f"&date={date}"
+    r = client.get(q)
+    assert r.status_code == 200, r.status_code
+    html = r.get_data(as_text=True)
+    hidden = scrape(html)
+    hidden.update(counter=counter_code, instrument=instrument, channel=channel,
+                  date=re.search(r'name="date" value="([^"]*)"', html).group(1))
+    return hidden
+
+
+def test_entry_needs_login(client, place):
+    r = client.get("/staff/entry/")
+    assert r.status_code in (302, 401)
+    r = client.post("/staff/entry/form", data={"counter": place.counter_code})
+    assert r.status_code in (302, 401)
+    assert responses(client.application) == []
+
+
+def test_paper_entry_is_scoped_and_stored(app, client, place):
+    with app.app_context():
+        other = make_place(code="XA-KHAC", name_vi="UBND xã Khác")
+    _login(app, client)
+    start = client.get("/staff/entry/").get_data(as_text=True)
+    assert place.counter_code in start and other.counter_code not in start
+    day = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    hidden = _sheet(client, place.counter_code, date=day)
+    data = dict(hidden, overall="4", access="5", procedure="", staff="3", result="na", feedback="1",
+                stratum="dat_dai", gender="male", comment="Ghi trên phiếu: liên hệ 0912345678")
+    r = client.post("/staff/entry/form", data=data)
+    assert r.status_code == 303 and "saved=1" in r.headers["Location"]
+    assert client.post("/staff/entry/form", data=data).status_code == 303  # double Enter
+    rows = responses(app)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.channel == "paper" and row.counter_id == place.counter_id and row.unit_id == place.unit_id
+    assert row.answer_map == {"overall": 4, "access": 5, "staff": 3, "feedback": 1}
+    assert (row.stratum, row.gender) == ("dat_dai", "male")
+    assert "0912345678" not in row.comment
+    local = row.submitted_at.astimezone(dt.timezone(dt.timedelta(hours=7)))
+    assert local.date().isoformat() == day and local.hour == 12
+    assert row.flags == ""
+    # the next sheet says it was saved and is empty again
+    nxt = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Đã lưu" in nxt and 'value="4"' not in nxt
+    # another unit's counter is refused
+    r = client.get(f"/staff/entry/form?counter={other.counter_code}&instrument=counter-quick&channel=paper")
+    assert r.status_code == 403
+    bad = dict(_sheet(client, place.counter_code), counter=other.counter_code, overall="5")
+    assert client.post("/staff/entry/form", data=bad).status_code == 403
+    assert len(responses(app)) == 1
+
+
+def test_phone_entry_of_the_long_questionnaire(app, client, place):
+    _login(app, client, role="unit_leader")
+    hidden = _sheet(client, place.counter_code, instrument="sipas-services", channel="phone")
+    data = dict(hidden, access_c1="1", access_c2="0", access="4", staff_c1="1", staff="5", overall="4",
+                priority=["time", "fees"], occupation="farmer", age_group="60_plus")
+    r = client.post("/staff/entry/form", data=data)
+    assert r.status_code == 303
+    row = responses(app)[0]
+    assert row.channel == "phone"
+    assert row.answer_map["access_c1"] == 1 and row.answer_map["access_c2"] == 0
+    assert row.answer_map["priority_time"] == 1 and row.answer_map["priority_fees"] == 1
+    assert row.answer_map["priority_online"] == 0
+    assert row.respondent == {"occupation": "farmer"} and row.age_group == "60_plus"
+
+
+def test_entry_errors_keep_what_was_typed(app, client, place):
+    _login(app, client)
+    hidden = _sheet(client, place.counter_code)
+    r = client.post("/staff/entry/form", data=dict(hidden, overall="7", staff="5"))
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert 'href="#f-overall"' in html and 'name="staff" value="5"' in html
+    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    r = client.post("/staff/entry/form", data=dict(hidden, date=tomorrow, staff="5"))
+    assert r.status_code == 400 and 'href="#f-date"' in r.get_data(as_text=True)
+    r = client.post("/staff/entry/form", data=dict(hidden, csrf_token="old", staff="5"))
+    assert r.status_code == 400 and 'name="staff" value="5"' in r.get_data(as_text=True)
+    assert responses(app) == []
+
+
+def test_qr_posters_command(app, runner, tmp_path):
+    from factories import make_counter, make_unit
+
+    from survey_app.extensions import db
+
+    with app.app_context():
+        prov = make_unit(code="T-01", kind="province", name_vi="Tỉnh Một")
+        commune = make_unit(code="X-01", parent=prov, name_vi="UBND phường Hòa Bình")
+        make_counter(commune, code="X-01-Q1", name_vi="Quầy 1 — Đất đai")
+        make_counter(commune, code="X-01-Q2", name_vi="Quầy 2 — Hộ tịch")
+        make_counter(commune, code="X-01-OLD", active=False)
+        db.session.commit()
+    out = tmp_path / "posters"
+    res = runner.invoke(args=["qr", "posters", "--unit", "T-01", "--out", str(out), "--format", "png,svg,pdf"])
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["X-01-Q1.pdf", "X-01-Q1.png", "X-01-Q1.svg", "X-01-Q2.pdf", "X-01-Q2.png", "X-01-Q2.svg"]
+    from PIL import Image
+
+    with Image.open(out / "X-01-Q1.png") as im:
+        assert im.size == (1748, 2480)  # A5 at 300 dpi
+    svg = (out / "X-01-Q1.svg").read_text(encoding="utf-8")
+    assert 'width="148mm" height="210mm"' in svg
+    assert "UBND phường Hòa Bình" in svg and "Quầy 1 — Đất đai" in svg and "Quét mã QR" in svg
+    assert "sipas.test/c/" in svg
+    assert (out / "X-01-Q1.pdf").read_bytes().startswith(b"%PDF")
+    assert runner.invoke(args=["qr", "posters", "--unit", "NOPE", "--out", str(out)]).exit_code == 1
+    assert runner.invoke(args=["qr", "posters", "--unit", "T-01", "--out", str(out), "--format", "gif"]).exit_code == 2
+
+
+def test_qr_rotate_and_link_commands(app, client, runner, place):
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import AuditLog
+
+    old_url = place.url
+    res = runner.invoke(args=["qr", "rotate", "--counter", place.counter_code])
+    assert res.exit_code == 0, res.output
+    new_url = res.output.strip().splitlines()[-1]
+    assert client.get(old_url).status_code == 410
+    path = new_url.replace("http://sipas.test", "")
+    assert client.get(path).status_code == 200
+    with app.app_context():
+        log = db.session.scalars(select(AuditLog).where(AuditLog.action == "token_rotate")).all()
+        assert len(log) == 1 and log[0].target_id == place.counter_code and log[0].actor == "cli"
+        assert log[0].details["token_version"] == 2
+    assert runner.invoke(args=["qr", "rotate", "--counter", "NOPE"]).exit_code == 1
+    res = runner.invoke(args=["qr", "link", "--counter", place.counter_code, "--dossier", "HS-77"])
+    assert res.exit_code == 0
+    link = res.output.strip().replace("http://sipas.test", "")
+    assert "?d=" in link
+    hidden = open_form(client, link)
+    assert hidden.get("d")
