@@ -95,3 +95,50 @@ def disposing(*apps):
             with a.app_context():
                 db.session.remove()
                 db.engine.dispose()
+
+
+def form_fields(html: str) -> dict:
+    """What a browser would send on pressing the first POST form's button:
+    hidden and text inputs, checked radios / checkboxes (first value kept),
+    textareas.  Empty when the page has no POST form."""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.fields: dict = {}
+            self.in_form = self.done = False
+            self.textarea = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if self.done:
+                return
+            if tag == "form" and (a.get("method") or "").lower() == "post":
+                self.in_form = True
+            if not self.in_form:
+                return
+            if tag == "input" and a.get("name"):
+                kind = (a.get("type") or "text").lower()
+                if kind in ("radio", "checkbox"):
+                    if "checked" in a:
+                        self.fields.setdefault(a["name"], a.get("value") or "on")
+                elif kind not in ("submit", "button", "image", "file", "reset"):
+                    self.fields.setdefault(a["name"], a.get("value") or "")
+            elif tag == "textarea" and a.get("name"):
+                self.textarea = a["name"]
+                self.fields.setdefault(self.textarea, "")
+
+        def handle_data(self, data):
+            if self.textarea:
+                self.fields[self.textarea] += data
+
+        def handle_endtag(self, tag):
+            if tag == "textarea":
+                self.textarea = None
+            elif tag == "form" and self.in_form:
+                self.in_form, self.done = False, True
+
+    p = P()
+    p.feed(html)
+    return p.fields
