@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+import uuid
 import time
 from collections import OrderedDict
 from typing import Any, Optional
@@ -104,7 +105,8 @@ def _stamp() -> int:
 def cached(name: str, fn, *key_parts):
     """`fn()`, kept for STAFF_CACHE_SECONDS per database and `key_parts`."""
     ttl = float(current_app.config.get("STAFF_CACHE_SECONDS", 60))
-    key = (current_app.config["SQLALCHEMY_DATABASE_URI"], name, _stamp(), _freeze(key_parts))
+    ns = current_app.extensions.setdefault("sipas_staff_cache_ns", uuid.uuid4().hex)
+    key = (ns, current_app.config["SQLALCHEMY_DATABASE_URI"], name, _stamp(), _freeze(key_parts))
     now = time.monotonic()
     if ttl > 0:
         with _lock:

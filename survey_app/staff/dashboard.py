@@ -99,7 +99,8 @@ def unit_page(code):
         row = with_trend(table_of(res)[(table_of(res)["unit_code"] == unit.code)
                                        & (table_of(res)["level"] == row["level"])], period, ids).iloc[0].to_dict()
     elements = elements_of(row)
-    trend = trend_series(unit, period, ids)
+    trend_by = "quarter" if request.args.get("trend") == "quarter" else "year"
+    trend = trend_series(unit, period, ids, trend_by)
     dist = distribution(ids, period)
     drv = drivers_table(unit, period, ids, res)
     ctr = counters_table(unit, period, ids)
@@ -122,7 +123,7 @@ def unit_page(code):
     counters = db.session.scalars(select(Counter).where(Counter.unit_id == unit.id).order_by(Counter.code)).all()
     return render_template(
         "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,
-        elements=elements, trend=trend, dist=dist, drivers=drv, counters_cmp=ctr, children=children,
+        elements=elements, trend=trend, trend_by=trend_by, dist=dist, drivers=drv, counters_cmp=ctr, children=children,
         comments=comments, comment_page=Page(comments, ctotal, cpage, 20), element=element, rating=rating,
         flagged=flagged, flagged_total=ftotal, counters=counters, meta=res.meta if res else {},
         method_version=res.meta.get("method_version") if res else None, scale=SCALE,
@@ -148,13 +149,13 @@ def unit_chart(code, name):
             target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else "",
             xlabel=_("% satisfied")))
     if name == "trend":
-        tr = trend_series(unit, period, ids)
+        tr = trend_series(unit, period, ids, "quarter" if request.args.get("trend") == "quarter" else "year")
         res = safe_index(period, ids)
         row = unit_row(table_of(res), unit.code)
         target = row.get("target") if row else None
         return _svg(charts.trend_chart(
             [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
-            target=target if isnum(target) else None, title=_("Satisfaction index by quarter, with 95% band"),
+            target=target if isnum(target) else None, title=_("Satisfaction index over time, with 95% band"),
             ylabel=_("% satisfied"), target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else ""))
     if name == "distribution":
         d = distribution(ids, period)

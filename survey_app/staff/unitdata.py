@@ -33,7 +33,7 @@ def safe_index(period, unit_ids, quiet: bool = False):
             flash(_("The figures could not be computed: %(why)s", why=str(exc)[:500]), "error")
         return None
     except (KeyError, ValueError, IndexError) as exc:  # an analysis edge case must not take the page down
-        current_app.logger.exception("index computation failed for %s", getattr(period, "label", period))
+        current_app.logger.warning("index computation failed for %s: %r", getattr(period, "label", period), exc)
         if not quiet:
             flash(_("The figures could not be computed for this period (%(why)s).", why=type(exc).__name__),
                   "error")
@@ -78,21 +78,26 @@ def with_trend(table: pd.DataFrame, period, unit_ids) -> pd.DataFrame:
     return table
 
 
-def trend_series(unit: Unit, period, unit_ids) -> list[dict]:
-    """Index of the unit per report quarter of the period's year and the year before."""
+def trend_series(unit: Unit, period, unit_ids, by: str = "year") -> list[dict]:
+    """Index of the unit per report year (the period's year and the two before),
+    or per report quarter of the period's year and the year before (`by="quarter"`)."""
     year = period.year or dt.date.today().year
+    if by == "quarter":
+        labels = [(f"{y}-Q{q}", f"Q{q}/{y}") for y in (year - 1, year) for q in range(1, 5)]
+    else:
+        labels = [(str(y), str(y)) for y in (year - 2, year - 1, year)]
     out = []
-    for y in (year - 1, year):
-        for q in range(1, 5):
-            p = resolve_period(f"{y}-Q{q}")
-            if p.start > dt.datetime.now(dt.timezone.utc):
-                continue
-            res = safe_index(p, unit_ids, quiet=True)
-            row = unit_row(table_of(res), unit.code) if res is not None else None
-            out.append(dict(label=f"Q{q}/{y}", index=row.get("index") if row else None,
-                            low=row.get("index_ci_low") if row else None,
-                            high=row.get("index_ci_high") if row else None,
-                            n=int(row.get("n") or 0) if row else 0))
+    now = dt.datetime.now(dt.timezone.utc)
+    for label, short in labels:
+        p = resolve_period(label)
+        if p.start > now:
+            continue
+        res = safe_index(p, unit_ids, quiet=True)
+        row = unit_row(table_of(res), unit.code) if res is not None else None
+        out.append(dict(label=short, index=row.get("index") if row else None,
+                        low=row.get("index_ci_low") if row else None,
+                        high=row.get("index_ci_high") if row else None,
+                        n=int(row.get("n") or 0) if row else 0))
     return out
 
 
