@@ -142,8 +142,10 @@ poster_pdf = render_pdf  # the name the staff pages look for
 
 def _to_bytes(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, fmt, resolution=DPI, dpi=(DPI, DPI)) if fmt == "PDF" else img.save(buf, fmt, dpi=(DPI, DPI),
-                                                                                   optimize=True)
+    if fmt == "PDF":
+        img.save(buf, fmt, resolution=DPI)
+    else:
+        img.save(buf, fmt, dpi=(DPI, DPI))
     return buf.getvalue()
 
 
