@@ -24,6 +24,30 @@ def _fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+def _period_or_fail(label):
+    """The Period for a label, None for no label; exit 2 with a message if invalid."""
+    if not label:
+        return None
+    from .periods import resolve_period
+
+    try:
+        return resolve_period(label)
+    except ValueError as exc:
+        _fail(f"Kỳ không hợp lệ {label!r}: {exc}", 2)
+
+
+def _subtree_or_fail(unit_code):
+    """Ids of a unit's subtree (None for no unit); exit 1 if the unit is unknown."""
+    if not unit_code:
+        return None
+    from .auth import subtree_ids
+
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    if unit is None:
+        _fail(f"Không tìm thấy đơn vị {unit_code}.")
+    return sorted(subtree_ids(unit.id))
+
+
 def _read_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -148,23 +172,10 @@ _import_command(responses_cli, "responses", "import_responses",
 def responses_export(period, unit_code, out):
     """Export responses as CSV (the input format of `python -m analysis`)."""
     from . import dataio
-    from .periods import resolve_period
 
-    start = end = None
-    if period:
-        try:
-            p = resolve_period(period)
-        except ValueError as exc:
-            _fail(f"Kỳ không hợp lệ {period!r}: {exc}", 2)
-        start, end = p.start, p.end
-    unit_ids = None
-    if unit_code:
-        from .auth import subtree_ids
-
-        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
-        if unit is None:
-            _fail(f"Không tìm thấy đơn vị {unit_code}.")
-        unit_ids = sorted(subtree_ids(unit.id))
+    p = _period_or_fail(period)
+    start, end = (p.start, p.end) if p else (None, None)
+    unit_ids = _subtree_or_fail(unit_code)
     rows = dataio.iter_response_rows(db.session, start=start, end=end, unit_ids=unit_ids)
     if out == "-":
         n = dataio.write_csv(rows, sys.stdout)
@@ -182,15 +193,9 @@ def responses_flag(period):
     """Flag duplicates, bursts and identical-answer runs among stored responses
     (flags only: nothing is dropped or excluded)."""
     from . import quality
-    from .periods import resolve_period
 
-    start = end = None
-    if period:
-        try:
-            p = resolve_period(period)
-        except ValueError as exc:
-            _fail(f"Kỳ không hợp lệ {period!r}: {exc}", 2)
-        start, end = p.start, p.end
+    p = _period_or_fail(period)
+    start, end = (p.start, p.end) if p else (None, None)
     counts = quality.scan(start, end)
     click.echo(f"Đã quét {counts.pop('responses_scanned')} phiếu; gắn cờ mới {counts.pop('responses_flagged')} phiếu"
                + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + ")" if counts else "") + ".")
@@ -254,33 +259,25 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
     import datetime as dt
 
     from analysis import InputError
-    from analysis.output import write_result
+    from analysis.output import write_table
 
     from . import stats
-    from .periods import resolve_period
 
-    try:
-        p = resolve_period(period)
-    except ValueError as exc:
-        _fail(f"Kỳ không hợp lệ {period!r}: {exc}", 2)
+    p = _period_or_fail(period)
     try:
         as_of_date = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         _fail(f"Ngày không hợp lệ cho --as-of: {as_of!r} (YYYY-MM-DD)", 2)
-    unit_ids = None
-    if unit_code:
-        from .auth import subtree_ids
-
-        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
-        if unit is None:
-            _fail(f"Không tìm thấy đơn vị {unit_code}.")
-        unit_ids = subtree_ids(unit.id)
+    unit_ids = _subtree_or_fail(unit_code)
     try:
         result = stats.compute_index(p, unit_ids=unit_ids, level=level, ci=ci, as_of=as_of_date, rollup=rollup,
                                      adequacy=adequacy, map_successors=map_successors)
     except InputError as exc:
         _fail(f"Dữ liệu không hợp lệ: {exc}")
-    write_result(result, out)
+    try:
+        write_table(result.table, result.meta, out)
+    except (ValueError, OSError) as exc:
+        _fail(f"Không ghi được {out}: {exc}", 2)
     click.echo(f"{len(result.table)} dòng, n = {result.meta.get('n_used')} phiếu, kỳ {p.label}", err=True)
 
 
