@@ -40,8 +40,8 @@ from .io import (ALL_STRATUM, ELEMENTS, criteria_columns, prepare_responses, pre
                  prepare_volumes, check_known_units)
 from .periods import Period, parse_period
 from .targets import resolve_targets, target_status
-from .variance import Design, domain_variance, lincomb_influence, ratio_totals
-from .weights import SEP, assign_cells, cell_table, volumes_in_period
+from .variance import Design, cell_moments, domain_variance, lincomb_influence, moment_variance
+from .weights import SEP, cells_for, volumes_in_period
 
 __all__ = ["METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index", "weighted_responses", "INDEX_COLUMNS"]
 
@@ -151,19 +151,61 @@ def _build_vars(frame: pd.DataFrame, elements, element_mode) -> _Vars:
     return _Vars(ys, xs, groups, overall, direct, overall_direct, modes)
 
 
-def _subdomain_sizes(design: Design, dom, ndom, cell_dom, member):
-    """n, n_kish, cells, f of the sub-domain ``member`` (row 0/1) of each domain."""
-    ok = dom >= 0
-    d = dom[ok]
-    c = design.count[ok] * member[ok]
-    w = design.w[ok]
-    n = np.bincount(d, weights=c, minlength=ndom)
-    sw = np.bincount(d, weights=c * w, minlength=ndom)
-    sw2 = np.bincount(d, weights=c * w * w, minlength=ndom)
+#: the variance uses per-cell second moments (a Gram matrix of the 2J ratio
+#: variables) when there are at most this many ratio variables, else one pass
+#: over the rows per level; both give survey's linearisation (tested against R).
+GRAM_MAX_RATIOS = 8
+
+
+@dataclass
+class _CellStats:
+    """Level-independent per-cell sums: everything a level needs except the variance rows."""
+
+    Yc: np.ndarray          # (J, ncell) Σ c·w·y_j
+    Xc: np.ndarray          # (J, ncell) Σ c·w·x_j
+    sizes: dict             # quantity -> (n, Σ c·w, Σ c·w²) per cell of its sub-domain
+    means: dict             # element -> (Σ c·w·v·a, Σ c·w·a) per cell of the direct item
+    moments: tuple | None   # (g, G) from variance.cell_moments, or None (row path)
+
+
+def _cell_stats(design: Design, V: _Vars) -> _CellStats:
+    cell, nc = design.cell, design.ncell
+    cw = design.cw
+    cww = cw * design.w
+    J = len(V.ys)
+    Yc = np.vstack([np.bincount(cell, weights=cw * V.ys[j], minlength=nc) for j in range(J)]) if J else np.zeros((0, nc))
+    Xc = np.vstack([np.bincount(cell, weights=cw * V.xs[j], minlength=nc) for j in range(J)]) if J else np.zeros((0, nc))
+    sizes = {}
+    quantities = list(V.groups.items()) + ([("overall", [V.overall])] if V.overall is not None else [])
+    for q, js in quantities:
+        member = V.xs[js[0]] if len(js) == 1 else np.max(np.vstack([V.xs[j] for j in js]), axis=0)
+        sizes[q] = tuple(np.bincount(cell, weights=wt * member, minlength=nc)
+                         for wt in (design.count, cw, cww))
+    sizes["index"] = tuple(np.bincount(cell, weights=wt, minlength=nc) for wt in (design.count, cw, cww))
+    means = {e: (np.bincount(cell, weights=cw * v * a, minlength=nc), np.bincount(cell, weights=cw * a, minlength=nc))
+             for e, (v, a) in V.direct.items()}
+    moments = cell_moments(design, V.ys, V.xs) if 0 < J <= GRAM_MAX_RATIOS else None
+    return _CellStats(Yc, Xc, sizes, means, moments)
+
+
+def _by_domain(values: np.ndarray, cell_dom: np.ndarray, ndom: int) -> np.ndarray:
+    """Sum per-cell values (…, ncell) into domains (…, ndom); cells with cell_dom < 0 are dropped."""
+    ok = cell_dom >= 0
+    if values.ndim == 1:
+        return np.bincount(cell_dom[ok], weights=values[ok], minlength=ndom)
+    return np.vstack([np.bincount(cell_dom[ok], weights=v[ok], minlength=ndom) for v in values]) \
+        if len(values) else np.zeros((0, ndom))
+
+
+def _subdomain_sizes(design: Design, cell_dom, ndom, cell_sizes):
+    """n, n_kish, cells, f of a sub-domain from its per-cell (n, Σ c·w, Σ c·w²)."""
+    ncnt, sw_c, sw2_c = cell_sizes
+    n = _by_domain(ncnt, cell_dom, ndom)
+    sw = _by_domain(sw_c, cell_dom, ndom)
+    sw2 = _by_domain(sw2_c, cell_dom, ndom)
     with np.errstate(divide="ignore", invalid="ignore"):
         n_kish = np.where(sw2 > 0, sw * sw / sw2, 0.0)
-    per_cell = np.bincount(design.cell[ok], weights=c, minlength=design.ncell)
-    inside = (per_cell > 0) & (cell_dom >= 0)
+    inside = (ncnt > 0) & (cell_dom >= 0)
     cd = cell_dom[inside]
     cells = np.bincount(cd, minlength=ndom).astype(float)
     N = design.cell_N if design.fpc else np.full(design.ncell, np.nan)
@@ -175,18 +217,30 @@ def _subdomain_sizes(design: Design, dom, ndom, cell_dom, member):
     return n, n_kish, cells, np.minimum(f, 1.0)
 
 
-def _estimate_level(design: Design, V: _Vars, dom, ndom, cell_dom, alpha: dict, opts: IndexOptions) -> dict:
-    """All estimates for every domain of one level (arrays of length ndom)."""
+def _variance(design, V, stats, dom, ndom, cell_dom, js, R, X, B):
+    """Linearised variance per domain of Σ_j B_j R_j over the ratio variables ``js``."""
+    if stats.moments is not None:
+        return moment_variance(design, stats.moments, js, R, X, B, cell_dom, ndom)
+    u = lincomb_influence(dom, [V.ys[j] for j in js], [V.xs[j] for j in js], R[js], X[js], B[js])
+    return domain_variance(design, u, cell_dom, ndom)
+
+
+def _estimate_level(design: Design, V: _Vars, stats: _CellStats, dom, ndom, cell_dom, alpha: dict,
+                    opts: IndexOptions) -> dict:
+    """All estimates for every domain of one level (arrays of length ndom).
+
+    ``dom``: domain of each row (only read on the row path), ``cell_dom``:
+    domain of each cell (-1 = none). Point estimates and sizes come from the
+    per-cell sums in ``stats``.
+    """
     J = len(V.ys)
-    Y = np.zeros((J, ndom))
-    X = np.zeros((J, ndom))
-    for j in range(J):
-        Y[j], X[j] = ratio_totals(design, dom, ndom, V.ys[j], V.xs[j])
+    Y = _by_domain(stats.Yc, cell_dom, ndom)
+    X = _by_domain(stats.Xc, cell_dom, ndom)
     with np.errstate(divide="ignore", invalid="ignore"):
         R = np.where(X > 0, Y / X, np.nan)
     avail = X > 0
     out: dict = {}
-    n_all, kish_all, cells_all, f_all = _subdomain_sizes(design, dom, ndom, cell_dom, np.ones(len(dom)))
+    n_all, kish_all, cells_all, f_all = _subdomain_sizes(design, cell_dom, ndom, stats.sizes["index"])
     out.update(n=n_all, n_kish=kish_all, cells=cells_all, f=f_all)
     B_index = np.zeros((J, ndom))
     alpha_avail = np.zeros((len(V.groups), ndom))
@@ -196,7 +250,7 @@ def _estimate_level(design: Design, V: _Vars, dom, ndom, cell_dom, alpha: dict, 
         B = np.zeros((J, ndom))
         with np.errstate(divide="ignore", invalid="ignore"):
             B[js] = np.where(K > 0, avail[js] / K, 0.0)
-        est = np.where(K > 0, np.nansum(np.where(avail[js], R[js], 0.0) * B[js], axis=0), np.nan)
+        est = np.where(K > 0, np.sum(np.where(avail[js], R[js], 0.0) * B[js], axis=0), np.nan)
         out[f"{e}_rate"] = est
         elem_B[e] = B
         alpha_avail[k] = alpha.get(e, 0.0) * (K > 0)
@@ -209,7 +263,6 @@ def _estimate_level(design: Design, V: _Vars, dom, ndom, cell_dom, alpha: dict, 
         index += alpha_d[k] * np.nan_to_num(out[f"{e}_rate"])
     out["index"] = np.where(tot > 0, index, np.nan)
     out["_missing"] = {e: ~np.isfinite(out[f"{e}_rate"]) for e in V.groups}
-    # variances and intervals of element rates
     targets = [(e, js, elem_B[e]) for e, js in V.groups.items()]
     if V.overall is not None:
         Bo = np.zeros((J, ndom))
@@ -217,36 +270,30 @@ def _estimate_level(design: Design, V: _Vars, dom, ndom, cell_dom, alpha: dict, 
         out["overall_rate"] = R[V.overall]
         targets.append(("overall", [V.overall], Bo))
     for e, js, B in targets:
-        u = lincomb_influence(dom, [V.ys[j] for j in js], [V.xs[j] for j in js], R[js], X[js], B[js])
-        var = domain_variance(design, u, cell_dom, ndom)
-        member = np.max(np.vstack([V.xs[j] for j in js]), axis=0)
-        n, kish, cells, f = _subdomain_sizes(design, dom, ndom, cell_dom, member)
+        var = _variance(design, V, stats, dom, ndom, cell_dom, js, R, X, B)
+        n, kish, cells, f = _subdomain_sizes(design, cell_dom, ndom, stats.sizes[e])
         df = ci.design_df(n, cells)
         p = out[f"{e}_rate"]
         se, lo, hi = ci.proportion_interval(p, var, n, df, opts.ci, opts.level, kish, f)
         out[f"{e}_se"], out[f"{e}_ci_low"], out[f"{e}_ci_high"], out[f"{e}_n"] = se, lo, hi, n
         out[f"_{e}_var"], out[f"_{e}_df"], out[f"_{e}_kish"], out[f"_{e}_f"] = var, df, kish, f
     if V.overall is None:
-        for s in ("rate", "se", "ci_low", "ci_high"):
-            out[f"overall_{s}"] = np.full(ndom, np.nan)
+        for s_ in ("rate", "se", "ci_low", "ci_high"):
+            out[f"overall_{s_}"] = np.full(ndom, np.nan)
         out["overall_n"] = np.zeros(ndom)
-    # index
-    u = lincomb_influence(dom, V.ys, V.xs, R, X, B_index)
-    var = domain_variance(design, u, cell_dom, ndom)
+    js_index = [j for js in V.groups.values() for j in js]
+    var = _variance(design, V, stats, dom, ndom, cell_dom, js_index, R, X, B_index) if js_index else np.zeros(ndom)
     df = ci.design_df(n_all, cells_all)
     se, lo, hi = ci.index_interval(out["index"], var, df, opts.level, kish_all, f_all)
-    out.update(index_se=se, index_ci_low=lo, index_ci_high=hi, index_df=df, _index_var=var)
-    # mean scores (point estimates)
+    out.update(index_se=se, index_ci_low=lo, index_ci_high=hi, index_df=np.where(n_all > 0, df, np.nan),
+               _index_var=var)
     means = np.zeros(ndom)
     wts = np.zeros(ndom)
-    ok = dom >= 0
-    cw = design.cw[ok]
-    for k, e in enumerate(V.groups):
-        if e not in V.direct:
+    for e in V.groups:
+        if e not in stats.means:
             continue
-        v, a = V.direct[e]
-        num = np.bincount(dom[ok], weights=cw * v[ok] * a[ok], minlength=ndom)
-        den = np.bincount(dom[ok], weights=cw * a[ok], minlength=ndom)
+        num = _by_domain(stats.means[e][0], cell_dom, ndom)
+        den = _by_domain(stats.means[e][1], cell_dom, ndom)
         have = den > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             means += np.where(have, alpha.get(e, 0.0) * num / den, 0.0)
@@ -265,6 +312,13 @@ def _normalise_alpha(elements, weights: dict | None) -> dict:
                                   f"element weights must be >= 0 over {list(elements)} with a positive sum")])
     s = sum(float(weights.get(e, 0)) for e in elements)
     return {e: float(weights.get(e, 0)) / s for e in elements}
+
+
+def _map_codes(codes: np.ndarray, mapping: dict) -> np.ndarray:
+    """Replace codes through ``mapping`` (distinct values only)."""
+    k, uniq = pd.factorize(codes)
+    new = np.array([mapping.get(c, c) for c in uniq] + [""], dtype=object)
+    return new[k]
 
 
 def _looks_prepared(frame, source) -> bool:
@@ -337,16 +391,18 @@ def _prepare(responses, volumes, units, period, options) -> dict:
     as_of = opts.as_of or (period.last if period is not None else None)
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
-    data_codes = set(R["unit_code"]) | (set(vols["unit_code"]) if vols is not None else set())
+    data_codes = set(pd.unique(R["unit_code"].to_numpy(object)))
+    if vols is not None:
+        data_codes |= set(pd.unique(vols["unit_code"].to_numpy(object)))
     tree = tree_as_of(units_f, as_of, extra_codes=data_codes if units_f is None else ())
     vol_frame = vols
     if opts.map_successors and units_f is not None:
         smap = successor_map(tree)
         if smap:
-            R["unit_code"] = R["unit_code"].map(lambda c: smap.get(c, c))
+            R["unit_code"] = _map_codes(R["unit_code"].to_numpy(object), smap)
             if vol_frame is not None:
                 vol_frame = vol_frame.copy()
-                vol_frame["unit_code"] = vol_frame["unit_code"].map(lambda c: smap.get(c, c))
+                vol_frame["unit_code"] = _map_codes(vol_frame["unit_code"].to_numpy(object), smap)
 
     # -- volumes, cells, weights
     vol = volumes_in_period(vol_frame, period)
@@ -358,10 +414,11 @@ def _prepare(responses, volumes, units, period, options) -> dict:
             bad = np.flatnonzero(R["weight"].isna().to_numpy()) if "weight" in R.columns else []
             raise InputError([Problem("responses", int(lines[i]), "weight", "weight is missing") for i in bad[:50]]
                              or [Problem("responses", 1, "weight", "weights_from=column needs a weight column")])
-    units_arr = R["unit_code"].to_numpy(object)
-    cell_strata = assign_cells(units_arr, R["stratum"].to_numpy(object), vol, weights_from=mode, lines=lines)
+    R["unit_code"] = pd.Categorical(R["unit_code"])
+    R["stratum"] = pd.Categorical(R["stratum"])
+    units_arr = R["unit_code"].array
     rcount = R["count"].to_numpy(float)
-    cell_id, cells = cell_table(units_arr, cell_strata, rcount, vol, use_volumes=(mode == "volumes"))
+    cell_id, cells = cells_for(units_arr, R["stratum"].array, rcount, vol, weights_from=mode, lines=lines)
     if mode == "column":
         w = R["weight"].to_numpy(float)
     else:
@@ -418,7 +475,8 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
     V = _build_vars(R, tuple(opts.elements), opts.element_mode)
 
     # -- domains: unit level, parent depths, root
-    node_of_row = tree.ids(units_arr)
+    ucodes, uniq = units_arr.codes, np.asarray(units_arr.categories, dtype=object)
+    node_of_row = tree.ids(uniq)[ucodes] if len(units_arr) else np.zeros(0, np.int64)
     node_of_cell = tree.ids(cells["unit_code"].to_numpy(object))
     M = len(tree.nodes)
     vol_node = tree.ids(vol["unit_code"].to_numpy(object))
@@ -427,14 +485,15 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
     has_resp = np.zeros(M, bool)
     has_resp[node_of_row] = True
     blocks = []
-    est = _estimate_level(design, V, node_of_row, M, node_of_cell, alpha, opts)
+    stats = _cell_stats(design, V)
+    est = _estimate_level(design, V, stats, node_of_row, M, node_of_cell, alpha, opts)
     unit_nodes = np.flatnonzero(has_vol | has_resp)
     blocks.append(_block(est, unit_nodes, "unit", tree))
     children = tree.has_children()
     data_node = has_vol | has_resp
     parent_blocks = []
     for depth in range(tree.max_depth + 1):
-        row_dom = tree.ancestor_at_depth(node_of_row, depth)
+        row_dom = tree.ancestor_at_depth(node_of_row, depth) if stats.moments is None else None
         cell_dom = tree.ancestor_at_depth(node_of_cell, depth)
         sub = np.zeros(M, bool)
         anc_data = tree.ancestor_at_depth(np.flatnonzero(data_node), depth)
@@ -442,10 +501,10 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
         nodes = np.flatnonzero(sub & children & (tree.nodes["depth"].to_numpy() == depth))
         if len(nodes) == 0:
             continue
-        est_p = _estimate_level(design, V, row_dom, M, cell_dom, alpha, opts)
+        est_p = _estimate_level(design, V, stats, row_dom, M, cell_dom, alpha, opts)
         parent_blocks.append(_block(est_p, nodes, None, tree))
     blocks += parent_blocks
-    root_est = _estimate_level(design, V, np.zeros(len(node_of_row), np.int64), 1,
+    root_est = _estimate_level(design, V, stats, np.zeros(len(node_of_row), np.int64), 1,
                                np.zeros(len(node_of_cell), np.int64), alpha, opts)
     root = _block(root_est, np.array([0]), "root", tree)
     blocks.append(root)

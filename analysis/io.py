@@ -84,6 +84,8 @@ class _Collector:
     def add_mask(self, mask, column, message_fn, values=None):
         """Add one problem per True in ``mask`` (line = position + 2)."""
         idx = np.flatnonzero(np.asarray(mask))
+        if len(idx) and callable(values):
+            values = values()
         for i in idx[: max(0, MAX_PROBLEMS - len(self.problems))]:
             v = None if values is None else values[i]
             self.add(int(i) + 2, column, message_fn(v))
@@ -123,11 +125,26 @@ def _require_columns(df, required, col: _Collector):
 
 
 def _text(s: pd.Series) -> pd.Series:
-    """Column as trimmed strings, missing values as ''."""
-    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-        return s.fillna("").astype(str).str.strip()
-    out = s.astype(object).where(s.notna(), "")
-    return out.astype(str).str.strip()
+    """Column as trimmed strings (object dtype), missing values as ''.
+
+    Works on the distinct values only (``pd.factorize``), so a column of a
+    million rows with a few thousand codes costs one hash pass.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    clean = np.array([str(x).strip() for x in np.asarray(uniques, dtype=object)] + [""], dtype=object)
+    return pd.Series(clean[codes], index=s.index, dtype=object)
+
+
+def _text_cat(s: pd.Series, empty_as: str = "") -> pd.Categorical:
+    """Trimmed strings as a Categorical (one hash pass; ``empty_as`` replaces '')."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, uniques = s.cat.codes.to_numpy(), s.cat.categories
+    else:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    clean = np.array([str(x).strip() for x in np.asarray(uniques, dtype=object)] + [""], dtype=object)
+    clean[clean == ""] = empty_as
+    cu_codes, cu = pd.factorize(clean)
+    return pd.Categorical.from_codes(cu_codes[codes], categories=pd.Index(cu, dtype=object))
 
 
 def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +170,7 @@ def _parse_timestamps(s: pd.Series, col: _Collector, column="submitted_at") -> p
     if pd.api.types.is_datetime64_dtype(s.dtype):
         col.add(None, column, "timestamps have no UTC offset (local time would be ambiguous)")
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
-    t = _text(s.map(lambda x: x.isoformat() if hasattr(x, "isoformat") else x) if s.dtype == object else s)
+    t = _text(s)
     ok = t.str.match(_TS_RE).to_numpy()
     empty = (t == "").to_numpy()
     col.add_mask(empty, column, lambda v: "empty timestamp")
@@ -210,44 +227,42 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
     _require_columns(df, required, col)
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     df = df.reset_index(drop=True)
-    unit = _text(df["unit_code"])
-    col.add_mask((unit == "").to_numpy(), "unit_code", lambda v: "empty unit code")
-    out["unit_code"] = unit.to_numpy()
-    if "stratum" in df.columns:
-        st = _text(df["stratum"])
-        out["stratum"] = st.where(st != "", ALL_STRATUM).to_numpy()
-    else:
-        out["stratum"] = ALL_STRATUM
+    unit = _text_cat(df["unit_code"])
+    col.add_mask(np.asarray(unit == ""), "unit_code", lambda v: "empty unit code")
+    out["unit_code"] = unit
+    out["stratum"] = _text_cat(df["stratum"], ALL_STRATUM) if "stratum" in df.columns else \
+        pd.Categorical.from_codes(np.zeros(len(df), dtype=np.int8), categories=pd.Index([ALL_STRATUM], dtype=object))
     for key in ITEM_KEYS:
         if key in df.columns:
             v, bad = _numeric(df[key])
-            bad |= ~np.isnan(v) & ~np.isin(v, [1, 2, 3, 4, 5])
-            col.add_mask(bad, key, lambda x: f"value {x!r} is not 1-5 or empty", _text(df[key]).to_numpy())
+            bad |= ~np.isnan(v) & ((v < 1) | (v > 5) | (v != np.round(v)))
+            col.add_mask(bad, key, lambda x: f"value {x!r} is not 1-5 or empty", lambda: _text(df[key]).to_numpy())
             out[key] = np.where(bad, np.nan, v)
     for element, cols in criteria_columns(df.columns).items():
         for c in cols:
             v, bad = _numeric(df[c])
-            bad |= ~np.isnan(v) & ~np.isin(v, [0, 1])
+            bad |= ~np.isnan(v) & (v != 0) & (v != 1)
             col.add_mask(bad, c, lambda x: f"value {x!r} is not 1 (yes), 0 (no) or empty",
-                         _text(df[c]).to_numpy())
+                         lambda: _text(df[c]).to_numpy())
             out[c] = np.where(bad, np.nan, v)
     if "excluded" in df.columns:
         t = _text(df["excluded"])
         tv = t.to_numpy()
-        ok = np.isin(tv, ["", "0", "1", "0.0", "1.0", "True", "False", "true", "false"])
+        ok = pd.Series(tv).isin(["", "0", "1", "0.0", "1.0", "True", "False", "true", "false"]).to_numpy()
         col.add_mask(~ok, "excluded", lambda x: f"value {x!r} is not blank, 0 or 1", tv)
-        out["excluded"] = np.isin(tv, ["1", "1.0", "True", "true"])
+        out["excluded"] = pd.Series(tv).isin(["1", "1.0", "True", "true"]).to_numpy()
     else:
         out["excluded"] = False
     if "age_group" in df.columns:
-        out["age_group"] = _text(df["age_group"]).to_numpy()
-        out["under_18"] = out["age_group"].to_numpy() == "under_18"
+        age = _text_cat(df["age_group"])
+        out["age_group"] = age
+        out["under_18"] = np.asarray(age == "under_18")
     else:
         out["under_18"] = False
     if "count" in df.columns:
         v, bad = _numeric(df["count"])
         bad |= np.isnan(v) | (v < 0) | (np.nan_to_num(v) != np.round(np.nan_to_num(v)))
-        col.add_mask(bad, "count", lambda x: f"count {x!r} is not an integer >= 0", _text(df["count"]).to_numpy())
+        col.add_mask(bad, "count", lambda x: f"count {x!r} is not an integer >= 0", lambda: _text(df["count"]).to_numpy())
         out["count"] = np.where(bad, 0, np.nan_to_num(v)).astype(np.int64)
     else:
         out["count"] = np.ones(len(df), dtype=np.int64)
@@ -255,10 +270,10 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
         v, bad = _numeric(df["weight"])
         bad |= ~np.isnan(v) & ~(v > 0)
         col.add_mask(bad, "weight", lambda x: f"weight {x!r} is not a positive number",
-                     _text(df["weight"]).to_numpy())
+                     lambda: _text(df["weight"]).to_numpy())
         out["weight"] = np.where(bad, np.nan, v)
     if "submitted_at" in df.columns:
-        out["submitted_at"] = _parse_timestamps(df["submitted_at"], col).to_numpy()
+        out["submitted_at"] = _parse_timestamps(df["submitted_at"], col).reset_index(drop=True)
     for c in df.columns:
         if c not in out.columns and c not in ("age_group",):
             out[c] = df[c].to_numpy()
@@ -272,9 +287,14 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
 def check_known_units(codes: pd.Series, known, source: str, column: str, col: _Collector | None = None):
     """Problem per row whose code is not among ``known`` (raises unless ``col`` is given)."""
     own = col or _Collector(source)
-    known_arr = np.asarray(sorted(set(known)), dtype=object)
-    values = np.asarray(codes, dtype=object)
-    bad = ~pd.Series(values).isin(known_arr).to_numpy() & (values != "")
+    if isinstance(getattr(codes, "dtype", None), pd.CategoricalDtype):
+        k, uniq = np.asarray(codes.cat.codes), codes.cat.categories
+    else:
+        k, uniq = pd.factorize(np.asarray(codes, dtype=object))
+    uniq = np.asarray(uniq, dtype=object)
+    bad_u = ~pd.Series(uniq).isin(list(known)).to_numpy() & (uniq != "")
+    bad = bad_u[k] & (k >= 0)
+    values = uniq[np.maximum(k, 0)]
     if bad.any():
         frame = pd.DataFrame({"code": values[bad], "line": np.flatnonzero(bad) + 2})
         for code, g in frame.groupby("code", sort=True):
@@ -316,7 +336,7 @@ def prepare_volumes(df: pd.DataFrame, *, source: str = "volumes", known_units=No
     v, bad = _numeric(df["transactions"])
     bad |= np.isnan(v) | (np.nan_to_num(v) < 0)
     col.add_mask(bad, "transactions", lambda x: f"transactions {x!r} is not a number >= 0",
-                 _text(df["transactions"]).to_numpy())
+                 lambda: _text(df["transactions"]).to_numpy())
     out["transactions"] = np.where(bad, 0.0, np.nan_to_num(v))
     out["line"] = np.arange(len(df)) + 2
     if known_units is not None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Design", "ratio_totals", "domain_variance", "lincomb_influence"]
+__all__ = ["Design", "ratio_totals", "domain_variance", "lincomb_influence", "cell_moments", "moment_variance"]
 
 
 @dataclass
@@ -128,4 +128,66 @@ def domain_variance(design: Design, u: np.ndarray, cell_dom: np.ndarray, ndom: i
     # but all rows of a cell are present in ``u`` (0 outside the domain), so Q is complete.
     contrib = design.scale() * Q
     ok = cell_dom >= 0
+    return np.bincount(cell_dom[ok], weights=contrib[ok], minlength=ndom)
+
+
+def cell_moments(design: Design, ys, xs) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell moments of a = (y_1..y_J, x_1..x_J): ``g[h,k] = Σ c·w·a_k``, ``G[h,k,l] = Σ c·w²·a_k·a_l``.
+
+    Level-independent sufficient statistics: with them the variance of any
+    linear combination of ratios, for any domain level, needs no pass over rows.
+    Every ratio variable has three states per row (0 not answered, 1 answered
+    and not satisfied, 2 satisfied; y = 1 implies x = 1), so one bincount over
+    (cell, state_j, state_k) gives the four products of a pair of variables.
+    """
+    J = len(ys)
+    nc = design.ncell
+    cw = design.cw
+    cww = cw * design.w
+    states = [(np.asarray(x) + np.asarray(y)).astype(np.int64) for y, x in zip(ys, xs)]
+    g = np.empty((nc, 2 * J))
+    G = np.empty((nc, 2 * J, 2 * J))
+    base3 = design.cell * 3
+    base9 = design.cell * 9
+    for j in range(J):
+        t = np.bincount(base3 + states[j], weights=cw, minlength=nc * 3).reshape(nc, 3)
+        g[:, j] = t[:, 2]
+        g[:, J + j] = t[:, 1] + t[:, 2]
+        for k in range(j, J):
+            m = np.bincount(base9 + states[j] * 3 + states[k], weights=cww, minlength=nc * 9).reshape(nc, 3, 3)
+            yy = m[:, 2, 2]
+            yx = m[:, 2, 1] + m[:, 2, 2]
+            xy = m[:, 1, 2] + m[:, 2, 2]
+            xx = m[:, 1:, 1:].sum(axis=(1, 2))
+            for a, b, v in ((j, k, yy), (j, J + k, yx), (J + j, k, xy), (J + j, J + k, xx)):
+                G[:, a, b] = v
+                G[:, b, a] = v
+    return g, G
+
+
+def moment_variance(design: Design, moments, js, R, X, B, cell_dom: np.ndarray, ndom: int) -> np.ndarray:
+    """Variance per domain of ``Σ_j B_j R_j`` (j in ``js``) from per-cell moments.
+
+    With ``θ = (B_j/X_j, -B_j R_j/X_j)`` of the cell's domain, the influence of
+    a row is ``z = w·θ·a``, so per cell ``T = θ·g`` and ``Σ c z² = θᵀ G θ``; the
+    centred sum is ``Σ c z² - T²/n_h`` (n_h > 1; lonely cells are not centred),
+    exactly :func:`domain_variance` without touching the rows.
+    """
+    g, G = moments
+    J = len(R)
+    js = list(js)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = np.where(X[js] > 0, B[js] / X[js], 0.0)
+        theta = np.vstack([gamma, -gamma * np.where(X[js] > 0, R[js], 0.0)])
+    idx = js + [J + j for j in js]
+    ok = cell_dom >= 0
+    th = theta[:, np.where(ok, cell_dom, 0)] * ok          # (2m, ncell)
+    g_sub = g[:, idx]
+    G_sub = G[:, idx][:, :, idx]
+    T = np.einsum("hk,kh->h", g_sub, th)
+    S = np.einsum("kh,hkl,lh->h", th, G_sub, th)
+    n = design.cell_n
+    Q = np.where(n > 1, S - T * T / np.maximum(n, 1), S)
+    Q = np.maximum(Q, 0.0)
+    contrib = design.scale() * Q
     return np.bincount(cell_dom[ok], weights=contrib[ok], minlength=ndom)

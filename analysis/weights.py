@@ -19,7 +19,7 @@ import pandas as pd
 from .errors import InputError, Problem
 from .io import ALL_STRATUM
 
-__all__ = ["volumes_in_period", "assign_cells", "cell_table", "kish_n", "SEP"]
+__all__ = ["volumes_in_period", "assign_cells", "cell_table", "cells_for", "kish_n", "SEP"]
 
 SEP = "\x1f"
 
@@ -62,12 +62,37 @@ def volumes_in_period(volumes: pd.DataFrame | None, period=None) -> pd.DataFrame
 
 def _key(unit, stratum) -> np.ndarray:
     return (pd.Series(np.asarray(unit, dtype=object)).astype(str) + SEP
-            + pd.Series(np.asarray(stratum, dtype=object)).astype(str)).to_numpy()
+            + pd.Series(np.asarray(stratum, dtype=object)).astype(str)).to_numpy(object)
+
+
+def _factorize(values):
+    """(codes, uniques) of an array, Series or Categorical (categoricals are free)."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        return np.asarray(values.codes, dtype=np.int64), np.asarray(values.categories, dtype=object)
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object))
+    return codes, np.asarray(uniq, dtype=object)
+
+
+def _pairs(units: np.ndarray, strata: np.ndarray):
+    """Distinct (unit, stratum) pairs: (pair id per row, unit per pair, stratum per pair).
+
+    Hash-factorises the two columns and works on the few thousand pairs, never
+    on a million joined strings.
+    """
+    uc, uu = _factorize(units)
+    sc, su = _factorize(strata)
+    combo = uc.astype(np.int64) * max(len(su), 1) + sc
+    pid, pairs = pd.factorize(combo)
+    pu = np.asarray(uu, dtype=object)[pairs // max(len(su), 1)]
+    ps = np.asarray(su, dtype=object)[pairs % max(len(su), 1)]
+    return pid.astype(np.int64), pu, ps
 
 
 def assign_cells(units: np.ndarray, strata: np.ndarray, vol: pd.DataFrame, *,
                  weights_from: str = "volumes", source: str = "responses",
-                 lines: np.ndarray | None = None) -> np.ndarray:
+                 lines: np.ndarray | None = None, counts: np.ndarray | None = None) -> np.ndarray:
     """Cell stratum of each response (the unit is the response's own).
 
     ``stratum`` if (unit, stratum) has a volume row in the period, else
@@ -75,30 +100,44 @@ def assign_cells(units: np.ndarray, strata: np.ndarray, vol: pd.DataFrame, *,
     is an error naming unit and stratum, unless ``weights_from`` is not
     ``volumes`` (then the response keeps its own stratum as its cell).
     """
-    units = np.asarray(units, dtype=object)
-    strata = np.asarray(strata, dtype=object)
+    pid, pu, ps = _pairs(units, strata)
+    cell_ps = _assign_pairs(pu, ps, vol, weights_from, source, pid, lines)
+    return cell_ps[pid]
+
+
+def _assign_pairs(pu, ps, vol, weights_from, source, pid, lines):
     vol_keys = set(_key(vol["unit_code"], vol["stratum"]))
     vol_units = set(vol["unit_code"])
-    key = _key(units, strata)
-    has_cell = pd.Series(key).isin(vol_keys).to_numpy()
-    has_all = pd.Series(_key(units, np.full(len(units), ALL_STRATUM, dtype=object))).isin(vol_keys).to_numpy()
-    unit_has_vol = pd.Series(units).isin(vol_units).to_numpy()
-    out = np.where(has_cell, strata, ALL_STRATUM).astype(object)
+    has_cell = pd.Series(_key(pu, ps)).isin(vol_keys).to_numpy()
+    has_all = pd.Series(_key(pu, np.full(len(pu), ALL_STRATUM, dtype=object))).isin(vol_keys).to_numpy()
+    unit_has_vol = pd.Series(pu).isin(vol_units).to_numpy()
+    out = np.where(has_cell, ps, ALL_STRATUM).astype(object)
     bad = unit_has_vol & ~has_cell & ~has_all
     if bad.any():
         if weights_from == "volumes":
-            pairs = pd.DataFrame({"u": units[bad], "s": strata[bad],
-                                  "line": (lines[bad] if lines is not None else np.flatnonzero(bad) + 2)})
-            first = pairs.groupby(["u", "s"], sort=True).agg(line=("line", "min"), k=("line", "size"))
-            problems = [
-                Problem(source, int(r.line), "stratum",
-                        f"unit {u!r} has volumes in the period but none for stratum {s!r} and no "
-                        f"'_all' row ({int(r.k)} response(s)); add the volume or use --weights-from none")
-                for (u, s), r in first.iterrows()
-            ]
+            problems = []
+            row_lines = lines if lines is not None else np.arange(len(pid)) + 2
+            first_line = pd.Series(row_lines).groupby(pid).min()
+            n_rows = pd.Series(np.ones(len(pid))).groupby(pid).sum()
+            for k in np.flatnonzero(bad):
+                problems.append(Problem(
+                    source, int(first_line[k]), "stratum",
+                    f"unit {pu[k]!r} has volumes in the period but none for stratum {ps[k]!r} and no "
+                    f"'_all' row ({int(n_rows[k])} row(s)); add the volume or use --weights-from none"))
             raise InputError(problems)
-        out[bad] = strata[bad]
+        out[bad] = ps[bad]
     return out
+
+
+def cells_for(units: np.ndarray, strata: np.ndarray, counts: np.ndarray, vol: pd.DataFrame, *,
+              weights_from: str = "volumes", source: str = "responses",
+              lines: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`assign_cells` then :func:`cell_table` in one pass over distinct pairs."""
+    pid, pu, ps = _pairs(units, strata)
+    cell_ps = _assign_pairs(pu, ps, vol, weights_from, source, pid, lines)
+    pair_cell, table = _cell_table_pairs(pu, cell_ps, np.bincount(pid, weights=counts, minlength=len(pu)), vol,
+                                         use_volumes=(weights_from == "volumes"))
+    return pair_cell[pid], table
 
 
 def cell_table(units: np.ndarray, cell_strata: np.ndarray, counts: np.ndarray, vol: pd.DataFrame,
@@ -110,11 +149,21 @@ def cell_table(units: np.ndarray, cell_strata: np.ndarray, counts: np.ndarray, v
     over_population (n > N_recorded), w (N / n, or 1 when N is unknown or
     ``use_volumes`` is False). Only cells holding responses are listed.
     """
-    key = _key(units, cell_strata)
+    pid, pu, ps = _pairs(units, cell_strata)
+    pair_cell, table = _cell_table_pairs(pu, ps, np.bincount(pid, weights=counts, minlength=len(pu)), vol,
+                                         use_volumes=use_volumes)
+    return pair_cell[pid], table
+
+
+def _cell_table_pairs(pu, cell_ps, pair_n, vol, use_volumes):
+    """Cells from (unit, cell stratum) pairs with their response counts."""
+    key = _key(pu, cell_ps)
     codes, inverse = np.unique(key, return_inverse=True)
-    n = np.bincount(inverse, weights=counts, minlength=len(codes))
-    parts = pd.Series(codes).str.split(SEP, n=1, expand=True, regex=False)
-    table = pd.DataFrame({"unit_code": parts[0].to_numpy(), "stratum": parts[1].to_numpy(), "n": n})
+    n = np.bincount(inverse, weights=pair_n, minlength=len(codes))
+    first = np.zeros(len(codes), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+    table = pd.DataFrame({"unit_code": np.asarray(pu, dtype=object)[first],
+                          "stratum": np.asarray(cell_ps, dtype=object)[first], "n": n})
     if use_volumes and len(vol):
         vmap = pd.Series(vol["N"].to_numpy(), index=_key(vol["unit_code"], vol["stratum"]))
         rec = vmap.reindex(codes).to_numpy(dtype=float)

@@ -1,0 +1,214 @@
+"""Benchmarks of the analysis engine (prints figures, asserts nothing about time).
+
+Usage (from the repository root)::
+
+    python bench/analysis.py              # both parts
+    python bench/analysis.py --part annual
+    python bench/analysis.py --part r     # needs Rscript with r-cran-survey
+
+Part ``annual``: 1,000,000 responses over 3,500 units (communes, departments,
+counters; 2 strata each; quarterly volumes) under districts / service centres /
+provinces; times the whole annual computation (validation, weights, all
+elements, index, intervals, adequacy, roll-up to province and root, ranking
+when :mod:`analysis.ranking` is present). Goal: under 10 s.
+
+Part ``r``: 200,000 responses over 500 units (2 strata each, volume weights
+with FPC); times R survey's ``svyby(~s, ~unit, design, svymean)`` inside R
+(``system.time`` around svyby only) against our per-unit estimates of the
+same item, checks that rates and SEs agree, prints the ratio. Goal: ≥ 100×.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analysis import IndexOptions, compute_index, parse_period, prepare_responses, prepare_units, prepare_volumes  # noqa: E402
+from analysis.index import _build_vars, _estimate_level, _prepare  # noqa: E402
+
+ITEMS = ["overall", "access", "procedure", "staff", "result", "feedback"]
+
+
+def make_tree(rng):
+    """5 provinces; 100 districts; 50 service centres; 2,500 communes, 500 departments, 500 counters."""
+    rows = [(f"P{i}", "province", "") for i in range(5)]
+    rows += [(f"D{i:03d}", "district", f"P{i % 5}") for i in range(100)]
+    rows += [(f"S{i:02d}", "service_center", f"P{i % 5}") for i in range(50)]
+    leaves = [(f"C{i:04d}", "commune", f"D{i % 100:03d}") for i in range(2500)]
+    leaves += [(f"G{i:03d}", "department", f"P{i % 5}") for i in range(500)]
+    leaves += [(f"K{i:03d}", "counter", f"S{i % 50:02d}") for i in range(500)]
+    rows += leaves
+    units = pd.DataFrame(rows, columns=["code", "kind", "parent_code"])
+    units["name_vi"] = units["code"]
+    units["name_en"] = units["code"]
+    units["valid_from"] = "2020-01-01"
+    units["valid_to"] = ""
+    units["successor_code"] = ""
+    return units, [c for c, _, _ in leaves]
+
+
+def make_responses(rng, leaves, n, period, strata=("a", "b"), na=0.05, timestamps=True):
+    """n responses, units drawn with a skewed distribution, unit-specific satisfaction."""
+    U = len(leaves)
+    size = rng.gamma(2.0, 1.0, U)
+    unit_idx = rng.choice(U, size=n, p=size / size.sum())
+    p_unit = rng.beta(8, 2, U)
+    frame = {"unit_code": np.asarray(leaves, dtype=object)[unit_idx],
+             "stratum": np.asarray(strata, dtype=object)[rng.integers(0, len(strata), n)]}
+    for k in ITEMS:
+        sat = rng.random(n) < p_unit[unit_idx]
+        v = np.where(sat, rng.integers(4, 6, n), rng.integers(1, 4, n)).astype(float)
+        v[rng.random(n) < na] = np.nan
+        frame[k] = v
+    df = pd.DataFrame(frame)
+    df["excluded"] = rng.random(n) < 0.02
+    df["age_group"] = np.where(rng.random(n) < 0.01, "under_18", "")
+    if timestamps:
+        start = pd.Timestamp(period.start).value
+        end = pd.Timestamp(period.end).value
+        ts = rng.integers(start - (end - start) // 50, end, n)  # ~2% before the period
+        df["submitted_at"] = pd.to_datetime(ts, utc=True)
+    return df
+
+
+def make_volumes(rng, leaves, strata=("a", "b"), quarterly=True):
+    rows = []
+    quarters = [parse_period(f"2025-Q{q}") for q in range(1, 5)] if quarterly else [parse_period("2025")]
+    base = rng.integers(200, 5000, len(leaves))
+    for i, u in enumerate(leaves):
+        for s in strata:
+            for q in quarters:
+                rows.append((u, q.first.isoformat(), q.last.isoformat(), s, int(base[i] // len(quarters))))
+    return pd.DataFrame(rows, columns=["unit_code", "period_start", "period_end", "stratum", "transactions"])
+
+
+def annual(n=1_000_000):
+    rng = np.random.default_rng(2025)
+    period = parse_period("2025")
+    units, leaves = make_tree(rng)
+    t0 = time.perf_counter()
+    resp = make_responses(rng, leaves, n, period)
+    vols = make_volumes(rng, leaves)
+    print(f"generated {len(resp):,} responses, {len(vols):,} volume rows, {len(units):,} units "
+          f"in {time.perf_counter() - t0:.1f} s (not timed below)")
+
+    t0 = time.perf_counter()
+    r = prepare_responses(resp, source="bench")
+    v = prepare_volumes(vols, source="bench")
+    u = prepare_units(units, source="bench")
+    t_valid = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = compute_index(r, v, u, period=period, options=IndexOptions(target=0.9))
+    t_index = time.perf_counter() - t0
+    t_rank = None
+    try:
+        from analysis import ranking
+    except ImportError:
+        ranking = None
+    if ranking is not None:
+        t0 = time.perf_counter()
+        ranking.rank_units(res.table, group="level", seed=1, n_sim=2000)
+        t_rank = time.perf_counter() - t0
+    levels = res.table["level"].value_counts().to_dict()
+    print(f"validation (prepare_*)            {t_valid:6.2f} s")
+    print(f"compute_index (all levels)        {t_index:6.2f} s   rows by level: {levels}")
+    if t_rank is not None:
+        print(f"rank_units (2,000 draws)          {t_rank:6.2f} s")
+    total = t_valid + t_index + (t_rank or 0)
+    print(f"TOTAL annual computation          {total:6.2f} s   (goal < 10 s: {'met' if total < 10 else 'MISSED'})")
+    print(f"meta: n_read={res.meta['n_read']:,} n_used={res.meta['n_used']:,} left_out={res.meta['n_left_out']}")
+    return total
+
+
+R_SCRIPT = r"""
+suppressMessages(library(survey))
+options(survey.lonely.psu = "adjust")
+d <- read.csv("%(csv)s", stringsAsFactors = FALSE)
+des <- svydesign(ids = ~1, strata = ~cell, weights = ~w, fpc = ~N, data = d)
+tm <- system.time(res <- svyby(~s, ~unit, des, svymean))
+cat("ELAPSED", tm[["elapsed"]], "\n")
+write.csv(data.frame(unit = res$unit, rate = res$s, se = SE(res)), "%(out)s", row.names = FALSE)
+"""
+
+
+def versus_r(n=200_000, units=500):
+    if shutil.which("Rscript") is None:
+        print("Rscript not found: skipping the R comparison")
+        return None
+    rng = np.random.default_rng(7)
+    period = parse_period("2025")
+    leaves = [f"U{i:03d}" for i in range(units)]
+    resp = make_responses(rng, leaves, n, period, na=0.0, timestamps=False)
+    resp["excluded"] = False
+    resp["age_group"] = ""
+    vols = make_volumes(rng, leaves, quarterly=False)
+    vols["transactions"] = np.maximum(vols["transactions"], 2000)
+    opts = IndexOptions()
+    P = _prepare(prepare_responses(resp), prepare_volumes(vols), None, period, opts)
+    design, R = P["design"], P["R"]
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "d.csv")
+        out = os.path.join(tmp, "r.csv")
+        cells = P["cells"]
+        pd.DataFrame({"unit": R["unit_code"], "cell": P["cell_id"], "w": design.w,
+                      "N": cells["N"].to_numpy()[P["cell_id"]],
+                      "s": (R["overall"] >= 4).astype(int)}).to_csv(csv, index=False)
+        script = os.path.join(tmp, "b.R")
+        Path(script).write_text(R_SCRIPT % {"csv": csv, "out": out})
+        p = subprocess.run(["Rscript", script], capture_output=True, text=True, timeout=3000)
+        if p.returncode != 0:
+            print("R failed:", p.stderr[-2000:])
+            return None
+        r_time = float(p.stdout.split("ELAPSED")[1].split()[0])
+        r_res = pd.read_csv(out).set_index("unit")
+
+    # ours, the same per-unit estimates (the overall item only)
+    tree_ids = pd.Series(np.arange(units), index=leaves)
+    dom = tree_ids.reindex(R["unit_code"]).to_numpy()
+    cell_dom = tree_ids.reindex(P["cells"]["unit_code"]).to_numpy()
+    V = _build_vars(R[["overall"]], (), "direct")
+    best = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        est = _estimate_level(design, V, dom, units, cell_dom, {}, opts)
+        best = min(best, time.perf_counter() - t0)
+    ours = pd.DataFrame({"rate": est["overall_rate"], "se": est["overall_se"]}, index=leaves)
+    t0 = time.perf_counter()
+    compute_index(prepare_responses(resp), prepare_volumes(vols), period=period)
+    t_full = time.perf_counter() - t0
+    diff_rate = float(np.max(np.abs(ours.loc[r_res.index, "rate"] - r_res["rate"])))
+    diff_se = float(np.max(np.abs(ours.loc[r_res.index, "se"] - r_res["se"])))
+    print(f"R svyby(~s, ~unit, svymean), {n:,} responses, {units} units, {len(P['cells'])} cells: {r_time:8.2f} s")
+    print(f"ours, same per-unit estimates (best of 5):                             {best:8.4f} s")
+    print(f"ours, full compute_index (6 items, index, intervals, adequacy, root):  {t_full:8.3f} s")
+    print(f"max |rate diff| = {diff_rate:.2e}, max |SE diff| = {diff_se:.2e}")
+    ratio = r_time / best
+    print(f"speed-up same estimates: {ratio:,.0f}x (goal >= 100x: {'met' if ratio >= 100 else 'MISSED'}); "
+          f"vs full compute_index: {r_time / t_full:,.0f}x")
+    return ratio
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["annual", "r", "all"], default="all")
+    ap.add_argument("--n", type=int, default=1_000_000)
+    a = ap.parse_args()
+    if a.part in ("annual", "all"):
+        annual(a.n)
+    if a.part in ("r", "all"):
+        versus_r()
+
+
+if __name__ == "__main__":
+    main()
