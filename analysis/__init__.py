@@ -16,7 +16,7 @@ The command line is ``python -m analysis`` (see :mod:`analysis.__main__`).
 """
 from .adequacy import adequacy_status, cochran, required_n, yamane
 from .errors import InputError, Problem
-from .index import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, IndexResult, compute_index
+from .index import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, IndexResult, compute_index, weighted_responses
 from .intervals import index_interval, proportion_interval, wilson
 from .io import (ELEMENTS, ITEM_KEYS, prepare_responses, prepare_units, prepare_volumes, read_responses,
                  read_units, read_volumes)
@@ -24,7 +24,7 @@ from .periods import Period, parse_period, period_contains, previous_period
 from .weights import kish_n, volumes_in_period
 
 __all__ = [
-    "METHOD_VERSION", "INDEX_COLUMNS", "IndexOptions", "IndexResult", "compute_index",
+    "METHOD_VERSION", "INDEX_COLUMNS", "IndexOptions", "IndexResult", "compute_index", "weighted_responses",
     "InputError", "Problem",
     "Period", "parse_period", "period_contains", "previous_period",
     "read_responses", "read_volumes", "read_units", "prepare_responses", "prepare_volumes", "prepare_units",
