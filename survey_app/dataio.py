@@ -22,6 +22,7 @@ from typing import IO, Iterable, Iterator, Optional
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .dbutil import bulk_insert
 from .extensions import db
 from .models import (
     CHANNELS,
@@ -493,10 +494,8 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
         answers = p.pop("answers")
         resp_rows.append(dict(p, received_at=now, flags="", import_batch_id=batch.id))
         ans_rows.extend({"response_id": p["id"], "item_key": k, "value": v} for k, v in answers)
-    for i in range(0, len(resp_rows), 2000):
-        db.session.execute(Response.__table__.insert(), resp_rows[i:i + 2000])
-    for i in range(0, len(ans_rows), 5000):
-        db.session.execute(Answer.__table__.insert(), ans_rows[i:i + 5000])
+    bulk_insert(Response.__table__, resp_rows)
+    bulk_insert(Answer.__table__, ans_rows)
     _audit(actor, "import_responses", {"file": filename, "rows": len(parsed)})
     _commit_or_reject(filename)
     return ImportResult("responses", len(parsed), len(parsed), 0, batch.id)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import func, select
 
+from .dbutil import bulk_insert
 from .extensions import db
 from .instruments import latest, sync_instruments
 from .models import (
@@ -159,7 +160,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             for stratum, share in zip(STRATA, stratum_share):
                 vol_rows.append(dict(unit_id=u.id, period_start=s, period_end=e, stratum=stratum,
                                      transactions=int(round(total * share * rng.uniform(0.7, 1.3))) + 1))
-    db.session.execute(Volume.__table__.insert(), vol_rows)
+    bulk_insert(Volume.__table__, vol_rows)
 
     # ---- satisfaction model: unit level + element offsets on the logit scale
     base = {u.code: rng.normal(2.3, 0.55) for u in service_units}
@@ -246,10 +247,8 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
                                   comment=None, flags="", excluded=False, device_hash=device))
             ans_rows.extend({"response_id": rid, "item_key": key, "value": 5} for key in item_keys)
 
-    for i in range(0, len(resp_rows), 5000):
-        db.session.execute(Response.__table__.insert(), resp_rows[i:i + 5000])
-    for i in range(0, len(ans_rows), 20000):
-        db.session.execute(Answer.__table__.insert(), ans_rows[i:i + 20000])
+    bulk_insert(Response.__table__, resp_rows)
+    bulk_insert(Answer.__table__, ans_rows)
 
     # ---- targets and users
     for year in (2025, 2026):
