@@ -222,6 +222,14 @@ def plain_interval(low, high, level: float = 0.95) -> str:
              low=lo, high=hi, level=int(round(level * 100)))
 
 
+def points(x) -> str:
+    """A change of a rate as signed percentage points: “+3,2 điểm”."""
+    if not isnum(x):
+        return ""
+    v = float(x) * 100
+    return _("%(v)s points", v=("+" if v > 0 else "") + format_decimal(v, format="#,##0.0"))
+
+
 def adequacy_text(row) -> tuple[str, str]:
     """(css class, words) for the adequacy badge."""
     a = str(row.get("adequacy") or "")
@@ -240,10 +248,14 @@ def adequacy_text(row) -> tuple[str, str]:
     return "info", "–"
 
 
-def target_text(row) -> tuple[str, str]:
+def target_text(row, short: bool = False) -> tuple[str, str]:
     s = str(row.get("target_status") or "")
     t = row.get("target")
     tt = pct(t, 0) if isnum(t) else ""
+    if short:
+        words = {"met": ("ok", _("Target %(t)s met", t=tt)), "not_met": ("bad", _("Target %(t)s not met", t=tt)),
+                 "inconclusive": ("warn", _("Not yet known (target %(t)s)", t=tt))}
+        return words.get(s, ("info", _("No target set")))
     if s == "met":
         return "ok", _("Target %(t)s met (even the lowest plausible value reaches it)", t=tt)
     if s == "not_met":
@@ -293,7 +305,7 @@ def staff_can(action: str) -> bool:
 
 @bp.context_processor
 def _helpers():
-    return dict(pct=pct, num=num, plain_interval=plain_interval, adequacy_text=adequacy_text,
+    return dict(pct=pct, num=num, points=points, plain_interval=plain_interval, adequacy_text=adequacy_text,
                 target_text=target_text, flag_words=flag_words, ELEMENTS=ELEMENTS,
                 ELEMENT_LABELS=ELEMENT_LABELS, KIND_LABELS=KIND_LABELS, ROLE_LABELS=ROLE_LABELS,
                 unit_name=unit_name, isnum=isnum, staff_user=db_user())

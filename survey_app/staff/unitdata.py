@@ -64,7 +64,11 @@ def with_trend(table: pd.DataFrame, period, unit_ids) -> pd.DataFrame:
     table["trend_change"] = float("nan")
     if table.empty:
         return table
-    prev = safe_index(previous_period(period), unit_ids, quiet=True)
+    before = previous_period(period)
+    first = first_response_at(unit_ids)
+    if first is None or first >= before.end:
+        return table
+    prev = safe_index(before, unit_ids, quiet=True)
     if prev is None or prev.table.empty:
         return table
     cols = ["unit_code", "level", "index", "index_se"]
@@ -88,9 +92,12 @@ def trend_series(unit: Unit, period, unit_ids, by: str = "year") -> list[dict]:
         labels = [(str(y), str(y)) for y in (year - 2, year - 1, year)]
     out = []
     now = dt.datetime.now(dt.timezone.utc)
+    first = first_response_at(unit_ids)
     for label, short in labels:
         p = resolve_period(label)
-        if p.start > now:
+        if p.start > now or first is None or p.end <= first:
+            if p.start <= now:
+                out.append(dict(label=short, index=None, low=None, high=None, n=0))
             continue
         res = safe_index(p, unit_ids, quiet=True)
         row = unit_row(table_of(res), unit.code) if res is not None else None
@@ -99,6 +106,17 @@ def trend_series(unit: Unit, period, unit_ids, by: str = "year") -> list[dict]:
                         high=row.get("index_ci_high") if row else None,
                         n=int(row.get("n") or 0) if row else 0))
     return out
+
+
+def first_response_at(unit_ids) -> Optional[dt.datetime]:
+    """When the first response of these units was submitted (None: never)."""
+    q = select(func.min(Response.submitted_at))
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(list(unit_ids)))
+    ts = db.session.scalar(q)
+    if ts is not None and ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    return ts
 
 
 def elements_of(row: Optional[dict]) -> list[dict]:

@@ -10,7 +10,6 @@ from survey_app.auth import PERMISSIONS
 UNIT_ROUTES = [
     ("GET", "/staff/units/{u}", "view"),
     ("GET", "/staff/units/{u}/charts/elements.svg", "view"),
-    ("GET", "/staff/units/{u}/charts/trend.svg", "view"),
     ("GET", "/staff/units/{u}/charts/distribution.svg", "view"),
     ("GET", "/staff/units/{u}/responses.csv", "export"),
     ("GET", "/staff/units/{u}/posters", "posters"),
