@@ -714,16 +714,26 @@ def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: I
     flags["low_n"] = table["n_kish"].to_numpy(float) < opts.low_n
     width = (table["index_ci_high"] - table["index_ci_low"]).to_numpy(float)
     flags["wide_ci"] = np.nan_to_num(width) > opts.wide_ci
-    parts = []
     missing = table["_missing_list"].fillna("").to_numpy(object)
-    for i in range(len(table)):
-        fl = [k for k, v in flags.items() if v[i]]
-        if missing[i]:
-            fl += ["missing:" + e for e in missing[i].split(";") if e]
-        parts.append(";".join(sorted(fl)))
-    table["flags"] = parts
+    for e in V_elements(table):
+        flags[f"missing:{e}"] = ~np.isfinite(table[f"{e}_rate"].to_numpy(float))
+    table["flags"] = _join_flags(flags, len(table))
     table["missing_elements"] = missing
     return table
+
+
+def V_elements(table: pd.DataFrame) -> list[str]:
+    """Elements present in the table (columns ``<e>_rate`` other than overall)."""
+    return [c[:-5] for c in table.columns if c.endswith("_rate") and c not in ("overall_rate", "response_rate")]
+
+
+def _join_flags(flags: dict, n: int) -> np.ndarray:
+    """Semicolon-separated, sorted flag names per row (vectorised over rows)."""
+    out = np.full(n, "", dtype=object)
+    for name in sorted(flags):
+        mask = np.asarray(flags[name], dtype=bool)
+        out = np.where(mask, np.where(out == "", name, out + ";" + name), out)
+    return out
 
 
 def _order_columns(table: pd.DataFrame, V: _Vars) -> pd.DataFrame:
