@@ -7,7 +7,8 @@ Commands::
               [--weights-from auto|volumes|none|column] [--adequacy yamane|cochran|quota]
               [--quota commune=150,ward=200] [--target 0.9 | --target commune=0.9,district=0.95]
               [--as-of YYYY-MM-DD] [--rollup pooled|mean_of_units] [--map-successors]
-              [--criteria] [--calendar] [--shrink] [--rank] [--out out.csv|out.xlsx|out.json|-]
+              [--criteria] [--calendar] [--cap-n-eff] [--shrink] [--rank]
+              [--out out.csv|out.xlsx|out.json|-]
     adequacy  --volumes V.csv [--units U.csv] --period P [--adequacy ...] [--out ...]
               required sample sizes from volumes alone (fieldwork planning), with a
               proportional allocation over strata
@@ -104,7 +105,7 @@ def _options(args):
         target=parse_target_arg(args.target) if args.target else None,
         as_of=as_of, rollup=args.rollup, map_successors=args.map_successors,
         element_mode="criteria" if args.criteria else "direct",
-        level_filter=getattr(args, "level", None), calendar=args.calendar,
+        level_filter=getattr(args, "level", None), calendar=args.calendar, cap_n_eff=args.cap_n_eff,
     )
 
 
@@ -231,6 +232,8 @@ def _common(p, responses=True):
     p.add_argument("--rollup", choices=["pooled", "mean_of_units"], default="pooled")
     p.add_argument("--map-successors", action="store_true", help="map retired units to their successors")
     p.add_argument("--criteria", action="store_true", help="element index from criteria items (<element>_cK)")
+    p.add_argument("--cap-n-eff", action="store_true",
+                   help="truncate the design effective size of wilson/beta at n_kish/(1-f) (off by default)")
     p.add_argument("--out", default="-", help="out.csv | out.xlsx | out.json | - (CSV on stdout)")
 
 

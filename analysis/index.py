@@ -79,6 +79,7 @@ class IndexOptions:
     calendar: bool = False                  # read "2025" etc. as calendar periods
     low_n: float = 30
     wide_ci: float = 0.30
+    cap_n_eff: bool = False                 # truncate p(1-p)/Var at n_kish/(1-f) (wilson, beta)
 
     def validate(self):
         checks = [
@@ -274,7 +275,7 @@ def _estimate_level(design: Design, V: _Vars, stats: _CellStats, dom, ndom, cell
         n, kish, cells, f = _subdomain_sizes(design, cell_dom, ndom, stats.sizes[e])
         df = ci.design_df(n, cells)
         p = out[f"{e}_rate"]
-        se, lo, hi = ci.proportion_interval(p, var, n, df, opts.ci, opts.level, kish, f)
+        se, lo, hi = ci.proportion_interval(p, var, n, df, opts.ci, opts.level, kish, f, opts.cap_n_eff)
         out[f"{e}_se"], out[f"{e}_ci_low"], out[f"{e}_ci_high"], out[f"{e}_n"] = se, lo, hi, n
         out[f"_{e}_var"], out[f"_{e}_df"], out[f"_{e}_kish"], out[f"_{e}_f"] = var, df, kish, f
     if V.overall is None:
@@ -640,7 +641,7 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
             se, lo, hi = ci.proportion_interval(
                 p, t.loc[sel, f"_{q}_var"].to_numpy(float), t.loc[sel, f"{q}_n"].to_numpy(float),
                 t.loc[sel, f"_{q}_df"].to_numpy(float), opts.ci, opts.level,
-                t.loc[sel, f"_{q}_kish"].to_numpy(float), t.loc[sel, f"_{q}_f"].to_numpy(float))
+                t.loc[sel, f"_{q}_kish"].to_numpy(float), t.loc[sel, f"_{q}_f"].to_numpy(float), opts.cap_n_eff)
             t.loc[sel, f"{q}_se"], t.loc[sel, f"{q}_ci_low"], t.loc[sel, f"{q}_ci_high"] = se, lo, hi
         se, lo, hi = ci.index_interval(t.loc[sel, "index"].to_numpy(float), t.loc[sel, "_index_var"].to_numpy(float),
                                        t.loc[sel, "index_df"].to_numpy(float), opts.level,

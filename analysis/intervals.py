@@ -102,11 +102,15 @@ def _zero_rule(p, var, n_kish, f, tq):
 
 
 def proportion_interval(p, var, n, df, method: str = "wilson", level: float = 0.95,
-                        n_kish=None, f=None):
+                        n_kish=None, f=None, cap_n_eff: bool = False):
     """Interval for proportions; returns (se, lo, hi) with the Var = 0 rule applied.
 
     ``n`` = responses in each domain (for Korn–Graubard), ``df`` = design df
     (floored), ``n_kish`` and ``f`` feed the Var = 0 rule. NaN ``p`` gives NaN.
+    ``cap_n_eff`` (off by default, not part of survey's methods) truncates the
+    design effective size ``p(1-p)/Var`` of wilson and beta at ``n_kish/(1-f)``,
+    so a variance estimate that is too small by chance cannot make the interval
+    narrower than the weighting alone allows.
     """
     if method not in METHODS:
         raise ValueError(f"unknown interval method {method!r}; choose from {METHODS}")
@@ -116,6 +120,10 @@ def proportion_interval(p, var, n, df, method: str = "wilson", level: float = 0.
     n_kish = np.asarray(n if n_kish is None else n_kish, dtype=float)
     f = np.zeros_like(p) if f is None else np.asarray(f, dtype=float)
     zero, se, lo0, hi0 = _zero_rule(p, var, n_kish, f, tq)
+    if cap_n_eff:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap = np.where(f >= 1.0, np.inf, n_kish / (1.0 - np.minimum(f, 1.0)))
+            var = np.maximum(var, p * (1.0 - p) / cap)
     if method == "wilson":
         with np.errstate(divide="ignore", invalid="ignore"):
             lo, hi = wilson(p, p * (1.0 - p) / var, tq)

@@ -50,10 +50,10 @@ def replicate_frame(rng, p, n, reps, unequal):
     return frame
 
 
-def coverage(p, n, reps, unequal, method, seed):
+def coverage(p, n, reps, unequal, method, seed, cap=False):
     rng = np.random.default_rng([seed, int(p * 1000), n, int(unequal)])
     frame = replicate_frame(rng, p, n, reps, unequal)
-    opts = IndexOptions(ci=method, weights_from="column" if unequal else "none", elements=())
+    opts = IndexOptions(ci=method, weights_from="column" if unequal else "none", elements=(), cap_n_eff=cap)
     t = compute_index(frame, options=opts).table
     t = t[t["level"] == "unit"]
     lo, hi = t["overall_ci_low"].to_numpy(), t["overall_ci_high"].to_numpy()
@@ -66,18 +66,19 @@ def main():
     ap.add_argument("--reps", type=int, default=2000)
     ap.add_argument("--methods", default="wilson")
     ap.add_argument("--seed", type=int, default=2025)
+    ap.add_argument("--cap-n-eff", action="store_true", help="IndexOptions(cap_n_eff=True)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     low, high = [], []
     for method in a.methods.split(","):
-        print(f"\ninterval: {method}   ({a.reps} replicates per cell; MC SE about "
+        print(f"\ninterval: {method}{' (cap_n_eff)' if a.cap_n_eff else ''}   ({a.reps} replicates per cell; MC SE about "
               f"{100 * np.sqrt(0.95 * 0.05 / a.reps):.1f} points at 95%)")
         print(f"{'p':>5s} {'n':>4s} | {'equal w':>8s} {'width':>6s} | {'unequal w':>9s} {'width':>6s}")
         for p in PS:
             for n in NS:
                 cells = []
                 for unequal in (False, True):
-                    c, w = coverage(p, n, a.reps, unequal, method, a.seed)
+                    c, w = coverage(p, n, a.reps, unequal, method, a.seed, a.cap_n_eff)
                     cells.append((c, w))
                     tag = f"{method} p={p} n={n} {'unequal' if unequal else 'equal'}"
                     if c < 0.93:

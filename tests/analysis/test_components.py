@@ -191,3 +191,14 @@ def test_targets_per_year_and_kind():
     assert resolve_targets(spec, 2024, ["commune"]).tolist() == [0.8]
     assert parse_target_arg("90") == 0.9
     assert parse_target_arg("2025:commune=0.9,district=95") == {(2025, "commune"): 0.9, "district": 0.95}
+
+
+def test_cap_n_eff_truncates_the_design_effective_size():
+    # design n_eff = p(1-p)/Var = 0.99*0.01/1e-5 = 990 > n_kish = 300: capped at 300
+    p, var = np.array([0.99]), np.array([1e-5])
+    n, df, kish, f = np.array([300.0]), np.array([298.0]), np.array([300.0]), np.array([0.0])
+    se0, lo0, hi0 = proportion_interval(p, var, n, df, "wilson", 0.95, kish, f)
+    se1, lo1, hi1 = proportion_interval(p, var, n, df, "wilson", 0.95, kish, f, cap_n_eff=True)
+    elo, ehi = _wilson_hand(0.99, 300, stats.t.ppf(0.975, 298))
+    assert lo1[0] == pytest.approx(elo, abs=1e-12) and hi1[0] == pytest.approx(ehi, abs=1e-12)
+    assert lo0[0] > lo1[0] and se0[0] == se1[0] == pytest.approx(np.sqrt(1e-5))
