@@ -170,18 +170,33 @@ class _CellStats:
 
 
 def _cell_stats(design: Design, V: _Vars) -> _CellStats:
+    """Per-cell sums of every ratio variable, sub-domain size and direct-item mean.
+
+    Each ratio variable has three states per row (0 not answered, 1 answered
+    and not satisfied, 2 satisfied), so one bincount over (cell, state) per
+    weight gives Σ c·w·y, Σ c·w·x and the sub-domain sizes at once.
+    """
     cell, nc = design.cell, design.ncell
     cw = design.cw
     cww = cw * design.w
     J = len(V.ys)
-    Yc = np.vstack([np.bincount(cell, weights=cw * V.ys[j], minlength=nc) for j in range(J)]) if J else np.zeros((0, nc))
-    Xc = np.vstack([np.bincount(cell, weights=cw * V.xs[j], minlength=nc) for j in range(J)]) if J else np.zeros((0, nc))
+    base3 = cell * 3
+    per_state = []
+    for j in range(J):
+        st = base3 + (V.xs[j] + V.ys[j]).astype(np.int64)
+        per_state.append([np.bincount(st, weights=wt, minlength=nc * 3).reshape(nc, 3)
+                          for wt in (design.count, cw, cww)])
+    Yc = np.vstack([t[1][:, 2] for t in per_state]) if J else np.zeros((0, nc))
+    Xc = np.vstack([t[1][:, 1] + t[1][:, 2] for t in per_state]) if J else np.zeros((0, nc))
     sizes = {}
     quantities = list(V.groups.items()) + ([("overall", [V.overall])] if V.overall is not None else [])
     for q, js in quantities:
-        member = V.xs[js[0]] if len(js) == 1 else np.max(np.vstack([V.xs[j] for j in js]), axis=0)
-        sizes[q] = tuple(np.bincount(cell, weights=wt * member, minlength=nc)
-                         for wt in (design.count, cw, cww))
+        if len(js) == 1:
+            sizes[q] = tuple(t[:, 1] + t[:, 2] for t in per_state[js[0]])
+        else:
+            member = np.max(np.vstack([V.xs[j] for j in js]), axis=0)
+            sizes[q] = tuple(np.bincount(cell, weights=wt * member, minlength=nc)
+                             for wt in (design.count, cw, cww))
     sizes["index"] = tuple(np.bincount(cell, weights=wt, minlength=nc) for wt in (design.count, cw, cww))
     means = {e: (np.bincount(cell, weights=cw * v * a, minlength=nc), np.bincount(cell, weights=cw * a, minlength=nc))
              for e, (v, a) in V.direct.items()}
@@ -315,6 +330,14 @@ def _normalise_alpha(elements, weights: dict | None) -> dict:
     return {e: float(weights.get(e, 0)) / s for e in elements}
 
 
+def _distinct(codes: pd.Series) -> list:
+    """Distinct values of a code column (categoricals: the used categories, no string hashing)."""
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        used = np.unique(codes.cat.codes.to_numpy())
+        return list(np.asarray(codes.cat.categories, dtype=object)[used[used >= 0]])
+    return list(pd.unique(codes.to_numpy(object)))
+
+
 def _map_codes(codes: np.ndarray, mapping: dict) -> np.ndarray:
     """Replace codes through ``mapping`` (distinct values only)."""
     k, uniq = pd.factorize(codes)
@@ -392,9 +415,9 @@ def _prepare(responses, volumes, units, period, options) -> dict:
     as_of = opts.as_of or (period.last if period is not None else None)
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
-    data_codes = set(pd.unique(R["unit_code"].to_numpy(object)))
+    data_codes = set(_distinct(R["unit_code"]))
     if vols is not None:
-        data_codes |= set(pd.unique(vols["unit_code"].to_numpy(object)))
+        data_codes |= set(_distinct(vols["unit_code"]))
     tree = tree_as_of(units_f, as_of, extra_codes=data_codes if units_f is None else ())
     vol_frame = vols
     if opts.map_successors and units_f is not None:
