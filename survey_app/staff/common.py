@@ -98,8 +98,14 @@ _lock = threading.Lock()
 _MAX = 64
 
 
+# Audit actions that change no figure (sign-ins, downloads): they do not invalidate the cache.
+_READ_ONLY_ACTIONS = ("login", "logout", "login_locked", "export_responses", "export_report")
+
+
 def _stamp() -> int:
-    return int(db.session.scalar(select(func.max(AuditLog.id))) or 0)
+    """Newest audit entry that may change a figure (exclusion, import, unit/target change...)."""
+    return int(db.session.scalar(select(func.max(AuditLog.id))
+                                 .where(AuditLog.action.not_in(_READ_ONLY_ACTIONS))) or 0)
 
 
 def cached(name: str, fn, *key_parts):

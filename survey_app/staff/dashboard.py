@@ -6,6 +6,7 @@ import uuid
 
 from flask import Response as FlaskResponse
 from flask import abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -16,7 +17,7 @@ from ..dataio import iter_response_rows
 from ..extensions import db
 from ..models import Counter, Response
 from . import bp
-from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, chosen_period, int_arg, isnum, pct,
+from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, cached, chosen_period, int_arg, isnum, pct,
                      period_choices, unit_codes, unit_name)
 from .unitdata import (comments_query, counters_table, distribution, drivers_table, elements_of,
                        flagged_query, safe_index, table_of, trend_series, unit_row, with_trend)
@@ -137,30 +138,45 @@ def _svg(data: bytes):
 @bp.get("/units/<code>/charts/<name>.svg")
 def unit_chart(code, name):
     user, unit, period, ids = _unit_context(code)
+    if name not in CHARTS:
+        abort(404)
+    trend_by = "quarter" if request.args.get("trend") == "quarter" else "year"
+    data = cached("chart", lambda: _chart(unit, period, ids, name, trend_by), name, unit.code, period,
+                  sorted(ids), trend_by, str(get_locale()))
+    if data is None:
+        abort(404)
+    return _svg(data)
+
+
+CHARTS = ("elements", "trend", "distribution", "drivers", "counters")
+
+
+def _chart(unit, period, ids, name, trend_by):
+    """SVG bytes of one chart of the unit page (None when there is nothing to draw)."""
     if name == "elements":
         res = safe_index(period, ids)
         row = unit_row(table_of(res), unit.code)
         el = elements_of(row)
         target = row.get("target") if row else None
-        return _svg(charts.interval_chart(
+        return (charts.interval_chart(
             [str(ELEMENT_LABELS[e["key"]]) for e in el], [e["rate"] for e in el], [e["low"] for e in el],
             [e["high"] for e in el], target=target if isnum(target) else None,
             title=_("Satisfied (%) per element, with 95% interval"),
             target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else "",
             xlabel=_("% satisfied")))
     if name == "trend":
-        tr = trend_series(unit, period, ids, "quarter" if request.args.get("trend") == "quarter" else "year")
+        tr = trend_series(unit, period, ids, trend_by)
         res = safe_index(period, ids)
         row = unit_row(table_of(res), unit.code)
         target = row.get("target") if row else None
-        return _svg(charts.trend_chart(
+        return (charts.trend_chart(
             [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
             target=target if isnum(target) else None, title=_("Satisfaction index over time, with 95% band"),
             ylabel=_("% satisfied"), target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else ""))
     if name == "distribution":
         d = distribution(ids, period)
         keys = list(ELEMENTS) + ["overall"]
-        return _svg(charts.distribution_chart(
+        return (charts.distribution_chart(
             [str(ELEMENT_LABELS[k]) for k in keys], [d[k] for k in keys],
             [_("1 Very dissatisfied"), _("2 Dissatisfied"), _("3 Neutral"), _("4 Satisfied"), _("5 Very satisfied")],
             title=_("Answers per element (% of answers)"), xlabel=_("% of answers")))
@@ -168,9 +184,9 @@ def unit_chart(code, name):
         res = safe_index(period, ids)
         d = drivers_table(unit, period, ids, res)
         if d is None:
-            abort(404)
+            return None
         d = d[d["status"] == "ok"]
-        return _svg(charts.drivers_chart(
+        return (charts.drivers_chart(
             [str(ELEMENT_LABELS.get(e, e)) for e in d["element"]], list(d["importance"]), list(d["performance"]),
             float(d["importance"].median()), float(d["performance"].median()),
             title=_("What matters most, and how well it is done"), xlabel=_("Performance (% satisfied)"),
@@ -179,12 +195,12 @@ def unit_chart(code, name):
     if name == "counters":
         ctr = counters_table(unit, period, ids)
         if ctr.empty:
-            abort(404)
-        return _svg(charts.interval_chart(
-            [f"{r['unit_code']}" for _, r in ctr.iterrows()], list(ctr["index"]), list(ctr["index_ci_low"]),
+            return None
+        return (charts.interval_chart(
+            [str(c) for c in ctr["unit_code"]], list(ctr["index"]), list(ctr["index_ci_low"]),
             list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% interval"),
             xlabel=_("% satisfied")))
-    abort(404)
+    return None
 
 
 @bp.post("/units/<code>/responses/<rid>/exclusion")

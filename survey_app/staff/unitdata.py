@@ -18,7 +18,7 @@ from analysis.periods import previous_period
 from ..extensions import db
 from ..models import Answer, Counter, Response, Unit
 from ..periods import resolve_period
-from .common import ELEMENTS, index_result, isnum, response_frame
+from .common import ELEMENTS, cached, index_result, isnum, response_frame
 
 DRIVERS_MIN_N = 100
 
@@ -138,6 +138,10 @@ def _resp_filter(unit_ids, period):
 
 def distribution(unit_ids, period) -> dict[str, list[int]]:
     """Counts of answers 1..5 per item among the eligible responses (descriptive)."""
+    return cached("distribution", lambda: _distribution(unit_ids, period), period, sorted(unit_ids))
+
+
+def _distribution(unit_ids, period) -> dict[str, list[int]]:
     q = (select(Answer.item_key, Answer.value, func.count())
          .join(Response, Response.id == Answer.response_id)
          .where(_resp_filter(unit_ids, period), Response.excluded.is_(False),
@@ -153,6 +157,11 @@ def distribution(unit_ids, period) -> dict[str, list[int]]:
 def drivers_table(unit: Unit, period, unit_ids, res) -> Optional[pd.DataFrame]:
     """`analysis.drivers.drivers` over the unit's responses, weighted with the
     design weights of its cells; None when there are too few responses."""
+    return cached("drivers", lambda: _drivers_table(unit, period, unit_ids, res), unit.code, period,
+                  sorted(unit_ids))
+
+
+def _drivers_table(unit: Unit, period, unit_ids, res) -> Optional[pd.DataFrame]:
     from analysis.drivers import drivers
 
     if res is None:
@@ -191,6 +200,10 @@ def drivers_table(unit: Unit, period, unit_ids, res) -> Optional[pd.DataFrame]:
 def counters_table(unit: Unit, period, unit_ids) -> pd.DataFrame:
     """Counters of the unit's subtree compared: `analysis.compute_index` with each
     counter as a domain (unweighted: counters share their unit's volume)."""
+    return cached("counters", lambda: _counters_table(unit, period, unit_ids), period, sorted(unit_ids))
+
+
+def _counters_table(unit: Unit, period, unit_ids) -> pd.DataFrame:
     from analysis import IndexOptions, compute_index
 
     counters = db.session.execute(select(Counter.id, Counter.code, Counter.name_vi, Counter.name_en, Unit.code)
