@@ -36,7 +36,7 @@ from . import adequacy as adq
 from . import intervals as ci
 from .errors import InputError, Problem
 from .hierarchy import Tree, successor_map, tree_as_of
-from .io import (ALL_STRATUM, ELEMENTS, criteria_columns, prepare_responses, prepare_units,
+from .io import (ELEMENTS, criteria_columns, prepare_responses, prepare_units,
                  prepare_volumes, check_known_units)
 from .periods import Period, parse_period
 from .targets import resolve_targets, target_status
@@ -364,20 +364,13 @@ def _prepared(frame, fn, source, **kw):
 
 # ----------------------------------------------------------------------------- main
 
-def _prepare(responses, volumes, units, period, options) -> dict:
-    """Validated inputs, eligibility, tree, cells and weights (everything before estimation)."""
-    opts = options or IndexOptions()
-    opts.validate()
-    if isinstance(period, str):
-        try:
-            period = parse_period(period, calendar=opts.calendar)
-        except ValueError as exc:
-            raise InputError([Problem("period", None, None, str(exc))]) from None
+def _validated_inputs(responses, volumes, units):
+    """Prepared frames; unknown unit codes in responses or volumes are one InputError."""
     units_f = _prepared(units, prepare_units, "units")
-    known = set(units_f["code"]) if units_f is not None else None
     resp = _prepared(responses, lambda f, source: prepare_responses(f, source=source), "responses")
     vols = _prepared(volumes, prepare_volumes, "volumes")
-    if known is not None:
+    if units_f is not None:
+        known = set(units_f["code"])
         problems = []
         for frame, src in ((resp, "responses"), (vols, "volumes")):
             if frame is None:
@@ -388,11 +381,13 @@ def _prepare(responses, volumes, units, period, options) -> dict:
                 problems += exc.problems
         if problems:
             raise InputError(problems)
-    alpha = _normalise_alpha(tuple(opts.elements), opts.element_weights)
+    return resp, vols, units_f
 
-    # -- eligibility and period
+
+def _eligibility(resp: pd.DataFrame, period, opts: IndexOptions):
+    """(eligible mask, counts, n_read, left_out by reason). Reasons are counted in the
+    order outside the period, excluded, under 18 (a row counts once)."""
     count = resp["count"].to_numpy(np.int64)
-    n_read = int(count.sum())
     in_period = np.ones(len(resp), dtype=bool)
     if period is not None and "submitted_at" in resp.columns:
         ts = resp["submitted_at"]
@@ -405,13 +400,38 @@ def _prepare(responses, volumes, units, period, options) -> dict:
         "under_18": int(count[in_period & ~excl & minor].sum()),
     }
     eligible = in_period & ~excl & ~minor & (count > 0)
+    return eligible, count, int(count.sum()), left_out
+
+
+def _weights_mode(R: pd.DataFrame, opts: IndexOptions, lines) -> str:
+    """The weights source actually used; ``column`` needs a weight on every eligible row."""
+    mode = opts.weights_from
+    if mode == "auto":
+        mode = "column" if ("weight" in R.columns and R["weight"].notna().any()) else "volumes"
+    if mode == "column" and ("weight" not in R.columns or R["weight"].isna().any()):
+        bad = np.flatnonzero(R["weight"].isna().to_numpy()) if "weight" in R.columns else []
+        raise InputError([Problem("responses", int(lines[i]), "weight", "weight is missing") for i in bad[:50]]
+                         or [Problem("responses", 1, "weight", "weights_from=column needs a weight column")])
+    return mode
+
+
+def _prepare(responses, volumes, units, period, options) -> dict:
+    """Validated inputs, eligibility, tree, cells and weights (everything before estimation)."""
+    opts = options or IndexOptions()
+    opts.validate()
+    if isinstance(period, str):
+        try:
+            period = parse_period(period, calendar=opts.calendar)
+        except ValueError as exc:
+            raise InputError([Problem("period", None, None, str(exc))]) from None
+    resp, vols, units_f = _validated_inputs(responses, volumes, units)
+    alpha = _normalise_alpha(tuple(opts.elements), opts.element_weights)
+    eligible, count, n_read, left_out = _eligibility(resp, period, opts)
     lines = np.flatnonzero(eligible) + 2
     R = resp.loc[eligible].reset_index(drop=True)
-    cutoff = None
-    if "submitted_at" in R.columns and len(R):
-        cutoff = R["submitted_at"].max()
+    cutoff = R["submitted_at"].max() if "submitted_at" in R.columns and len(R) else None
 
-    # -- tree and successor mapping
+    # tree as of the date, successor mapping of responses and volumes
     as_of = opts.as_of or (period.last if period is not None else None)
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
@@ -419,25 +439,16 @@ def _prepare(responses, volumes, units, period, options) -> dict:
     if vols is not None:
         data_codes |= set(_distinct(vols["unit_code"]))
     tree = tree_as_of(units_f, as_of, extra_codes=data_codes if units_f is None else ())
-    vol_frame = vols
-    if opts.map_successors and units_f is not None:
-        smap = successor_map(tree)
-        if smap:
-            R["unit_code"] = _map_codes(R["unit_code"].to_numpy(object), smap)
-            if vol_frame is not None:
-                vol_frame = vol_frame.copy()
-                vol_frame["unit_code"] = _map_codes(vol_frame["unit_code"].to_numpy(object), smap)
+    smap = successor_map(tree) if opts.map_successors and units_f is not None else {}
+    if smap:
+        R["unit_code"] = _map_codes(R["unit_code"].to_numpy(object), smap)
+        if vols is not None:
+            vols = vols.copy()
+            vols["unit_code"] = _map_codes(vols["unit_code"].to_numpy(object), smap)
 
-    # -- volumes, cells, weights
-    vol = volumes_in_period(vol_frame, period)
-    mode = opts.weights_from
-    if mode == "auto":
-        mode = "column" if ("weight" in R.columns and R["weight"].notna().any()) else "volumes"
-    if mode == "column":
-        if "weight" not in R.columns or R["weight"].isna().any():
-            bad = np.flatnonzero(R["weight"].isna().to_numpy()) if "weight" in R.columns else []
-            raise InputError([Problem("responses", int(lines[i]), "weight", "weight is missing") for i in bad[:50]]
-                             or [Problem("responses", 1, "weight", "weights_from=column needs a weight column")])
+    # volumes, cells, weights
+    vol = volumes_in_period(vols, period)
+    mode = _weights_mode(R, opts, lines)
     R["unit_code"] = pd.Categorical(R["unit_code"])
     R["stratum"] = pd.Categorical(R["stratum"])
     units_arr = R["unit_code"].array
@@ -479,6 +490,52 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     return R, meta
 
 
+def _level_tables(design: Design, V: _Vars, tree: Tree, cells, vol, units_arr, alpha, opts) -> pd.DataFrame:
+    """Estimates for the unit level, every parent depth of the tree and the root.
+
+    Unit rows: units with eligible responses or with volume in the period.
+    Parent rows: nodes with children whose subtree holds such a unit (one
+    domain pass per depth: every cell has one ancestor at a given depth).
+    """
+    ucodes, uniq = units_arr.codes, np.asarray(units_arr.categories, dtype=object)
+    node_of_row = tree.ids(uniq)[ucodes] if len(units_arr) else np.zeros(0, np.int64)
+    node_of_cell = tree.ids(cells["unit_code"].to_numpy(object))
+    M = len(tree.nodes)
+    data_node = np.zeros(M, bool)
+    data_node[tree.ids(vol["unit_code"].to_numpy(object))] = True
+    data_node[node_of_row] = True
+    stats = _cell_stats(design, V)
+    est = _estimate_level(design, V, stats, node_of_row, M, node_of_cell, alpha, opts)
+    blocks = [_block(est, np.flatnonzero(data_node), "unit", tree)]
+    children = tree.has_children()
+    depth_of = tree.nodes["depth"].to_numpy()
+    for depth in range(tree.max_depth + 1):
+        anc_data = tree.ancestor_at_depth(np.flatnonzero(data_node), depth)
+        sub = np.zeros(M, bool)
+        sub[anc_data[anc_data >= 0]] = True
+        nodes = np.flatnonzero(sub & children & (depth_of == depth))
+        if len(nodes) == 0:
+            continue
+        row_dom = tree.ancestor_at_depth(node_of_row, depth) if stats.moments is None else None
+        cell_dom = tree.ancestor_at_depth(node_of_cell, depth)
+        blocks.append(_block(_estimate_level(design, V, stats, row_dom, M, cell_dom, alpha, opts), nodes, None, tree))
+    root_est = _estimate_level(design, V, stats, np.zeros(len(node_of_row), np.int64), 1,
+                               np.zeros(len(node_of_cell), np.int64), alpha, opts)
+    blocks.append(_block(root_est, np.array([0]), "root", tree))
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _filter_level(table: pd.DataFrame, level: str | None) -> pd.DataFrame:
+    """``unit``, ``parent`` (every level but unit and root) or ``root`` rows; all when None."""
+    if level == "unit":
+        return table[table["level"] == "unit"]
+    if level == "parent":
+        return table[~table["level"].isin(["unit", "root"])]
+    if level == "root":
+        return table[table["level"] == "root"]
+    return table
+
+
 def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
                   units: pd.DataFrame | None = None, *, period: Period | str | None = None,
                   options: IndexOptions | None = None) -> IndexResult:
@@ -498,41 +555,7 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
         "n_read", "left_out", "eligible", "count", "cutoff", "as_of"))
     V = _build_vars(R, tuple(opts.elements), opts.element_mode)
 
-    # -- domains: unit level, parent depths, root
-    ucodes, uniq = units_arr.codes, np.asarray(units_arr.categories, dtype=object)
-    node_of_row = tree.ids(uniq)[ucodes] if len(units_arr) else np.zeros(0, np.int64)
-    node_of_cell = tree.ids(cells["unit_code"].to_numpy(object))
-    M = len(tree.nodes)
-    vol_node = tree.ids(vol["unit_code"].to_numpy(object))
-    has_vol = np.zeros(M, bool)
-    has_vol[vol_node] = True
-    has_resp = np.zeros(M, bool)
-    has_resp[node_of_row] = True
-    blocks = []
-    stats = _cell_stats(design, V)
-    est = _estimate_level(design, V, stats, node_of_row, M, node_of_cell, alpha, opts)
-    unit_nodes = np.flatnonzero(has_vol | has_resp)
-    blocks.append(_block(est, unit_nodes, "unit", tree))
-    children = tree.has_children()
-    data_node = has_vol | has_resp
-    parent_blocks = []
-    for depth in range(tree.max_depth + 1):
-        row_dom = tree.ancestor_at_depth(node_of_row, depth) if stats.moments is None else None
-        cell_dom = tree.ancestor_at_depth(node_of_cell, depth)
-        sub = np.zeros(M, bool)
-        anc_data = tree.ancestor_at_depth(np.flatnonzero(data_node), depth)
-        sub[anc_data[anc_data >= 0]] = True
-        nodes = np.flatnonzero(sub & children & (tree.nodes["depth"].to_numpy() == depth))
-        if len(nodes) == 0:
-            continue
-        est_p = _estimate_level(design, V, stats, row_dom, M, cell_dom, alpha, opts)
-        parent_blocks.append(_block(est_p, nodes, None, tree))
-    blocks += parent_blocks
-    root_est = _estimate_level(design, V, stats, np.zeros(len(node_of_row), np.int64), 1,
-                               np.zeros(len(node_of_cell), np.int64), alpha, opts)
-    root = _block(root_est, np.array([0]), "root", tree)
-    blocks.append(root)
-    table = pd.concat(blocks, ignore_index=True)
+    table = _level_tables(design, V, tree, cells, vol, units_arr, alpha, opts)
     if opts.rollup == "mean_of_units":
         table = _mean_of_units(table, tree, V, opts)
 
@@ -546,13 +569,7 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
     table["ci_method"] = opts.ci
     table["rollup"] = opts.rollup
     table["weights_from"] = mode
-    if opts.level_filter == "unit":
-        table = table[table["level"] == "unit"]
-    elif opts.level_filter == "parent":
-        table = table[~table["level"].isin(["unit", "root"])]
-    elif opts.level_filter == "root":
-        table = table[table["level"] == "root"]
-    table = _order_columns(table.reset_index(drop=True), V)
+    table = _order_columns(_filter_level(table, opts.level_filter).reset_index(drop=True), V)
     meta = _meta(opts, period, mode, n_read, left_out, eligible, count, cutoff, as_of, V, alpha, cells)
     return IndexResult(table=table, meta=meta, cells=cells)
 
@@ -691,8 +708,8 @@ def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: I
     cnode = tree.ids(cells["unit_code"].to_numpy(object))
     over = np.bincount(cnode, weights=cells["over_population"].to_numpy(float), minlength=M) > 0
 
-    def subtree(values, how, nodes):
-        """Aggregate per-node values over each node's subtree (ancestor-or-self)."""
+    def subtree(values):
+        """Sum per-node values over each node's subtree (ancestor-or-self)."""
         out = np.zeros(M)
         ids = np.arange(M)
         for d in range(tree.max_depth + 1):
@@ -703,9 +720,9 @@ def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: I
             out[sel] = agg[sel]
         return out
 
-    N_sub = subtree(N_unit, "sum", None)
-    vol_sub = subtree(has_vol.astype(float), "sum", None) > 0
-    flag_sub = {name: subtree(arr.astype(float), "sum", None) > 0
+    N_sub = subtree(N_unit)
+    vol_sub = subtree(has_vol.astype(float)) > 0
+    flag_sub = {name: subtree(arr.astype(float)) > 0
                 for name, arr in (("prorated_volume", prorated), ("strata_without_responses", strata_empty),
                                   ("over_population", over))}
     level = table["level"].to_numpy(object)

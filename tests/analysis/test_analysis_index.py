@@ -206,3 +206,22 @@ def test_import_analysis_with_flask_blocked():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_successors_are_followed_transitively_and_volumes_move_too():
+    units = make_units([("P", "province", ""),
+                        ("A", "commune", "P", "2000-01-01", "2025-01-01", "B"),
+                        ("B", "commune", "P", "2025-01-01", "2025-07-01", "C"),
+                        ("C", "commune", "P", "2025-07-01")])
+    rows = uniform_rows("A", 2) + uniform_rows("B", 3) + uniform_rows("C", 4)
+    v = make_volumes([("A", "_all", 10, "2024-12-15", "2024-12-31"), ("B", "_all", 100, "2025-01-01", "2025-06-30"),
+                      ("C", "_all", 200, "2025-07-01", "2025-12-14")])
+    t = compute_index(make_responses(rows), v, units, period="2025",
+                      options=IndexOptions(map_successors=True)).table
+    u = t[t.level == "unit"].set_index("unit_code")
+    assert list(u.index) == ["C"] and u.loc["C", "n"] == 9 and u.loc["C", "N"] == 310
+    # as of a date when B was valid, A maps to B only
+    t2 = compute_index(make_responses(rows), v, units, period="2025",
+                       options=IndexOptions(map_successors=True, as_of=__import__("datetime").date(2025, 3, 1))).table
+    u2 = t2[t2.level == "unit"].set_index("unit_code")
+    assert u2.loc["B", "n"] == 5 and u2.loc["C", "n"] == 4
