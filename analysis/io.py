@@ -58,6 +58,7 @@ MAX_PROBLEMS = 1000
 _CRIT_RE = re.compile(r"^(%s)_c(\d+)$" % "|".join(ELEMENTS))
 _TS_RE = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_TS_PATTERN = re.compile(_TS_RE)
 
 
 def criteria_columns(columns: Iterable[str]) -> dict[str, list[str]]:
@@ -148,15 +149,21 @@ def _text_cat(s: pd.Series, empty_as: str = "") -> pd.Categorical:
 
 
 def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(values as float with NaN for empty, mask of non-empty values that did not parse)."""
+    """(values as float with NaN for empty, mask of non-empty values that did not parse).
+
+    Text columns are parsed on their distinct values only (a 1-5 item column
+    has a handful), then mapped back to the rows.
+    """
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         v = s.to_numpy(dtype=float, na_value=np.nan)
         return v, np.zeros(len(v), dtype=bool)
-    t = _text(s)
-    empty = (t == "").to_numpy()
-    v = pd.to_numeric(t.where(~empty, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = ~empty & np.isnan(v)
-    return v, bad
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    text = np.array([str(x).strip() for x in np.asarray(uniques, dtype=object)] + [""], dtype=object)
+    empty = text == ""
+    vals = pd.to_numeric(pd.Series(np.where(empty, None, text), dtype=object), errors="coerce") \
+        .to_numpy(dtype=float, na_value=np.nan)
+    bad_u = ~empty & np.isnan(vals)
+    return vals[codes], bad_u[codes]
 
 
 def _check_codes(values: np.ndarray, valid: np.ndarray, bad_msg, column, col: _Collector):
@@ -171,7 +178,8 @@ def _parse_timestamps(s: pd.Series, col: _Collector, column="submitted_at") -> p
         col.add(None, column, "timestamps have no UTC offset (local time would be ambiguous)")
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     t = _text(s)
-    ok = t.str.match(_TS_RE).to_numpy()
+    match = _TS_PATTERN.match
+    ok = np.fromiter((match(x) is not None for x in t.to_numpy(object)), dtype=bool, count=len(t))
     empty = (t == "").to_numpy()
     col.add_mask(empty, column, lambda v: "empty timestamp")
     col.add_mask(~ok & ~empty, column,
