@@ -694,7 +694,7 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
 
 def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: IndexOptions):
     """N, response rate, required_n, adequacy and the flags column."""
-    M = len(tree.nodes)
+    M = max(len(tree.nodes), 1)  # an empty tree still has the root row
     depth = tree.nodes["depth"].to_numpy()
     # per-node (unit) recorded volume and flags
     vnode = tree.ids(vol["unit_code"].to_numpy(object))
@@ -711,6 +711,8 @@ def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: I
     def subtree(values):
         """Sum per-node values over each node's subtree (ancestor-or-self)."""
         out = np.zeros(M)
+        if len(tree.nodes) == 0:
+            return out
         ids = np.arange(M)
         for d in range(tree.max_depth + 1):
             anc = tree.ancestor_at_depth(ids, d)

@@ -225,3 +225,16 @@ def test_successors_are_followed_transitively_and_volumes_move_too():
                        options=IndexOptions(map_successors=True, as_of=__import__("datetime").date(2025, 3, 1))).table
     u2 = t2[t2.level == "unit"].set_index("unit_code")
     assert u2.loc["B", "n"] == 5 and u2.loc["C", "n"] == 4
+
+
+@pytest.mark.parametrize("rollup", ["pooled", "mean_of_units"])
+def test_no_eligible_responses_never_crash(rollup):
+    empty = make_responses(uniform_rows("A", 2)).iloc[0:0]
+    opts = IndexOptions(rollup=rollup)
+    t = compute_index(empty, options=opts).table
+    assert t["level"].tolist() == ["root"] and t["n"].tolist() == [0] and np.isnan(t["index"].iloc[0])
+    t = compute_index(empty, make_volumes([("A", "_all", 100)]), period="2025", options=opts).table
+    assert t["unit_code"].tolist() == ["A", "_root"] and (t["N"] == 100).all()
+    old = make_responses(uniform_rows("A", 2, submitted_at="2023-01-01T00:00:00Z"))
+    res = compute_index(old, make_volumes([("A", "_all", 100)]), period="2025", options=opts)
+    assert res.meta["n_left_out"]["outside_period"] == 2 and res.table["n"].sum() == 0
