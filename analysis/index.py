@@ -615,6 +615,8 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
     members with a value; Var = Σ Var / U². Bottom-up by depth, so a
     province is the mean of its districts' means.
     """
+    if len(tree.nodes) == 0:
+        return table  # no unit at all: the root row has nothing to average
     quantities = list(V.groups) + (["overall"] if V.overall is not None else [])
     t = table.copy()
     is_unit = t["level"] == "unit"
