@@ -167,6 +167,8 @@ class _CellStats:
     sizes: dict             # quantity -> (n, Σ c·w, Σ c·w²) per cell of its sub-domain
     means: dict             # element -> (Σ c·w·v·a, Σ c·w·a) per cell of the direct item
     moments: tuple | None   # (g, G) from variance.cell_moments, or None (row path)
+    constant: np.ndarray | None = None  # (J, ncell): variable j takes one state in the cell
+    w_constant: np.ndarray | None = None  # (ncell,): one weight in the cell
 
 
 def _cell_stats(design: Design, V: _Vars) -> _CellStats:
@@ -201,7 +203,17 @@ def _cell_stats(design: Design, V: _Vars) -> _CellStats:
     means = {e: (np.bincount(cell, weights=cw * v * a, minlength=nc), np.bincount(cell, weights=cw * a, minlength=nc))
              for e, (v, a) in V.direct.items()}
     moments = cell_moments(design, V.ys, V.xs) if 0 < J <= GRAM_MAX_RATIOS else None
-    return _CellStats(Yc, Xc, sizes, means, moments)
+    constant = np.vstack([t[0].max(axis=1) >= design.cell_n for t in per_state]) if J else np.zeros((0, nc), bool)
+    return _CellStats(Yc, Xc, sizes, means, moments, constant, _constant_weight(design))
+
+
+def _constant_weight(design: Design) -> np.ndarray:
+    """Per cell: every row has the same weight (always true for volume or no weights)."""
+    lo = np.full(design.ncell, np.inf)
+    hi = np.full(design.ncell, -np.inf)
+    np.minimum.at(lo, design.cell, design.w)
+    np.maximum.at(hi, design.cell, design.w)
+    return lo == hi
 
 
 def _by_domain(values: np.ndarray, cell_dom: np.ndarray, ndom: int) -> np.ndarray:
@@ -236,7 +248,10 @@ def _subdomain_sizes(design: Design, cell_dom, ndom, cell_sizes):
 def _variance(design, V, stats, dom, ndom, cell_dom, js, R, X, B):
     """Linearised variance per domain of Σ_j B_j R_j over the ratio variables ``js``."""
     if stats.moments is not None:
-        return moment_variance(design, stats.moments, js, R, X, B, cell_dom, ndom)
+        # a cell where every row has the same answers to these items and the same weight
+        # adds exactly 0 (the moment formula would leave rounding dust there)
+        flat = np.all(stats.constant[js], axis=0) & stats.w_constant
+        return moment_variance(design, stats.moments, js, R, X, B, cell_dom, ndom, zero_cells=flat)
     u = lincomb_influence(dom, [V.ys[j] for j in js], [V.xs[j] for j in js], R[js], X[js], B[js])
     return domain_variance(design, u, cell_dom, ndom)
 

@@ -165,13 +165,16 @@ def cell_moments(design: Design, ys, xs) -> tuple[np.ndarray, np.ndarray]:
     return g, G
 
 
-def moment_variance(design: Design, moments, js, R, X, B, cell_dom: np.ndarray, ndom: int) -> np.ndarray:
+def moment_variance(design: Design, moments, js, R, X, B, cell_dom: np.ndarray, ndom: int,
+                    zero_cells: np.ndarray | None = None) -> np.ndarray:
     """Variance per domain of ``Σ_j B_j R_j`` (j in ``js``) from per-cell moments.
 
     With ``θ = (B_j/X_j, -B_j R_j/X_j)`` of the cell's domain, the influence of
     a row is ``z = w·θ·a``, so per cell ``T = θ·g`` and ``Σ c z² = θᵀ G θ``; the
     centred sum is ``Σ c z² - T²/n_h`` (n_h > 1; lonely cells are not centred),
-    exactly :func:`domain_variance` without touching the rows.
+    exactly :func:`domain_variance` without touching the rows. ``zero_cells``
+    marks cells whose rows are identical for this estimator (their centred sum
+    is exactly 0, which the subtraction would only approximate).
     """
     g, G = moments
     J = len(R)
@@ -189,5 +192,7 @@ def moment_variance(design: Design, moments, js, R, X, B, cell_dom: np.ndarray, 
     n = design.cell_n
     Q = np.where(n > 1, S - T * T / np.maximum(n, 1), S)
     Q = np.maximum(Q, 0.0)
+    if zero_cells is not None:
+        Q = np.where(zero_cells & (n > 1), 0.0, Q)  # identical rows: the centred sum is exactly 0
     contrib = design.scale() * Q
     return np.bincount(cell_dom[ok], weights=contrib[ok], minlength=ndom)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import analysis.index as index_module
 from analysis import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, compute_index
 from analysis_factories import make_responses, make_units, make_volumes, uniform_rows
 
@@ -238,3 +239,26 @@ def test_no_eligible_responses_never_crash(rollup):
     old = make_responses(uniform_rows("A", 2, submitted_at="2023-01-01T00:00:00Z"))
     res = compute_index(old, make_volumes([("A", "_all", 100)]), period="2025", options=opts)
     assert res.meta["n_left_out"]["outside_period"] == 2 and res.table["n"].sum() == 0
+
+
+def test_homogeneous_cells_give_exactly_zero_variance_at_parent_level():
+    """Every unit (one cell each) answers identically: stratified variance is 0 at every level,
+    so the parent follows the Var = 0 rule (no floating-point dust mistaken for information)."""
+    from scipy import stats
+    units = make_units([("P", "district", ""), ("C1", "commune", "P"), ("C2", "commune", "P"),
+                        ("C3", "commune", "P")])
+    rows = uniform_rows("C1", 4, value=1) + uniform_rows("C2", 5, value=5) + uniform_rows("C3", 3, value=5)
+    for limit in (0, 8):
+        old = index_module.GRAM_MAX_RATIOS
+        index_module.GRAM_MAX_RATIOS = limit
+        try:
+            t = compute_index(make_responses(rows), units=units).table
+        finally:
+            index_module.GRAM_MAX_RATIOS = old
+        p = t[t.level == "district"].iloc[0]
+        assert p["index"] == pytest.approx(8 / 12) and p["index_se"] == 0.0 and p["overall_se"] == 0.0
+        z2 = stats.t.ppf(0.975, 12 - 3) ** 2
+        centre = (8 / 12 + z2 / 24) / (1 + z2 / 12)
+        half = np.sqrt(z2 * (8 / 12) * (4 / 12) / 12 + z2 * z2 / (4 * 144)) / (1 + z2 / 12)
+        assert p["index_ci_low"] == pytest.approx(centre - half, abs=1e-12)
+        assert p["index_ci_high"] == pytest.approx(centre + half, abs=1e-12)
