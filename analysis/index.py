@@ -614,12 +614,9 @@ def _block(est: dict, nodes: np.ndarray, level: str | None, tree: Tree) -> pd.Da
     return frame
 
 
-def _missing_vectorised(missing: dict, nodes):
-    parts = [np.where(m[nodes], e, "") for e, m in sorted(missing.items())]
-    joined = pd.Series([""] * len(nodes))
-    for p in parts:
-        joined = joined.str.cat(pd.Series(p), sep=";")
-    return joined.str.strip(";").str.replace(r";+", ";", regex=True).to_numpy()
+def _missing_vectorised(missing: dict, nodes) -> np.ndarray:
+    """Sorted, semicolon-joined names of the elements missing at each of ``nodes``."""
+    return _join_flags({e: np.asarray(m)[nodes] for e, m in missing.items()}, len(nodes))
 
 
 def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions) -> pd.DataFrame:
@@ -704,8 +701,8 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
                                        t.loc[sel, "index_df"].to_numpy(float), opts.level,
                                        t.loc[sel, "n_kish"].to_numpy(float), t.loc[sel, "f"].to_numpy(float))
         t.loc[sel, "index_se"], t.loc[sel, "index_ci_low"], t.loc[sel, "index_ci_high"] = se, lo, hi
-        miss = [";".join(e for e in V.groups if not np.isfinite(t.at[i, f"{e}_rate"])) for i in sel]
-        t.loc[sel, "_missing_list"] = miss
+        masks = {e: ~np.isfinite(t.loc[sel, f"{e}_rate"].to_numpy(float)) for e in V.groups}
+        t.loc[sel, "_missing_list"] = _missing_vectorised(masks, np.arange(len(sel)))
     return t
 
 
