@@ -199,6 +199,12 @@ def main():
     v = _vol([("G1", "a", 90), ("G1", "b", 70), ("G2", "a", 100)])
     _write("criteria", "2025", r, v, element_mode="criteria")
 
+    # 11. explicit weight column (weights vary inside a cell; no FPC)
+    rng = np.random.default_rng(1111)
+    r = _responses(rng, [("W1", "", 35, 0.75, 0.1), ("W2", "x", 20, 0.85, 0.1), ("W2", "y", 16, 0.6, 0.0)], period)
+    r["weight"] = rng.integers(1, 5, len(r))
+    _write("explicit_weights", "2025", r, weights_from="column")
+
 
 if __name__ == "__main__":
     os.chdir(HERE.parents[1])

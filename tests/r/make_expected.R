@@ -72,6 +72,10 @@ one_case <- function(dir) {
   n_cell <- ave(rep(1, nrow(r)), r$cell, FUN = sum)
   r$Ncell <- ifelse(is.na(Nrec), Inf, pmax(Nrec, n_cell))
   r$w <- ifelse(is.na(Nrec), 1, r$Ncell / n_cell)
+  if (prm[["weights_from"]] == "column") {   # explicit weights, used as is, no FPC
+    r$w <- r$weight
+    r$Ncell <- Inf
+  }
 
   # ratio variables: s_<var> satisfied / yes, a_<var> answered
   crit <- grep("^access_c[0-9]+$", names(r), value = TRUE)
