@@ -33,6 +33,7 @@ from .models import (
     Response,
     Unit,
     Volume,
+    answer_pattern,
 )
 from .privacy import mask_pii
 
@@ -492,7 +493,8 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
     resp_rows, ans_rows = [], []
     for p in parsed:
         answers = p.pop("answers")
-        resp_rows.append(dict(p, received_at=now, flags="", import_batch_id=batch.id))
+        resp_rows.append(dict(p, received_at=now, flags="", import_batch_id=batch.id,
+                              pattern=answer_pattern(dict(answers))))
         ans_rows.extend({"response_id": p["id"], "item_key": k, "value": v} for k, v in answers)
     bulk_insert(Response.__table__, resp_rows)
     bulk_insert(Answer.__table__, ans_rows)

@@ -29,6 +29,7 @@ from .extensions import db
 from .instruments import latest, sync_instruments
 from .models import (
     Answer,
+    answer_pattern,
     Counter,
     ReportingCalendar,
     Response,
@@ -219,6 +220,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
                 submitted_at=ts[i], received_at=ts[i], stratum=str(strata[i]) if strata[i] != "khac" else "_all",
                 age_group=str(age[i]) or None, gender=str(gen[i]) or None, comment=comment, flags="",
                 excluded=False, device_hash=None,
+                pattern=answer_pattern({key: int(sat[key][i]) for key in item_keys}),
             ))
             for key in item_keys:
                 v = int(sat[key][i])
@@ -244,7 +246,8 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             ts = t + dt.timedelta(seconds=5 * j)
             resp_rows.append(dict(id=rid, unit_id=u.id, counter_id=c.id, instrument_id=quick.id, channel="qr",
                                   submitted_at=ts, received_at=ts, stratum="_all", age_group=None, gender=None,
-                                  comment=None, flags="", excluded=False, device_hash=device))
+                                  comment=None, flags="", excluded=False, device_hash=device,
+                                  pattern=answer_pattern({key: 5 for key in item_keys})))
             ans_rows.extend({"response_id": rid, "item_key": key, "value": 5} for key in item_keys)
 
     bulk_insert(Response.__table__, resp_rows)

@@ -1,10 +1,11 @@
 """The bridge between the database and `analysis`: every figure the app shows
 or exports comes from here, and every statistic is computed by `analysis`.
 
-Aggregation is pushed into SQL: responses are pivoted to one row per response
-(its answer pattern) and then grouped by (unit, stratum, eligibility, answer
-pattern) with a `count`, so the frame handed to `analysis.compute_index` grows
-with the number of distinct cells × answer patterns, not with the number of
+Aggregation is pushed into SQL: responses are grouped by (unit, stratum,
+eligibility, answer pattern) with a `count` — the pattern is the packed
+`Response.pattern` column, so this is one GROUP BY on one table, answered from
+a covering index — and the frame handed to `analysis.compute_index` grows with
+the number of distinct cells × answer patterns, not with the number of
 responses.  `analysis` treats a row with `count = k` exactly like k identical
 rows, so the results equal those of the CSV path on the same data.
 """
@@ -13,17 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Optional
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from flask import current_app
 
 from analysis import IndexOptions, IndexResult, Period
 from analysis import compute_index as analysis_compute_index
-from analysis.io import ITEM_KEYS
 from analysis.targets import target_status
 
 from .extensions import db
-from .models import Answer, Response, Target, Unit, Volume
+from .models import PATTERN_ITEMS, Response, Target, Unit, Volume
 from .periods import resolve_period
 
 UNIT_FRAME_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
@@ -36,36 +37,31 @@ def _period(period) -> Optional[Period]:
     return resolve_period(str(period))
 
 
-def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *,
-                   items: Iterable[str] = ITEM_KEYS) -> pd.DataFrame:
+def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None) -> pd.DataFrame:
     """Responses of the period (and units) as compressed analysis rows:
-    unit_code, stratum, excluded, age_group, <items...>, count."""
+    unit_code, stratum, excluded, age_group, <the six items>, count.
+
+    One GROUP BY over `responses` (its covering index `ix_responses_stats`):
+    the answers to the six shared items are read from the packed
+    `Response.pattern` and decoded here."""
     period = _period(period)
-    items = list(items)
-    start, end = (period.start, period.end) if period is not None else (None, None)
-    pivot_cols = [sa.func.max(sa.case((Answer.item_key == k, Answer.value))).label(k) for k in items]
     under18 = sa.case((Response.age_group == "under_18", "under_18"), else_="").label("age_group")
-    inner = (
-        sa.select(Response.unit_id, Response.stratum, Response.excluded, under18, *pivot_cols)
-        .select_from(Response)
-        .outerjoin(Answer, sa.and_(Answer.response_id == Response.id, Answer.item_key.in_(items)))
-        .group_by(Response.id, Response.unit_id, Response.stratum, Response.excluded, Response.age_group)
-    )
-    if start is not None:
-        inner = inner.where(Response.submitted_at >= start, Response.submitted_at < end)
-    if unit_ids is not None:
-        inner = inner.where(Response.unit_id.in_(sorted(set(unit_ids))))
-    sub = inner.subquery()
-    keys = [sub.c.unit_id, sub.c.stratum, sub.c.excluded, sub.c.age_group] + [sub.c[k] for k in items]
+    keys = [Response.unit_id, Response.stratum, Response.excluded, under18, Response.pattern]
     q = sa.select(*keys, sa.func.count().label("count")).group_by(*keys)
+    if period is not None:
+        q = q.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(sorted(set(unit_ids))))
     rows = db.session.execute(q).all()
     codes = dict(db.session.execute(sa.select(Unit.id, Unit.code)).all())
-    frame = pd.DataFrame(rows, columns=["unit_id", "stratum", "excluded", "age_group"] + items + ["count"])
+    frame = pd.DataFrame(rows, columns=["unit_id", "stratum", "excluded", "age_group", "pattern", "count"])
     frame.insert(0, "unit_code", frame.pop("unit_id").map(codes))
     frame["excluded"] = frame["excluded"].astype(bool).astype(int).astype(str)
-    for k in items:
-        frame[k] = pd.to_numeric(frame[k], errors="coerce")
-    frame["count"] = frame["count"].astype("int64")
+    pattern = frame.pop("pattern").to_numpy(dtype="int64")
+    for i, key in enumerate(PATTERN_ITEMS):
+        value = (pattern // 6 ** i) % 6
+        frame[key] = np.where(value == 0, np.nan, value.astype(float))
+    frame["count"] = frame.pop("count").astype("int64")
     return frame
 
 

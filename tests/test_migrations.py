@@ -41,3 +41,35 @@ def test_models_match_migrations(fresh_database):
             diff = compare_metadata(mc, db.metadata)
         db.engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_pattern_backfilled_by_migration(fresh_database):
+    """0002 packs the answers of responses stored before it into `pattern`."""
+    import datetime as dt
+    import uuid
+
+    from survey_app.models import answer_pattern
+
+    url = fresh_database()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0001_initial")
+        rid = uuid.uuid4()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO units (code, name_vi, name_en, kind) VALUES ('U', 'U', 'U', 'commune')"))
+            conn.execute(sa.text(
+                "INSERT INTO instruments (key, version, title_vi, title_en, element_index, checksum, definition, "
+                "created_at) VALUES ('q', 1, 'q', 'q', 'direct', 'x', '{}', :t)"), {"t": dt.datetime(2025, 1, 1)})
+            conn.execute(sa.text(
+                "INSERT INTO responses (id, unit_id, instrument_id, channel, submitted_at, received_at, stratum, flags,"
+                " excluded) VALUES (:id, 1, 1, 'qr', :t, :t, '_all', '', :f)"),
+                {"id": rid.hex if db.engine.dialect.name == "sqlite" else rid, "t": dt.datetime(2025, 1, 1),
+                 "f": False})
+            for key, value in (("overall", 4), ("staff", 2), ("feedback", 5), ("access_c1", 1)):
+                conn.execute(sa.text("INSERT INTO answers (response_id, item_key, value) VALUES (:r, :k, :v)"),
+                             {"r": rid.hex if db.engine.dialect.name == "sqlite" else rid, "k": key, "v": value})
+        upgrade()
+        with db.engine.connect() as conn:
+            pattern = conn.execute(sa.text("SELECT pattern FROM responses")).scalar_one()
+        db.engine.dispose()
+    assert pattern == answer_pattern({"overall": 4, "staff": 2, "feedback": 5}) == 4 + 2 * 6 ** 3 + 5 * 6 ** 5

@@ -103,3 +103,15 @@ def test_index_compute_command(runner, ctx, tmp_path):
     assert set(table["level"]) >= {"unit", "root"}
     res = runner.invoke(args=["index", "compute", "--period", "2025-Q9", "--out", str(out)])
     assert res.exit_code == 2 and "Kỳ không hợp lệ" in res.output
+
+
+def test_pattern_column_matches_answers(ctx):
+    from survey_app.models import Answer, answer_pattern
+
+    _seed_small(np.random.default_rng(7))
+    answers: dict = {}
+    for rid, key, value in db.session.execute(select(Answer.response_id, Answer.item_key, Answer.value)):
+        answers.setdefault(rid, {})[key] = value
+    rows = db.session.execute(select(Response.id, Response.pattern)).all()
+    assert rows and all(p == answer_pattern(answers.get(rid, {})) for rid, p in rows)
+    assert any(p > 0 for _, p in rows)
