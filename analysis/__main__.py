@@ -35,6 +35,8 @@ import time
 
 from .errors import MAX_SHOWN, InputError
 
+__all__ = ["main", "build_parser", "EXIT_INPUT"]
+
 EXIT_INPUT = 2
 
 

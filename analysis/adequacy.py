@@ -20,7 +20,7 @@ from scipy import stats
 __all__ = ["RULES", "DEFAULT_QUOTAS", "yamane", "cochran", "required_n", "adequacy_status", "response_rate"]
 
 RULES = ("yamane", "cochran", "quota")
-DEFAULT_QUOTAS = {"commune": 150, "ward": 150, "district": 500, "department": 500, "province": 600}
+DEFAULT_QUOTAS = {"commune": 150, "ward": 200, "district": 500, "department": 500, "province": 600}
 _EPS = 1e-9
 
 
