@@ -25,11 +25,11 @@ from typing import Any, Mapping, Optional
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import SmallInteger, String, and_, case, func, insert, literal, select, text, true
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
-from .models import Answer, Instrument, Response, utcnow
+from .models import Answer, Response, utcnow
 from .privacy import keyed_hash, mask_pii
 
 # Form fields that carry no answer: the CSRF token, the idempotency key, the
@@ -262,7 +262,7 @@ def _cfg(name: str, default):
     return current_app.config.get(name, default)
 
 
-def quality_flags(counter_id: Optional[int], channel: str, dev_hash: Optional[str],
+def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_hash: Optional[str],
                   vector: tuple, now: dt.datetime) -> tuple[list[str], list[str]]:
     """Flags (sorted names) and reasons for a new response at a counter.
 
@@ -270,6 +270,10 @@ def quality_flags(counter_id: Optional[int], channel: str, dev_hash: Optional[st
     COLLECT_BURST_COUNT responses at this counter within the window.
     identical_answers: COLLECT_IDENTICAL_COUNT responses with exactly the same
     answers at this counter within COLLECT_IDENTICAL_WINDOW seconds.
+
+    One round trip; both counts are computed in SQL over the counter's recent
+    responses (bounded by the per-counter rate limit; the unit condition lets
+    the (unit_id, submitted_at) index find only recent rows).
     """
     if counter_id is None or channel not in ("qr", "kiosk", "online"):
         return [], []
@@ -281,32 +285,61 @@ def quality_flags(counter_id: Optional[int], channel: str, dev_hash: Optional[st
         burst_count = int(_cfg("COLLECT_BURST_COUNT", 3))
     ident_window = int(_cfg("COLLECT_IDENTICAL_WINDOW", 180))
     ident_count = int(_cfg("COLLECT_IDENTICAL_COUNT", 2))
-    since = now - dt.timedelta(seconds=max(burst_window, ident_window))
-    rows = db.session.execute(
-        select(Response.id, Response.device_hash, Response.channel, Response.submitted_at,
-               Answer.item_key, Answer.value)
-        .outerjoin(Answer, Answer.response_id == Response.id)
-        .where(Response.counter_id == counter_id, Response.submitted_at >= since)
-    ).all()
-    recent: dict[Any, dict] = {}
-    for rid, dh, ch, at, key, value in rows:
-        r = recent.setdefault(rid, {"dev": dh, "ch": ch, "at": at, "answers": {}})
-        if key is not None:
-            r["answers"][key] = value
+
     burst_since = now - dt.timedelta(seconds=burst_window)
     ident_since = now - dt.timedelta(seconds=ident_window)
+    if db.session.get_bind().dialect.name == "postgresql":
+        same_device, identical = db.session.connection().execute(_PG_FLAGS, {
+            "u": unit_id, "c": counter_id, "ch": channel, "d": dev_hash, "bsince": burst_since, "isince": ident_since,
+            "keys": [k for k, _ in vector], "vals": [v for _, v in vector], "n": len(vector)}).one()
+    else:
+        same_device, identical = _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector,
+                                                       burst_since, ident_since)
+    return _flags_from_counts(channel, dev_hash, same_device, identical, burst_window, burst_count,
+                              ident_window, ident_count)
 
-    def aware(t: dt.datetime) -> dt.datetime:
-        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
-    same_device = 0
-    identical = 0
-    for r in recent.values():
-        at = aware(r["at"])
-        if dev_hash and r["dev"] == dev_hash and r["ch"] == channel and at >= burst_since:
-            same_device += 1
-        if vector and at >= ident_since and tuple(sorted(r["answers"].items())) == vector:
-            identical += 1
+# Both counts in one statement with fixed text (prepared once by the server).
+_PG_FLAGS = text("""
+SELECT
+  (SELECT count(*) FROM responses
+    WHERE unit_id = :u AND counter_id = :c AND channel = :ch AND device_hash = :d
+      AND submitted_at >= :bsince) AS burst,
+  (SELECT count(*) FROM (
+      SELECT a.response_id FROM answers a JOIN responses r ON r.id = a.response_id
+      LEFT JOIN unnest(CAST(:keys AS varchar[]), CAST(:vals AS smallint[])) AS v(k, val)
+        ON v.k = a.item_key AND v.val = a.value
+      WHERE r.unit_id = :u AND r.counter_id = :c AND r.submitted_at >= :isince
+      GROUP BY a.response_id
+      HAVING count(*) = :n AND count(v.k) = :n) t) AS identical
+""")
+
+
+def _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector, burst_since,
+                          ident_since) -> tuple[int, int]:
+    burst_q = (select(func.count()).select_from(Response)
+               .where(Response.unit_id == unit_id, Response.counter_id == counter_id, Response.channel == channel,
+                      Response.device_hash == dev_hash,
+                      Response.submitted_at >= burst_since)
+               .scalar_subquery()) if dev_hash else literal(0)
+    if vector:
+        matches = sum((case((and_(Answer.item_key == k, Answer.value == v), 1), else_=0) for k, v in vector),
+                      start=literal(0))
+        same = (select(Answer.response_id)
+                .join(Response, Response.id == Answer.response_id)
+                .where(Response.unit_id == unit_id, Response.counter_id == counter_id,
+                       Response.submitted_at >= ident_since)
+                .group_by(Answer.response_id)
+                .having(and_(func.count() == len(vector), func.sum(matches) == len(vector)))
+                .subquery())
+        ident_q = select(func.count()).select_from(same).scalar_subquery()
+    else:
+        ident_q = literal(0)
+    return tuple(db.session.execute(select(burst_q, ident_q)).one())
+
+
+def _flags_from_counts(channel, dev_hash, same_device, identical, burst_window, burst_count, ident_window,
+                       ident_count) -> tuple[list[str], list[str]]:
     flags, reasons = [], []
     if dev_hash and same_device >= burst_count:
         flags.append("burst")
@@ -329,7 +362,7 @@ class Outcome:
     flags: str = ""
 
 
-def create_response(*, unit_id: int, counter_id: Optional[int], instrument: Instrument, clean: Clean,
+def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clean: Clean,
                     channel: str, idempotency_key: Optional[str], dev_hash: Optional[str] = None,
                     dossier: Optional[str] = None, submitted_at: Optional[dt.datetime] = None,
                     check_flags: bool = True) -> Outcome:
@@ -342,10 +375,10 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument: Inst
     """
     now = utcnow()
     submitted_at = submitted_at or now
-    flags, reasons = (quality_flags(counter_id, channel, dev_hash, clean.vector(), now)
+    flags, reasons = (quality_flags(unit_id, counter_id, channel, dev_hash, clean.vector(), now)
                       if check_flags else ([], []))
     rid = uuid.uuid4()
-    resp = Response(
+    row = dict(
         id=rid, unit_id=unit_id, counter_id=counter_id, instrument_id=instrument.id, channel=channel,
         submitted_at=submitted_at, received_at=now, stratum=clean.stratum or "_all",
         dossier_hash=dossier, idempotency_key=idempotency_key, device_hash=dev_hash,
@@ -353,9 +386,8 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument: Inst
         comment=mask_pii(clean.comment) if clean.comment else None,
         flags=";".join(flags), flag_reason="; ".join(reasons) or None, excluded=False,
     )
-    resp.answers = [Answer(item_key=k, value=v) for k, v in clean.answers.items()]
-    db.session.add(resp)
     try:
+        _insert(row, clean.answers)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -369,11 +401,79 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument: Inst
     return Outcome("created", rid, ";".join(flags))
 
 
+_pg_insert_stmts: dict[tuple[str, ...], Any] = {}
+
+
+def _pg_insert(columns: tuple[str, ...]):
+    """WITH r AS (INSERT INTO responses ... RETURNING id) INSERT INTO answers
+    SELECT r.id, k, v FROM r, unnest(:keys, :vals): one statement, built and
+    compiled once per column set."""
+    stmt = _pg_insert_stmts.get(columns)
+    if stmt is None:
+        from sqlalchemy import ARRAY, bindparam
+
+        table = Response.__table__
+        r = (insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+             .returning(table.c.id).cte("r"))
+        pairs = func.unnest(bindparam("answer_keys", type_=ARRAY(String)),
+                            bindparam("answer_values", type_=ARRAY(SmallInteger))).table_valued("k", "v").render_derived(name="v")
+        stmt = insert(Answer.__table__).from_select(
+            ["response_id", "item_key", "value"],
+            select(r.c.id, pairs.c.k, pairs.c.v).select_from(r).join(pairs, true()))
+        _pg_insert_stmts[columns] = stmt
+    return stmt
+
+
+def _insert(row: dict, answers: dict[str, int]) -> None:
+    """Response + answers: on PostgreSQL one statement, elsewhere two Core
+    inserts; the caller commits both at once."""
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_pg_insert(tuple(row)),
+                     dict(row, answer_keys=list(answers), answer_values=list(answers.values())))
+        return
+    conn.execute(insert(Response.__table__), row)
+    if answers:
+        conn.execute(insert(Answer.__table__), [{"response_id": row["id"], "item_key": k, "value": val}
+                                                for k, val in answers.items()])
+
+
 def dossier_used(dossier: str) -> bool:
     return db.session.scalar(select(Response.id).where(Response.dossier_hash == dossier)) is not None
 
 
-def latest_instrument(key: str) -> Optional[Instrument]:
+@dataclass(frozen=True)
+class InstrumentRef:
+    """What a form needs of an instrument version (immutable: a changed
+    definition is a new version)."""
+
+    id: int
+    key: str
+    version: int
+    definition: dict
+
+
+_instrument_cache: dict[tuple[str, str], tuple[float, InstrumentRef]] = {}
+
+
+def latest_instrument(key: str) -> Optional[InstrumentRef]:
+    """The latest version of instrument `key`, cached per process for
+    COLLECT_INSTRUMENT_CACHE_SECONDS (default 60; 0 when testing): loading a
+    new version is picked up within that time, and versions never change."""
+    import time
+
     from .instruments import latest
 
-    return latest(db.session, key)
+    ttl = float(current_app.config.get("COLLECT_INSTRUMENT_CACHE_SECONDS", 0 if current_app.testing else 60))
+    cache_key = (current_app.config["SQLALCHEMY_DATABASE_URI"], key)
+    hit = _instrument_cache.get(cache_key)
+    now = time.monotonic()
+    if ttl > 0 and hit is not None and hit[0] > now:
+        return hit[1]
+    inst = latest(db.session, key)
+    if inst is None:
+        return None
+    ref = InstrumentRef(inst.id, inst.key, inst.version, inst.definition)
+    if ttl > 0:
+        _instrument_cache[cache_key] = (now + ttl, ref)
+    return ref

@@ -23,7 +23,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf, validate_csrf
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wtforms.validators import ValidationError
 
@@ -114,12 +114,14 @@ def _on_breach(_limit_info):
 
 def _form_limits(view):
     """POST limits of a form view: per device (cookie) at the counter, per
-    counter, and a loose per-IP ceiling (a whole centre may share one IP)."""
-    view = limiter.limit(_limit("PUBLIC_LIMIT_IP", "300/minute;6000/hour"), key_func=key_ip,
+    counter, and a loose per-IP ceiling (a whole centre may share one IP).
+    One window each (every window is a storage round trip per request);
+    config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter syntax."""
+    view = limiter.limit(_limit("PUBLIC_LIMIT_IP", "300/minute"), key_func=key_ip,
                          methods=["POST"], scope="public-ip", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER", "60/minute;1200/hour"), key_func=key_counter,
+    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER", "60/minute"), key_func=key_counter,
                          methods=["POST"], scope="public-counter", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE", "10/minute;60/hour"), key_func=key_device,
+    view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE", "10/minute"), key_func=key_device,
                          methods=["POST"], scope="public-device", on_breach=_on_breach)(view)
     view = limiter.limit(_limit("PUBLIC_LIMIT_IP_GET", "600/minute"), key_func=key_ip,
                          methods=["GET"], scope="public-ip-get")(view)
@@ -132,10 +134,20 @@ def _locale() -> str:
     return str(get_locale() or "vi")
 
 
-def _resolve(token: str):
-    """(counter, None) for a valid current token, else (None, friendly 404/410 page)."""
+def _resolve(token: str, light: bool = False):
+    """(counter, None) for a valid current token, else (None, friendly 404/410 page).
+
+    `light`: only the counter's id, unit_id, token_version and active (one
+    cheap query for the submission path; the full counter loads on demand)."""
     ref = parse_counter_token(token)
-    counter = db.session.get(Counter, ref.counter_id) if ref else None
+    if ref is None:
+        counter = None
+    elif light:
+        counter = db.session.connection().execute(
+            select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active)
+            .where(Counter.id == ref.counter_id)).first()
+    else:
+        counter = db.session.get(Counter, ref.counter_id)
     if counter is None or ref.version > counter.token_version:
         return None, error_page(
             404, _("This code is not valid"),
@@ -202,7 +214,7 @@ def _thanks_url(kiosk: bool, token: str) -> str:
 # ------------------------------------------------------------------ the form
 
 def _form_view(token: str, kiosk: bool):
-    counter, err = _resolve(token)
+    counter, err = _resolve(token, light=request.method == "POST")
     if err is not None:
         return err
     inst = collect.latest_instrument(QR_INSTRUMENT)
@@ -231,7 +243,7 @@ def _submit(token: str, counter, inst, kiosk: bool):
     values = collect.posted_values(inst.definition, form)
 
     def again(*, errors=None, alert=None, status=400):
-        return _render_form(counter, inst, kiosk=kiosk, values=values, errors=errors,
+        return _render_form(db.session.get(Counter, counter.id), inst, kiosk=kiosk, values=values, errors=errors,
                             key=key if collect.valid_key(key) else None, dossier=sig, alert=alert,
                             status=status)
 
