@@ -22,7 +22,7 @@ from typing import IO, Iterable, Iterator, Optional
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .dbutil import bulk_insert
+from .dbutil import insert_responses
 from .extensions import db
 from .models import (
     CHANNELS,
@@ -33,7 +33,6 @@ from .models import (
     Response,
     Unit,
     Volume,
-    answer_pattern,
 )
 from .privacy import mask_pii
 
@@ -493,11 +492,9 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
     resp_rows, ans_rows = [], []
     for p in parsed:
         answers = p.pop("answers")
-        resp_rows.append(dict(p, received_at=now, flags="", import_batch_id=batch.id,
-                              pattern=answer_pattern(dict(answers))))
+        resp_rows.append(dict(p, received_at=now, flags="", import_batch_id=batch.id))
         ans_rows.extend({"response_id": p["id"], "item_key": k, "value": v} for k, v in answers)
-    bulk_insert(Response.__table__, resp_rows)
-    bulk_insert(Answer.__table__, ans_rows)
+    insert_responses(resp_rows, ans_rows)
     _audit(actor, "import_responses", {"file": filename, "rows": len(parsed)})
     _commit_or_reject(filename)
     return ImportResult("responses", len(parsed), len(parsed), 0, batch.id)

@@ -27,3 +27,18 @@ def bulk_insert(table: sa.Table, rows: Sequence[dict], chunk: int = 20000) -> No
         return
     for i in range(0, len(rows), chunk):
         conn.execute(table.insert(), rows[i:i + chunk])
+
+
+def insert_responses(response_rows: list[dict], answer_rows: list[dict]) -> None:
+    """Bulk-insert responses with their answers, filling each response's
+    packed `pattern` from its answers (the ORM does this on its own through an
+    event; bulk writers must come through here)."""
+    from .models import Answer, Response, answer_pattern
+
+    by_response: dict = {}
+    for a in answer_rows:
+        by_response.setdefault(a["response_id"], {})[a["item_key"]] = a["value"]
+    for r in response_rows:
+        r["pattern"] = answer_pattern(by_response.get(r["id"], {}))
+    bulk_insert(Response.__table__, response_rows)
+    bulk_insert(Answer.__table__, answer_rows)

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import func, select
 
-from .dbutil import bulk_insert
+from .dbutil import bulk_insert, insert_responses
 from .extensions import db
 from .instruments import latest, sync_instruments
 from .models import (
     Answer,
-    answer_pattern,
     Counter,
     ReportingCalendar,
     Response,
@@ -220,7 +219,6 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
                 submitted_at=ts[i], received_at=ts[i], stratum=str(strata[i]) if strata[i] != "khac" else "_all",
                 age_group=str(age[i]) or None, gender=str(gen[i]) or None, comment=comment, flags="",
                 excluded=False, device_hash=None,
-                pattern=answer_pattern({key: int(sat[key][i]) for key in item_keys}),
             ))
             for key in item_keys:
                 v = int(sat[key][i])
@@ -246,12 +244,10 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             ts = t + dt.timedelta(seconds=5 * j)
             resp_rows.append(dict(id=rid, unit_id=u.id, counter_id=c.id, instrument_id=quick.id, channel="qr",
                                   submitted_at=ts, received_at=ts, stratum="_all", age_group=None, gender=None,
-                                  comment=None, flags="", excluded=False, device_hash=device,
-                                  pattern=answer_pattern({key: 5 for key in item_keys})))
+                                  comment=None, flags="", excluded=False, device_hash=device))
             ans_rows.extend({"response_id": rid, "item_key": key, "value": 5} for key in item_keys)
 
-    bulk_insert(Response.__table__, resp_rows)
-    bulk_insert(Answer.__table__, ans_rows)
+    insert_responses(resp_rows, ans_rows)
 
     # ---- targets and users
     for year in (2025, 2026):
