@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from flask import current_app, flash, request
-from flask_babel import format_decimal, format_percent, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -103,9 +103,24 @@ _READ_ONLY_ACTIONS = ("login", "logout", "login_locked", "export_responses", "ex
 
 
 def _stamp() -> int:
-    """Newest audit entry that may change a figure (exclusion, import, unit/target change...)."""
-    return int(db.session.scalar(select(func.max(AuditLog.id))
-                                 .where(AuditLog.action.not_in(_READ_ONLY_ACTIONS))) or 0)
+    """Newest audit entry that may change a figure (exclusion, import, unit/target change...),
+    read once per request (a change made during the request calls `forget_stamp`)."""
+    from flask import g
+
+    stamp = g.get("_staff_stamp")
+    if stamp is None:
+        stamp = int(db.session.scalar(select(func.max(AuditLog.id))
+                                      .where(AuditLog.action.not_in(_READ_ONLY_ACTIONS))) or 0)
+        g._staff_stamp = stamp
+    return stamp
+
+
+def records(frame) -> list[dict]:
+    """DataFrame rows as dicts (faster than `DataFrame.to_dict("records")` for wide frames)."""
+    if frame is None or len(frame) == 0:
+        return []
+    cols = list(frame.columns)
+    return [dict(zip(cols, vals)) for vals in zip(*(frame[c].tolist() for c in cols))]
 
 
 def cached(name: str, fn, *key_parts):
@@ -189,33 +204,44 @@ def int_arg(name: str, default: int, lo: int = 1, hi: int = 10**9) -> int:
 # ---------------------------------------------------------------- wording and numbers
 
 def isnum(x) -> bool:
+    """A finite-or-infinite real number (not None, NaN or NA)."""
+    if x is None or isinstance(x, str):
+        return False
     try:
-        return x is not None and not (isinstance(x, float) and math.isnan(x)) and not _isna(x)
+        f = float(x)
     except (TypeError, ValueError):
         return False
+    return f == f
 
 
-def _isna(x) -> bool:
-    try:
-        import pandas as pd
+def _seps() -> tuple[str, str]:
+    """(decimal, thousands) separators of the current language (vi: 1.234,5; en: 1,234.5)."""
+    from flask import g
 
-        return bool(pd.isna(x))
-    except (TypeError, ValueError):
-        return False
+    seps = g.get("_staff_seps")
+    if seps is None:
+        seps = (".", ",") if str(get_locale() or "vi") == "en" else (",", ".")
+        g._staff_seps = seps
+    return seps
+
+
+def _fmt(v: float, digits: int) -> str:
+    dec, th = _seps()
+    text = f"{v:,.{digits}f}"
+    return text.replace(",", "\x00").replace(".", dec).replace("\x00", th)
 
 
 def pct(x, digits: int = 1) -> str:
+    """A fraction as a percentage with `digits` decimals, in the page's language."""
     if not isnum(x):
         return "–"
-    fmt = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-    return format_percent(float(x), format=fmt)
+    return _fmt(float(x) * 100, digits) + "%"
 
 
 def num(x, digits: int = 0) -> str:
     if not isnum(x):
         return "–"
-    fmt = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(float(x), format=fmt)
+    return _fmt(float(x), digits)
 
 
 def plain_interval(low, high, level: float = 0.95) -> str:
@@ -233,7 +259,7 @@ def points(x) -> str:
     if not isnum(x):
         return ""
     v = float(x) * 100
-    return _("%(v)s points", v=("+" if v > 0 else "") + format_decimal(v, format="#,##0.0"))
+    return _("%(v)s points", v=("+" if v > 0 else "") + _fmt(v, 1))
 
 
 def adequacy_text(row) -> tuple[str, str]:
@@ -311,7 +337,7 @@ def staff_can(action: str) -> bool:
 
 @bp.context_processor
 def _helpers():
-    return dict(pct=pct, num=num, points=points, plain_interval=plain_interval, adequacy_text=adequacy_text,
+    return dict(pct=pct, num=num, points=points, left_out_words=left_out_words, plain_interval=plain_interval, adequacy_text=adequacy_text,
                 target_text=target_text, flag_words=flag_words, ELEMENTS=ELEMENTS,
                 ELEMENT_LABELS=ELEMENT_LABELS, KIND_LABELS=KIND_LABELS, ROLE_LABELS=ROLE_LABELS,
                 unit_name=unit_name, isnum=isnum, staff_user=db_user())
@@ -329,6 +355,24 @@ def url_with(**changes) -> str:
         else:
             args[k] = v
     return request.path + ("?" + urlencode(args) if args else "")
+
+
+@bp.app_template_filter("staff_iso")
+def staff_iso(text) -> str:
+    """An ISO timestamp string (as in `meta`) in local time, or '–'."""
+    import datetime as dt
+
+    try:
+        return staff_time(dt.datetime.fromisoformat(str(text)))
+    except (TypeError, ValueError):
+        return "–"
+
+
+LEFT_OUT_LABELS = {"excluded": _l("excluded"), "under_18": _l("under 18"), "outside_period": _l("outside the period")}
+
+
+def left_out_words(counts) -> str:
+    return ", ".join(f"{LEFT_OUT_LABELS.get(k, k)}: {num(v)}" for k, v in sorted((counts or {}).items()))
 
 
 @bp.app_template_filter("staff_time")

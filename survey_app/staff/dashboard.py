@@ -17,10 +17,10 @@ from ..dataio import iter_response_rows
 from ..extensions import db
 from ..models import Counter, Response
 from . import bp
-from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, cached, chosen_period, int_arg, isnum, pct,
+from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, cached, chosen_period, records, int_arg, isnum, pct,
                      period_choices, unit_codes, unit_name)
 from .unitdata import (comments_query, counters_table, distribution, drivers_table, elements_of,
-                       flagged_query, safe_index, table_of, trend_series, unit_row, with_trend)
+                       flagged_query, rows_by_code, safe_index, table_of, trend_series, trended, unit_row)
 
 SORTS = {"name": "name_sort", "code": "unit_code", "kind": "kind", "n": "n", "rate": "response_rate",
          "index": "index", "moe": "moe", "adequacy": "need_more", "target": "target_status",
@@ -39,7 +39,7 @@ def index():
     period = chosen_period()
     scope, codes = _scope_codes(user)
     res = safe_index(period, scope)
-    t = table_of(res)
+    t = trended(res, period, scope)
     if codes is not None:
         t = t[t["unit_code"].isin(codes)]
     view = request.args.get("view", "unit")
@@ -55,7 +55,6 @@ def index():
         t = t[t["unit_code"].str.lower().str.contains(ql, regex=False)
               | t["name_vi"].str.lower().str.contains(ql, regex=False)
               | t["name_en"].str.lower().str.contains(ql, regex=False)]
-    t = with_trend(t, period, scope) if len(t) else t.assign(trend_direction="", trend_change=float("nan"))
     t = t.assign(name_sort=t["name_vi"].str.lower() if len(t) else [],
                  need_more=(t["required_n"] - t["n"]).clip(lower=0) if len(t) else [])
     sort = request.args.get("sort", "index")
@@ -70,7 +69,7 @@ def index():
     total = len(t)
     pages = max(1, -(-total // per))
     page_no = min(page_no, pages)
-    rows = t.iloc[(page_no - 1) * per: page_no * per].to_dict("records")
+    rows = records(t.iloc[(page_no - 1) * per: page_no * per])
     summary = None
     if res is not None and codes is None:
         root = res.table[res.table["level"] == "root"]
@@ -95,22 +94,17 @@ def _unit_context(code):
 def unit_page(code):
     user, unit, period, ids = _unit_context(code)
     res = safe_index(period, ids)
-    row = unit_row(table_of(res), unit.code)
-    if row is not None:
-        row = with_trend(table_of(res)[(table_of(res)["unit_code"] == unit.code)
-                                       & (table_of(res)["level"] == row["level"])], period, ids).iloc[0].to_dict()
+    table = trended(res, period, ids)
+    child_codes = sorted(u.code for u in unit.children)
+    rows = rows_by_code(table, child_codes + [unit.code])
+    row = rows.get(unit.code)
     elements = elements_of(row)
     trend_by = "quarter" if request.args.get("trend") == "quarter" else "year"
     trend = trend_series(unit, period, ids, trend_by)
     dist = distribution(ids, period)
     drv = drivers_table(unit, period, ids, res)
     ctr = counters_table(unit, period, ids)
-    children = []
-    if res is not None:
-        t = res.table
-        child_codes = {u.code for u in unit.children}
-        ch = t[t["unit_code"].isin(child_codes)]
-        children = [unit_row(ch, c) for c in sorted(set(ch["unit_code"]))]
+    children = [rows[c] for c in child_codes if c in rows]
     # comments
     element = request.args.get("element", "")
     rating = request.args.get("rating", "")
@@ -124,7 +118,8 @@ def unit_page(code):
     counters = db.session.scalars(select(Counter).where(Counter.unit_id == unit.id).order_by(Counter.code)).all()
     return render_template(
         "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,
-        elements=elements, trend=trend, trend_by=trend_by, dist=dist, drivers=drv, counters_cmp=ctr, children=children,
+        elements=elements, trend=trend, trend_by=trend_by, dist=dist,
+        drivers=None if drv is None else records(drv), counters_cmp=records(ctr), children=children,
         comments=comments, comment_page=Page(comments, ctotal, cpage, 20), element=element, rating=rating,
         flagged=flagged, flagged_total=ftotal, counters=counters, meta=res.meta if res else {},
         method_version=res.meta.get("method_version") if res else None, scale=SCALE,

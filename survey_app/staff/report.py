@@ -14,7 +14,7 @@ from ..extensions import db
 from ..periods import current_report_year, resolve_period
 from ..reports import report_csv, report_xlsx
 from . import bp
-from .common import KIND_LABELS, unit_codes
+from .common import KIND_LABELS, records, unit_codes
 from .unitdata import safe_index, table_of
 
 
@@ -64,8 +64,8 @@ def report_year(year):
     kinds = sorted(set(units["kind"])) if len(units) else []
     shown = units[units["kind"] == kind] if kind in kinds else units
     years = list(range(current_report_year(), current_report_year() - 4, -1))
-    return render_template("staff/report.html", year=year, years=years, units=shown.to_dict("records"),
-                           rollups=rollups.to_dict("records"), meta=meta, period=period, kinds=kinds, kind=kind,
+    return render_template("staff/report.html", year=year, years=years, units=records(shown),
+                           rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
                            method_version=meta.get("method_version"))
 
 

@@ -16,9 +16,9 @@ from analysis import InputError
 from analysis.periods import previous_period
 
 from ..extensions import db
-from ..models import Answer, Counter, Response, Unit
+from ..models import PATTERN_ITEMS, Answer, Counter, Response, Unit
 from ..periods import resolve_period
-from .common import ELEMENTS, cached, index_result, isnum, response_frame
+from .common import ELEMENTS, cached, index_result, isnum, records, response_frame
 
 DRIVERS_MIN_N = 100
 
@@ -52,6 +52,24 @@ def unit_row(table: pd.DataFrame, code: str) -> Optional[dict]:
         return None
     roll = rows[rows["level"] != "unit"]
     return (roll if not roll.empty else rows).iloc[0].to_dict()
+
+
+def rows_by_code(table: pd.DataFrame, codes) -> dict[str, dict]:
+    """`unit_row` for many codes in one pass."""
+    sub = table[table["unit_code"].isin(set(codes))]
+    out: dict[str, dict] = {}
+    for rec in records(sub):
+        prev = out.get(rec["unit_code"])
+        if prev is None or (prev["level"] == "unit" and rec["level"] != "unit"):
+            out[rec["unit_code"]] = rec
+    return out
+
+
+def trended(res, period, unit_ids) -> pd.DataFrame:
+    """The index table of `res` with the trend columns, cached."""
+    ids = None if unit_ids is None else sorted(unit_ids)
+    return cached("trended", lambda: with_trend(table_of(res), period, unit_ids), period, ids,
+                  res is None)
 
 
 def with_trend(table: pd.DataFrame, period, unit_ids) -> pd.DataFrame:
@@ -142,15 +160,15 @@ def distribution(unit_ids, period) -> dict[str, list[int]]:
 
 
 def _distribution(unit_ids, period) -> dict[str, list[int]]:
-    q = (select(Answer.item_key, Answer.value, func.count())
-         .join(Response, Response.id == Answer.response_id)
-         .where(_resp_filter(unit_ids, period), Response.excluded.is_(False),
-                Answer.item_key.in_(("overall",) + ELEMENTS))
-         .group_by(Answer.item_key, Answer.value))
-    out = {k: [0, 0, 0, 0, 0] for k in ELEMENTS + ("overall",)}
-    for key, value, n in db.session.execute(q):
-        if 1 <= int(value) <= 5:
-            out[key][int(value) - 1] = int(n)
+    # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
+    q = (select(Response.pattern, func.count()).where(_resp_filter(unit_ids, period), Response.excluded.is_(False))
+         .group_by(Response.pattern))
+    out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
+    for pattern, n in db.session.execute(q):
+        for i, key in enumerate(PATTERN_ITEMS):
+            v = (int(pattern or 0) // 6 ** i) % 6
+            if v:
+                out[key][v - 1] += int(n)
     return out
 
 
@@ -249,20 +267,19 @@ def is_num(x):
 
 def counter_frame(period, unit_ids) -> pd.DataFrame:
     """Responses per counter as compressed analysis rows (unit_code = counter
-    code, items, count): the shape of `stats.response_frame`, keyed by counter.
-    TODO(lead): replace by `stats.response_frame(..., by="counter")` if it gets one."""
-    items = ("overall",) + ELEMENTS
-    pivot = [func.max(case((Answer.item_key == k, Answer.value))).label(k) for k in items]
-    inner = (select(Counter.code.label("unit_code"), Response.excluded,
-                    case((Response.age_group == "under_18", "under_18"), else_="").label("age_group"), *pivot)
-             .join(Counter, Counter.id == Response.counter_id)
-             .outerjoin(Answer, and_(Answer.response_id == Response.id, Answer.item_key.in_(items)))
-             .where(_resp_filter(unit_ids, period))
-             .group_by(Response.id, Counter.code, Response.excluded, Response.age_group)).subquery()
-    keys = [inner.c.unit_code, inner.c.excluded, inner.c.age_group] + [inner.c[k] for k in items]
-    rows = db.session.execute(select(*keys, func.count().label("count")).group_by(*keys)).all()
-    f = pd.DataFrame(rows, columns=["unit_code", "excluded", "age_group", *items, "count"])
+    code, items, count): the shape of `stats.response_frame`, keyed by counter
+    (one GROUP BY on the packed answer pattern)."""
+    import numpy as np
+
+    under18 = case((Response.age_group == "under_18", "under_18"), else_="").label("age_group")
+    keys = [Counter.code, Response.excluded, under18, Response.pattern]
+    q = (select(*keys, func.count()).join(Counter, Counter.id == Response.counter_id)
+         .where(_resp_filter(unit_ids, period)).group_by(*keys))
+    f = pd.DataFrame(db.session.execute(q).all(), columns=["unit_code", "excluded", "age_group", "pattern", "count"])
     f["excluded"] = f["excluded"].astype(bool).astype(int).astype(str)
-    for k in items:
-        f[k] = pd.to_numeric(f[k], errors="coerce")
+    pattern = f.pop("pattern").to_numpy(dtype="int64")
+    for i, key in enumerate(PATTERN_ITEMS):
+        value = (pattern // 6 ** i) % 6
+        f[key] = np.where(value == 0, np.nan, value.astype(float))
+    f["count"] = f.pop("count").astype("int64")
     return f

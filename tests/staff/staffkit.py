@@ -22,7 +22,7 @@ def seed_world(app) -> dict:
     from factories import make_counter, make_unit, make_user, make_volume
     from survey_app.extensions import db
     from survey_app.instruments import latest
-    from survey_app.models import Answer, Response, Target
+    from survey_app.models import Answer, Response, Target, answer_pattern
     from survey_app.periods import current_report_year, resolve_period
 
     rng = random.Random(7)
@@ -52,7 +52,7 @@ def seed_world(app) -> dict:
             resp_rows.append(dict(id=rid, unit_id=unit.id, counter_id=counter.id if counter else None,
                                   instrument_id=inst_id, channel="qr", submitted_at=submitted_at,
                                   received_at=submitted_at, stratum="_all", comment=comment, flags="",
-                                  excluded=False))
+                                  excluded=False, pattern=answer_pattern(ans)))
             ans_rows.extend({"response_id": rid, "item_key": k, "value": v} for k, v in ans.items())
             return resp_rows[-1]
 
@@ -77,10 +77,9 @@ def seed_world(app) -> dict:
         for i in range(30):
             make_response(Y, answers(0.6), counter=cy, submitted_at=_ts(rng.uniform(0.5, days)),
                           comment="SECRET-Y comment" if i == 0 else None)
-        from sqlalchemy import insert
+        from survey_app.dbutil import insert_responses
 
-        db.session.execute(insert(Response), resp_rows)
-        db.session.execute(insert(Answer), ans_rows)
+        insert_responses(resp_rows, ans_rows)
         users = {}
         for role in ROLES:
             scope = {"counter_staff": A, "unit_leader": A, "analyst": P, "admin": None}[role]
