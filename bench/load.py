@@ -19,8 +19,10 @@ What it does:
    a share of the submissions come from kiosks (/k/...); signed-in staff
    open the dashboard and unit pages at `--staff-rate` pages/s;
 4. soak: `--rate` submissions/s for `--minutes`; then the step test: each
-   rate in `--steps` for `--step-seconds`, the knee being the last rate that
-   is served in full (>= 98 % of offered, p95 < 1 s, no error);
+   rate in `--steps` for `--step-seconds` until one is not served in full;
+   the knee is the last rate served in full (>= 98 % of the offered
+   submissions thanked within the step + 5 s, no 5xx, no time-out) with p95
+   <= `--knee-p95` (2 s: a citizen on a weak network should not wait longer);
 5. afterwards, from the database: rows stored == thank-you pages served (by
    idempotency key), no duplicates, and no 5xx seen by the client.  Prints
    throughput, p50/p95/p99 per request kind and the knee, and exits 1 when a
@@ -58,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 HOST = "127.0.0.1"
 TIMEOUT = 30.0
+GRACE = 5.0  # seconds after a phase's last arrival in which its thank-yous still count as on time
 ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
 STRATA = ("ho_tich", "dat_dai", "xay_dung", "kinh_doanh", "xa_hoi", "tu_phap", "khac", "")
 AGES = ("under_18", "18_29", "30_44", "45_59", "60_plus", "")
@@ -235,6 +238,8 @@ class Recorder:
         self.status: dict[int, int] = {}
         self.errors: list[str] = []
         self.thanked: set[str] = set()
+        self.thank_times: list[float] = []   # perf_counter() when each thank-you page arrived
+        self.t0 = time.perf_counter()
         self.submissions = 0
         self.lateness: list[float] = []
 
@@ -304,6 +309,7 @@ def citizen(stack: Stack, rec: Recorder, rng: random.Random, kiosk: bool, double
         if status == 200:
             with rec.lock:
                 rec.thanked.add(body["k"])
+                rec.thank_times.append(time.perf_counter())
     with rec.lock:
         rec.submissions += 1
 
@@ -339,7 +345,7 @@ def phase(stack: Stack, rate: float, seconds: float, args, label: str, staff_coo
                                                           for j in range(n_staff)]
     events.sort()
     pool = cf.ThreadPoolExecutor(max_workers=args.client_threads)
-    t0 = time.perf_counter()
+    t0 = rec.t0 = time.perf_counter()
     futures = []
     for at, kind in events:
         delay = t0 + at - time.perf_counter()
@@ -384,15 +390,19 @@ def report(rec: Recorder, label: str) -> dict:
     fivexx = sum(v for k, v in rec.status.items() if k >= 500)
     conn_err = rec.status.get(0, 0)
     thanks = len(rec.thanked)
+    # Served at the offered pace: thank-you pages that arrived within the
+    # phase (+ GRACE s), not during the drain after it.
+    in_time = sum(1 for t in rec.thank_times if t - rec.t0 <= rec.offered_seconds + GRACE)
     summary = {
-        "label": label, "offered": rec.offered, "thanked": thanks,
-        "throughput": thanks / rec.offered_seconds if rec.offered_seconds else 0.0,
+        "label": label, "offered": rec.offered, "thanked": thanks, "thanked_in_time": in_time,
+        "throughput": in_time / rec.offered_seconds if rec.offered_seconds else 0.0,
         "requests_per_s": len(all_lat) / rec.elapsed if rec.elapsed else 0.0,
         "p50": pct(all_lat, 50), "p95": pct(all_lat, 95), "p99": pct(all_lat, 99),
         "post_p95": pct(rec.lat.get("form POST", []) + rec.lat.get("kiosk POST", []), 95),
         "5xx": fivexx, "conn_errors": conn_err, "unfinished": rec.unfinished, "status": dict(sorted(rec.status.items())),
     }
-    print(f"thank-you pages {thanks} ({summary['throughput']:.1f}/s), {summary['requests_per_s']:.0f} requests/s, "
+    print(f"thank-you pages {thanks}, {in_time} of them within the phase + {GRACE:g} s "
+          f"({summary['throughput']:.1f}/s), {summary['requests_per_s']:.0f} requests/s, "
           f"all requests p50/p95/p99 = {summary['p50'] * 1e3:.0f}/{summary['p95'] * 1e3:.0f}/"
           f"{summary['p99'] * 1e3:.0f} ms; status {summary['status']}; unfinished {rec.unfinished}", flush=True)
     if rec.errors:
@@ -427,8 +437,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=5.0, help="soak length (default 5)")
     ap.add_argument("--rate", type=float, default=100.0, help="soak submissions per second (default 100)")
-    ap.add_argument("--steps", default="25,50,75,100,125,150,200", help="step-test rates (submissions/s)")
+    ap.add_argument("--steps", default="5,10,15,20,25,30,40,50,60,80,100,125,150",
+                    help="step-test rates (submissions/s); stops at the first rate not served in full")
     ap.add_argument("--step-seconds", type=float, default=20.0)
+    ap.add_argument("--knee-p95", type=float, default=2.0,
+                    help="latency bound of the knee: p95 of all requests in seconds (default 2)")
     ap.add_argument("--no-steps", action="store_true")
     ap.add_argument("--no-soak", action="store_true")
     ap.add_argument("--workers", type=int, default=4)
@@ -468,7 +481,7 @@ def main(argv=None) -> int:
             # The promise: every thank-you is a stored row, no row twice, no 5xx.
             promise = (s["db"]["lost"] == 0 and s["db"]["duplicates"] == 0 and s["5xx"] == 0
                        and s["db"]["without_answers"] == 0)
-            met = (promise and s["thanked"] >= 0.98 * s["offered"] and s["conn_errors"] == 0
+            met = (promise and s["thanked_in_time"] >= 0.98 * s["offered"] and s["conn_errors"] == 0
                    and s["unfinished"] == 0)
             print(f"SOAK: zero lost {s['db']['lost'] == 0}, zero doubled {s['db']['duplicates'] == 0}, "
                   f"zero 5xx {s['5xx'] == 0}; rate met {met} "
@@ -477,7 +490,7 @@ def main(argv=None) -> int:
             results["soak_rate_met"] = met
             ok = ok and promise
         if not args.no_steps:
-            knee = None
+            knee = last = None
             steps = []
             for r in [float(x) for x in args.steps.split(",") if x.strip()]:
                 since = db_now()
@@ -485,12 +498,13 @@ def main(argv=None) -> int:
                 s = report(rec, f"step {r:g} submissions/s for {args.step_seconds:g} s")
                 s["db"] = verify_database(stack, rec, since)
                 steps.append(s)
-                served = (s["thanked"] >= 0.98 * s["offered"] and s["p95"] < 1.0 and s["5xx"] == 0
+                served = (s["thanked_in_time"] >= 0.98 * s["offered"] and s["5xx"] == 0
                           and s["conn_errors"] == 0 and s["unfinished"] == 0)
                 ok = ok and s["db"]["lost"] == 0 and s["db"]["duplicates"] == 0
-                if served:
+                if served and s["p95"] <= args.knee_p95 and (knee is None or knee == last):
                     knee = r
-                else:
+                last = r
+                if not served:
                     print(f"step {r:g}/s not served in full: stopping the step test", flush=True)
                     break
             results["steps"] = steps
@@ -498,7 +512,9 @@ def main(argv=None) -> int:
             print("\nstep test: " + ", ".join(
                 f"{s['label']}: {s['throughput']:.0f}/s p95 {s['p95'] * 1e3:.0f} ms" for s in steps), flush=True)
             print(f"KNEE: {knee if knee is not None else 'below the first step'} submissions/s "
-                  f"(last rate served in full: >= 98 % of offered, p95 < 1 s, no error)", flush=True)
+                  f"(the last of the consecutive rates served in full: >= 98 % of the offered submissions "
+                  f"thanked within the step + {GRACE:g} s, no 5xx, no time-out, p95 of all requests "
+                  f"<= {args.knee_p95:g} s)", flush=True)
     finally:
         teardown(stack)
     results["seconds"] = time.time() - started
