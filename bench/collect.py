@@ -380,6 +380,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=100.0, help="open-loop submissions per second")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server (2+)")
     ap.add_argument("--json", default=None, help="also write the figures as JSON here")
+    ap.add_argument("--limiter", choices=("auto", "redis", "memory"), default="auto",
+                    help="rate-limit storage of the SIPAS server (auto: Redis when it answers)")
     args = ap.parse_args(argv)
     args.seconds = min(max(args.seconds, 2.0), 60.0)
     args.workers = max(args.workers, 2)
@@ -389,11 +391,12 @@ def main(argv=None) -> int:
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     servers: list[Server] = []
-    results: dict = {"database": "postgresql", "workers": args.workers, "threads_per_worker": 4}
+    results: dict = {"database": "postgresql", "workers": args.workers, "threads_per_worker": 4,
+                     "load_avg_start": round(os.getloadavg()[0], 1)}
     pg_admin(f'CREATE DATABASE "{name}"')
     try:
         tokens, (unit_id, counter_id, inst_id) = setup_database(url, 200)
-        use_redis = redis_up()
+        use_redis = redis_up() if args.limiter == "auto" else args.limiter == "redis"
         env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, PUBLIC_BASE_URL="http://127.0.0.1",
                    RATELIMIT_STORAGE_URI=(f"redis://{HOST}:6379/13" if use_redis else "memory://"),
                    SIPAS_RATELIMIT_KEY_PREFIX=name,
@@ -488,6 +491,7 @@ def main(argv=None) -> int:
             except Exception:  # noqa: BLE001
                 pass
 
+    results["load_avg_end"] = round(os.getloadavg()[0], 1)
     report(results, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
@@ -501,7 +505,7 @@ def report(r: dict, args) -> None:
           f"{'met' if p['gzip_kb'] <= 14 else 'MISSED'}); public.js {p['public_js_gzip_bytes_not_counted']} B gzip, "
           f"deferred, optional")
     print(f"gunicorn: {r['workers']} workers x {r['threads_per_worker']} threads each; PostgreSQL; "
-          f"rate-limit storage {r['rate_limit_storage']}")
+          f"rate-limit storage {r['rate_limit_storage']}; load average {r['load_avg_start']} -> {r['load_avg_end']}")
     c = r["closed_loop"]
     print(f"\nClosed loop, {c['concurrency']} clients, {args.seconds:.0f} s:")
     print(f"  {'':10} {'subm/s':>8} {'p50 ms':>8} {'p99 ms':>8}  codes")
