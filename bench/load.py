@@ -333,6 +333,45 @@ def staff_view(stack: Stack, rec: Recorder, rng: random.Random, cookies: dict) -
         rec.error(f"staff {status} {path}")
 
 
+# ------------------------------------------------------------------ calibration
+
+def cpu_per_submission(stack: Stack, n: int = 200) -> float:
+    """CPU milliseconds the application spends on one submission (form GET +
+    POST + thank-you GET), measured in this process with Flask's test client
+    on the same database and Redis: the ceiling is cores x 1000 / this."""
+    os.environ.update({k: v for k, v in stack.env.items() if k.startswith("SIPAS_") or k in (
+        "DATABASE_URL", "SECRET_KEY", "RATELIMIT_STORAGE_URI")})
+    sys.path.insert(0, str(ROOT))
+    from survey_app import create_app
+
+    app = create_app()
+    client_rng = random.Random(7)
+
+    def one(token):
+        c = app.test_client()
+        html = c.get(f"/c/{token}").get_data(as_text=True)
+        body = {"csrf_token": _CSRF.search(html).group(1), "k": _KEY.search(html).group(1), "website": ""}
+        body.update(answers(client_rng))
+        r = c.post(f"/c/{token}", data=body)
+        c.get(r.headers["Location"])
+
+    for i in range(20):
+        one(stack.counters[i % len(stack.counters)])
+    t = time.process_time()
+    for i in range(n):
+        one(stack.counters[(i * 7) % len(stack.counters)])
+    ms = (time.process_time() - t) / n * 1e3
+    from survey_app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+    cores = os.cpu_count() or 1
+    print(f"calibration: {ms:.1f} ms of application CPU per submission (3 requests, in-process); "
+          f"ceiling on {cores} cores with nothing else running: {cores * 1000 / ms:.0f} submissions/s",
+          flush=True)
+    return ms
+
+
 # ------------------------------------------------------------------ a phase at a fixed rate
 
 def phase(stack: Stack, rate: float, seconds: float, args, label: str, staff_cookies: dict) -> Recorder:
@@ -462,6 +501,7 @@ def main(argv=None) -> int:
     results: dict = {"args": vars(args)}
     ok = True
     try:
+        results["cpu_ms_per_submission"] = cpu_per_submission(stack)
         start_server(stack, args)
         staff_cookies = staff_session(stack)
         print("warm-up: 10 s at 10/s", flush=True)
