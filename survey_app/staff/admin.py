@@ -76,7 +76,8 @@ def data_import():
             except ImportRejected as exc:
                 db.session.rollback()
                 rejected = exc
-    return render_template("staff/import.html", kinds=kinds, result=result, rejected=rejected)
+    return render_template("staff/import.html", kinds=kinds, result=result, rejected=rejected,
+                           url_rules={r.endpoint for r in current_app.url_map.iter_rules()})
 
 
 # ---------------------------------------------------------------- posters and tokens
@@ -88,16 +89,7 @@ def posters(code):
     counters = db.session.scalars(select(Counter).where(Counter.unit_id.in_(subtree_ids(unit.id)))
                                   .order_by(Counter.code)).all()
     links = {c.id: counter_url(c) for c in counters}
-    return render_template("staff/posters.html", unit=unit, counters=counters, links=links,
-                           has_posters=_posters_module() is not None)
-
-
-def _posters_module():
-    try:
-        from .. import posters as mod
-    except ImportError:
-        return None
-    return mod
+    return render_template("staff/posters.html", unit=unit, counters=counters, links=links)
 
 
 def _counter_in_scope(user, code, ccode) -> tuple[Unit, Counter]:
@@ -108,36 +100,32 @@ def _counter_in_scope(user, code, ccode) -> tuple[Unit, Counter]:
     return unit, c
 
 
+POSTER_TYPES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+
+
 @bp.get("/units/<code>/counters/<ccode>/poster.<fmt>")
 def poster_download(code, ccode, fmt):
+    """An A5 poster of the counter (survey_app.posters), as PNG, SVG or PDF."""
     user = require("posters")
     unit, c = _counter_in_scope(user, code, ccode)
-    mod = _posters_module()
-    if fmt == "pdf" and mod is not None:
-        for name in ("poster_pdf", "render_poster", "poster"):
-            fn = getattr(mod, name, None)
-            if callable(fn):
-                data = fn(c)
-                return FlaskResponse(data, mimetype="application/pdf", headers={
-                    "Content-Disposition": f'attachment; filename="poster_{c.code}.pdf"'})
-    if fmt != "png":
+    if fmt not in POSTER_TYPES:
         abort(404)
-    import qrcode
+    from .. import posters as mod
 
-    img = qrcode.make(counter_url(c), box_size=10, border=4)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return FlaskResponse(buf.getvalue(), mimetype="image/png", headers={
-        "Content-Disposition": f'attachment; filename="qr_{c.code}.png"'})
+    kiosk = request.args.get("kiosk") == "1"
+    data = {"png": mod.render_png, "svg": mod.render_svg, "pdf": mod.render_pdf}[fmt](c, kiosk)
+    name = f"poster_{c.code}{'-kiosk' if kiosk else ''}.{fmt}"
+    return FlaskResponse(data, mimetype=POSTER_TYPES[fmt],
+                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.post("/units/<code>/counters/<ccode>/rotate")
 def rotate_token(code, ccode):
     user = require("rotate_token")
     unit, c = _counter_in_scope(user, code, ccode)
-    c.token_version = (c.token_version or 1) + 1
-    record(actor=user.username, user_id=user.id, action="token_rotate", target_type="counter",
-           target_id=c.code, details={"token_version": c.token_version})
+    from .. import posters as mod
+
+    mod.rotate_token(c, actor=user.username, user_id=user.id)
     db.session.commit()
     flash(_("New QR code for %(c)s: the old posters no longer work. Print the new one.", c=c.code), "info")
     return redirect(url_for("staff.posters", code=code))

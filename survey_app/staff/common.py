@@ -125,7 +125,7 @@ def records(frame) -> list[dict]:
 
 def cached(name: str, fn, *key_parts):
     """`fn()`, kept for STAFF_CACHE_SECONDS per database and `key_parts`."""
-    ttl = float(current_app.config.get("STAFF_CACHE_SECONDS", 60))
+    ttl = float(current_app.config.get("STAFF_CACHE_SECONDS", 300))
     ns = current_app.extensions.setdefault("sipas_staff_cache_ns", uuid.uuid4().hex)
     key = (ns, current_app.config["SQLALCHEMY_DATABASE_URI"], name, _stamp(), _freeze(key_parts))
     now = time.monotonic()

@@ -38,8 +38,10 @@ def index():
     user = require("view")
     period = chosen_period()
     scope, codes = _scope_codes(user)
-    res = safe_index(period, scope)
-    t = trended(res, period, scope)
+    today = request.args.get("units") == "today"
+    opts = {"map_successors": True, "as_of": dt.date.today()} if today else {}
+    res = safe_index(period, scope, **opts)
+    t = trended(res, period, scope, **opts)
     if codes is not None:
         t = t[t["unit_code"].isin(codes)]
     view = request.args.get("view", "unit")
@@ -78,7 +80,7 @@ def index():
         summary = unit_row(res.table, user.unit.code)
     return render_template("staff/overview.html", period=period, periods=period_choices(period.year),
                            page=Page(rows, total, page_no, per), sort=sort, order=order, kinds=kinds, kind=kind,
-                           view=view, q=q, summary=summary, meta=res.meta if res else {},
+                           view=view, q=q, summary=summary, today=today, meta=res.meta if res else {},
                            method_version=res.meta.get("method_version") if res else None)
 
 
@@ -109,12 +111,17 @@ def unit_page(code):
     element = request.args.get("element", "")
     rating = request.args.get("rating", "")
     cq = comments_query(ids, period, element, rating)
-    cpage = int_arg("cpage", 1)
-    ctotal = db.session.scalar(select(func.count()).select_from(cq.order_by(None).subquery())) or 0
+    cpage = int_arg("cpage", 1, hi=100000)
+    id_key = sorted(ids)
+    ctotal = cached("comments_count", lambda: db.session.scalar(
+        select(func.count()).select_from(cq.order_by(None).subquery())) or 0, period, id_key, element, rating)
     comments = db.session.execute(cq.limit(20).offset((cpage - 1) * 20)).all()
     fq = flagged_query(ids, period)
-    ftotal = db.session.scalar(select(func.count()).select_from(fq.order_by(None).subquery())) or 0
-    flagged = db.session.scalars(fq.limit(50)).all()
+    ftotal, flagged_ids = cached("flagged", lambda: (
+        db.session.scalar(select(func.count()).select_from(fq.order_by(None).subquery())) or 0,
+        [r.id for r in db.session.scalars(fq.limit(50))]), period, id_key)
+    flagged = db.session.scalars(select(Response).where(Response.id.in_(flagged_ids))
+                                 .order_by(Response.submitted_at.desc(), Response.id)).all() if flagged_ids else []
     counters = db.session.scalars(select(Counter).where(Counter.unit_id == unit.id).order_by(Counter.code)).all()
     return render_template(
         "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,

@@ -23,11 +23,12 @@ from .common import ELEMENTS, cached, index_result, isnum, records, response_fra
 DRIVERS_MIN_N = 100
 
 
-def safe_index(period, unit_ids, quiet: bool = False):
+def safe_index(period, unit_ids, quiet: bool = False, **options):
     """The index result, or None with a message when the data cannot be
-    analysed (e.g. a response in a procedure field that has no volume)."""
+    analysed (e.g. a response in a procedure field that has no volume).
+    `options` go to `stats.compute_index` (e.g. map_successors=True)."""
     try:
-        return index_result(period, unit_ids)
+        return index_result(period, unit_ids, **options)
     except InputError as exc:
         if not quiet:
             flash(_("The figures could not be computed: %(why)s", why=str(exc)[:500]), "error")
@@ -65,14 +66,14 @@ def rows_by_code(table: pd.DataFrame, codes) -> dict[str, dict]:
     return out
 
 
-def trended(res, period, unit_ids) -> pd.DataFrame:
+def trended(res, period, unit_ids, **options) -> pd.DataFrame:
     """The index table of `res` with the trend columns, cached."""
     ids = None if unit_ids is None else sorted(unit_ids)
-    return cached("trended", lambda: with_trend(table_of(res), period, unit_ids), period, ids,
-                  res is None)
+    return cached("trended", lambda: with_trend(table_of(res), period, unit_ids, **options), period, ids,
+                  res is None, options)
 
 
-def with_trend(table: pd.DataFrame, period, unit_ids) -> pd.DataFrame:
+def with_trend(table: pd.DataFrame, period, unit_ids, **options) -> pd.DataFrame:
     """Add `trend_direction` (up/down only when significant) and `trend_change`
     from `analysis.trend.trend` against the previous period."""
     from analysis.trend import trend
@@ -86,7 +87,7 @@ def with_trend(table: pd.DataFrame, period, unit_ids) -> pd.DataFrame:
     first = first_response_at(unit_ids)
     if first is None or first >= before.end:
         return table
-    prev = safe_index(before, unit_ids, quiet=True)
+    prev = safe_index(before, unit_ids, quiet=True, **options)
     if prev is None or prev.table.empty:
         return table
     cols = ["unit_code", "level", "index", "index_se"]

@@ -173,3 +173,5 @@ def test_admin_changes_are_audited(sapp, world, as_role):
         assert any(abs(t.target - 0.925) < 1e-9 for t in db.session.query(Target))
     r = c.get("/staff/units/P-A/counters/P-A-Q1/poster.png")
     assert r.status_code == 200 and r.data[:4] == b"\x89PNG"
+    r = c.get("/staff/units/P-A/counters/P-A-Q1/poster.pdf")
+    assert r.status_code == 200 and r.data[:4] == b"%PDF"
