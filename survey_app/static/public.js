@@ -36,5 +36,12 @@
         if (el.value.length === 1 && ok.indexOf(el.value) >= 0 && els[i + 1]) els[i + 1].focus();
       });
     });
+    // Enter saves from any field (a select or checkbox would not submit by itself), except in the comment.
+    sheet.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && e.target.tagName !== "TEXTAREA" && e.target.tagName !== "BUTTON") {
+        e.preventDefault();
+        if (sheet.requestSubmit) sheet.requestSubmit(); else sheet.submit();
+      }
+    });
   }
 })();

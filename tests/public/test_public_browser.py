@@ -106,3 +106,40 @@ def test_kiosk_resets_to_an_empty_form(app, live_server, page_factory, place, sc
             assert page.input_value("#f-comment") == ""
     rows = responses(app)
     assert [r.channel for r in rows] == ["kiosk"] and rows[0].answer_map == {"overall": 2, "staff": 1}
+
+
+def test_staff_keyboard_entry(app, live_server, browser, place, screenshot_dir):
+    """Digits typed one after another fill consecutive fields; Enter saves; the next sheet is empty."""
+    from factories import make_user
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import Unit
+
+    with app.app_context():
+        user = make_user(role="counter_staff", unit=db.session.scalar(select(Unit).where(Unit.code == "XA-TP")))
+        db.session.commit()
+        cookie = app.session_interface.get_signing_serializer(app).dumps(
+            {"_user_id": f"{user.id}:{user.session_version}", "_fresh": True})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    try:
+        ctx.add_cookies([{"name": app.config.get("SESSION_COOKIE_NAME", "session"), "value": cookie,
+                          "url": live_server}])
+        page = ctx.new_page()
+        page.goto(f"{live_server}/staff/entry/form?counter={place.counter_code}&instrument=counter-quick"
+                  f"&channel=paper")
+        page.wait_for_selector("form.sheet")
+        page.focus("#f-overall")
+        page.keyboard.type("45342")  # overall, access, procedure, staff, result
+        assert page.evaluate("document.activeElement.id") == "f-feedback"
+        page.keyboard.type("1")
+        page.screenshot(path=str(screenshot_dir / "entry-sheet.png"), full_page=True)
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r".*saved=1.*"))
+        assert "Đã lưu" in page.inner_text("main")
+        assert page.input_value("#f-overall") == ""
+    finally:
+        ctx.close()
+    rows = responses(app)
+    assert len(rows) == 1 and rows[0].channel == "paper"
+    assert rows[0].answer_map == {"overall": 4, "access": 5, "procedure": 3, "staff": 4, "result": 2, "feedback": 1}
