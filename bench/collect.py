@@ -206,6 +206,24 @@ def post(conn, port, path, phone: Phone, body: str) -> tuple[int, float]:
     return resp.status, time.perf_counter() - t0
 
 
+def send(conn, port: int, job) -> tuple[int, float, http.client.HTTPConnection]:
+    """POST one job; a broken connection counts as status 0 and is replaced."""
+    path, phone, body = job
+    try:
+        status, took = post(conn, port, path, phone, body)
+    except (OSError, http.client.HTTPException):
+        return 0, 0.0, http.client.HTTPConnection(HOST, port, timeout=30)
+    return status, took, conn
+
+
+def run_threads(n: int, target) -> None:
+    ts = [threading.Thread(target=target) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
 def prefetch(port: int, paths: list[str], n: int, threads: int = 8) -> list[Phone]:
     phones = [Phone(port, paths[i % len(paths)]) for i in range(n)]
     it = iter(phones)
@@ -220,11 +238,7 @@ def prefetch(port: int, paths: list[str], n: int, threads: int = 8) -> list[Phon
                 return
             p.fetch(conn)
 
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_threads(threads, worker)
     return phones
 
 
@@ -245,12 +259,7 @@ def closed_loop(port: int, jobs: list[tuple[str, Phone, str]], concurrency: int,
                 job = next(it, None)
             if job is None:
                 break
-            path, phone, body = job
-            try:
-                status, dt_ = post(conn, port, path, phone, body)
-            except (OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection(HOST, port, timeout=30)
-                status, dt_ = 0, 0.0
+            status, dt_, conn = send(conn, port, job)
             rnd_local.append((status, dt_, job))
         with lock:
             for status, dt_, job in rnd_local:
@@ -260,11 +269,7 @@ def closed_loop(port: int, jobs: list[tuple[str, Phone, str]], concurrency: int,
                     sent.append(job)
 
     t0 = time.perf_counter()
-    ts = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_threads(concurrency, worker)
     elapsed = time.perf_counter() - t0
     return {"ok": len(lat), "seconds": elapsed, "rps": len(lat) / elapsed, "p50_ms": pct(lat, 50) * 1000,
             "p99_ms": pct(lat, 99) * 1000, "codes": codes, "lat": lat}, sent
@@ -314,23 +319,14 @@ def open_loop(port: int, jobs: list[tuple[str, Phone, str]], rate: float, second
             if wait > 0:
                 time.sleep(wait)
             start_lag = max(0.0, time.perf_counter() - (t0 + due[i]))
-            path, phone, body = jobs[i]
-            try:
-                status, dt_ = post(conn, port, path, phone, body)
-            except (OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection(HOST, port, timeout=30)
-                status, dt_ = 0, 0.0
+            status, dt_, conn = send(conn, port, jobs[i])
             with lock:
                 codes[status] = codes.get(status, 0) + 1
                 if status == 303:
                     lat.append(dt_ + start_lag)  # queueing in the client counts as latency
                     late.append(start_lag)
 
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_threads(threads, worker)
     elapsed = time.perf_counter() - t0
     return {"ok": len(lat), "seconds": elapsed, "rps": len(lat) / elapsed, "p50_ms": pct(lat, 50) * 1000,
             "p99_ms": pct(lat, 99) * 1000, "max_ms": max(lat) * 1000 if lat else float("nan"),
