@@ -25,11 +25,11 @@ from typing import Any, Mapping, Optional
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import SmallInteger, String, and_, case, func, insert, literal, select, text, true
+from sqlalchemy import SmallInteger, String, and_, case, func, insert, literal, select, true
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
-from .models import Answer, Response, utcnow
+from .models import PATTERN_ITEMS, Answer, Response, answer_pattern, utcnow
 from .privacy import keyed_hash, mask_pii
 
 # Form fields that carry no answer: the CSRF token, the idempotency key, the
@@ -273,7 +273,9 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
 
     One round trip; both counts are computed in SQL over the counter's recent
     responses (bounded by the per-counter rate limit; the unit condition lets
-    the (unit_id, submitted_at) index find only recent rows).
+    the (unit_id, submitted_at) index find only recent rows).  Answer vectors
+    are compared through the packed `pattern` when they use only the six
+    shared items (always for counter-quick), else through the answers table.
     """
     if counter_id is None or channel not in ("qr", "kiosk", "online"):
         return [], []
@@ -288,31 +290,39 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
 
     burst_since = now - dt.timedelta(seconds=burst_window)
     ident_since = now - dt.timedelta(seconds=ident_window)
-    if db.session.get_bind().dialect.name == "postgresql":
-        same_device, identical = db.session.connection().execute(_PG_FLAGS, {
-            "u": unit_id, "c": counter_id, "ch": channel, "d": dev_hash, "bsince": burst_since, "isince": ident_since,
-            "keys": [k for k, _ in vector], "vals": [v for _, v in vector], "n": len(vector)}).one()
+    if vector and all(k in PATTERN_ITEMS for k, _ in vector):
+        # The packed pattern of the six shared items identifies the answer vector:
+        # one query over the counter's recent responses, no join.
+        same_device, identical = db.session.connection().execute(_pattern_flags_stmt(), {
+            "u": unit_id, "c": counter_id, "ch": channel, "d": dev_hash, "p": answer_pattern(dict(vector)),
+            "since": min(burst_since, ident_since), "bsince": burst_since, "isince": ident_since}).one()
     else:
         same_device, identical = _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector,
                                                        burst_since, ident_since)
-    return _flags_from_counts(channel, dev_hash, same_device, identical, burst_window, burst_count,
-                              ident_window, ident_count)
+    return _flags_from_counts(channel, dev_hash, int(same_device or 0), int(identical or 0), burst_window,
+                              burst_count, ident_window, ident_count)
 
 
-# Both counts in one statement with fixed text (prepared once by the server).
-_PG_FLAGS = text("""
-SELECT
-  (SELECT count(*) FROM responses
-    WHERE unit_id = :u AND counter_id = :c AND channel = :ch AND device_hash = :d
-      AND submitted_at >= :bsince) AS burst,
-  (SELECT count(*) FROM (
-      SELECT a.response_id FROM answers a JOIN responses r ON r.id = a.response_id
-      LEFT JOIN unnest(CAST(:keys AS varchar[]), CAST(:vals AS smallint[])) AS v(k, val)
-        ON v.k = a.item_key AND v.val = a.value
-      WHERE r.unit_id = :u AND r.counter_id = :c AND r.submitted_at >= :isince
-      GROUP BY a.response_id
-      HAVING count(*) = :n AND count(v.k) = :n) t) AS identical
-""")
+_pattern_flags: list = []
+
+
+def _pattern_flags_stmt():
+    """Both counts in one statement with bound parameters (built and compiled once)."""
+    if not _pattern_flags:
+        from sqlalchemy import bindparam
+
+        r = Response.__table__
+
+        def count_if(*conds):
+            return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
+
+        _pattern_flags.append(
+            select(count_if(r.c.channel == bindparam("ch"), r.c.device_hash == bindparam("d"),
+                            r.c.submitted_at >= bindparam("bsince")),
+                   count_if(r.c.pattern == bindparam("p"), r.c.submitted_at >= bindparam("isince")))
+            .where(r.c.unit_id == bindparam("u"), r.c.counter_id == bindparam("c"),
+                   r.c.submitted_at >= bindparam("since")))
+    return _pattern_flags[0]
 
 
 def _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector, burst_since,
@@ -385,6 +395,7 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
         age_group=clean.age_group, gender=clean.gender, respondent=clean.respondent or None,
         comment=mask_pii(clean.comment) if clean.comment else None,
         flags=";".join(flags), flag_reason="; ".join(reasons) or None, excluded=False,
+        pattern=answer_pattern(clean.answers),  # what the ORM's before_insert event would set
     )
     try:
         _insert(row, clean.answers)

@@ -23,6 +23,9 @@ def test_valid_submission_stored_once_with_all_answers(app, client, place):
     assert row.counter_id == place.counter_id and row.unit_id == place.unit_id
     assert row.submitted_at.tzinfo is not None
     assert row.flags == "" and not row.excluded
+    from survey_app.models import answer_pattern
+
+    assert row.pattern == answer_pattern(row.answer_map) > 0  # the packed pattern the statistics read
     assert row.device_hash and len(row.device_hash) == 64
     # no raw IP anywhere in the row
     for col in row.__table__.columns:
@@ -293,3 +296,23 @@ def test_database_failure_keeps_answers_and_says_so(app, client, place, monkeypa
     monkeypatch.undo()
     assert submit(client, place.url, hidden=scrape(html)).status_code == 303
     assert len(responses(app)) == 1
+
+
+def test_identical_long_questionnaires_are_flagged_through_the_answers(app, place):
+    """Vectors with items beyond the six shared ones are compared on the answers table."""
+    from survey_app import collect
+
+    with app.app_context():
+        inst = collect.latest_instrument("sipas-services")
+        outcomes = []
+        for i in range(3):
+            clean = collect.Clean(answers={"access_c1": 1, "access": 4, "overall": 5})
+            outcomes.append(collect.create_response(
+                unit_id=place.unit_id, counter_id=place.counter_id, instrument=inst, clean=clean,
+                channel="online", idempotency_key=collect.new_key(), dev_hash=f"dev{i}"))
+        assert [o.flags for o in outcomes] == ["", "", "identical_answers"]
+        other = collect.create_response(
+            unit_id=place.unit_id, counter_id=place.counter_id, instrument=inst,
+            clean=collect.Clean(answers={"access_c1": 0, "access": 4, "overall": 5}), channel="online",
+            idempotency_key=collect.new_key(), dev_hash="dev9")
+        assert other.flags == ""
