@@ -262,7 +262,7 @@ def points(x) -> str:
     return _("%(v)s points", v=("+" if v > 0 else "") + _fmt(v, 1))
 
 
-def adequacy_text(row) -> tuple[str, str]:
+def adequacy_text(row, short: bool = False) -> tuple[str, str]:
     """(css class, words) for the adequacy badge."""
     a = str(row.get("adequacy") or "")
     n, req = row.get("n"), row.get("required_n")
@@ -270,6 +270,8 @@ def adequacy_text(row) -> tuple[str, str]:
         return "ok", _("Sample large enough")
     if a == "inadequate":
         more = int(max(0, (req or 0) - (n or 0))) if isnum(req) and isnum(n) else None
+        if more is not None and short:
+            return "warn", _("%(more)s more responses needed", more=num(more))
         if more is not None:
             return "warn", _("Sample too small: %(more)s more responses needed", more=num(more))
         return "warn", _("Sample too small")
