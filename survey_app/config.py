@@ -33,6 +33,10 @@ class Defaults:
     # RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = False
+    # A Redis outage must never turn a citizen's submission into an error:
+    # fall back to per-process memory limits, and never fail on storage errors.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
 
     # CSRF tokens stay valid for a long time: citizens keep the form open.
     WTF_CSRF_TIME_LIMIT = 6 * 3600

@@ -265,6 +265,8 @@ class Response(db.Model):
     __table_args__ = (
         Index("ix_responses_unit_submitted", "unit_id", "submitted_at"),
         Index("ix_responses_submitted", "submitted_at"),
+        # Recent responses at a counter (burst / identical-answer checks on submission).
+        Index("ix_responses_counter_submitted", "counter_id", "submitted_at"),
         # Covering index for the statistics' GROUP BY (index-only scans on PostgreSQL).
         Index("ix_responses_stats", "submitted_at", "unit_id", "stratum", "excluded", "age_group", "pattern"),
         CheckConstraint(

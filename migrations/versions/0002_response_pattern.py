@@ -1,4 +1,4 @@
-"""response answer pattern + covering index for the statistics
+"""response answer pattern + indexes for the statistics and the submission checks
 
 Revision ID: 0002_response_pattern
 Revises: 0001_initial
@@ -33,9 +33,11 @@ def upgrade():
         batch_op.create_index('ix_responses_stats',
                               ['submitted_at', 'unit_id', 'stratum', 'excluded', 'age_group', 'pattern'],
                               unique=False)
+        batch_op.create_index('ix_responses_counter_submitted', ['counter_id', 'submitted_at'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('responses', schema=None) as batch_op:
+        batch_op.drop_index('ix_responses_counter_submitted')
         batch_op.drop_index('ix_responses_stats')
         batch_op.drop_column('pattern')

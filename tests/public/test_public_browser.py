@@ -120,7 +120,8 @@ def test_staff_keyboard_entry(app, live_server, browser, place, screenshot_dir):
         user = make_user(role="counter_staff", unit=db.session.scalar(select(Unit).where(Unit.code == "XA-TP")))
         db.session.commit()
         cookie = app.session_interface.get_signing_serializer(app).dumps(
-            {"_user_id": f"{user.id}:{user.session_version}", "_fresh": True})
+            {"_user_id": f"{user.id}:{user.session_version}", "_fresh": True,
+             "login_at": int(__import__("time").time()), "seen_at": int(__import__("time").time())})
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
     try:
         ctx.add_cookies([{"name": app.config.get("SESSION_COOKIE_NAME", "session"), "value": cookie,
