@@ -152,8 +152,14 @@ class Validation:
         return not self.errors
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
+_CONTROL[127] = None
+
+
 def _normalise_text(value: str) -> str:
-    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    """Newlines normalised; NUL and the other control characters (but tab and
+    newline) removed: PostgreSQL refuses NUL in text, and none belongs in a comment."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL).strip()
 
 
 def posted_values(definition: dict, form) -> dict[str, Any]:

@@ -154,7 +154,12 @@ def _record_batch(kind: str, data: bytes, filename: str, rows: int, actor: str) 
         raise ImportRejected(filename, summary=f"{filename}: tệp này đã được nhập trước đó (trùng nội dung)")
     batch = ImportBatch(kind=kind, sha256=digest, filename=filename[:300], rows=rows, actor=actor)
     db.session.add(batch)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same file won a concurrent import a moment ago
+        db.session.rollback()
+        raise ImportRejected(filename, summary=f"{filename}: tệp này vừa được nhập (đồng thời); "
+                                               f"không có gì được ghi lần này")
     return batch
 
 

@@ -213,7 +213,47 @@ def _thanks_url(kiosk: bool, token: str) -> str:
 
 # ------------------------------------------------------------------ the form
 
+class _Offline:
+    """Stand-in for the counter and its unit when the database cannot be
+    reached: the form is re-shown from the shipped questionnaire file."""
+
+    def __init__(self):
+        self.unit = self
+
+    def name(self, locale="vi"):
+        return _("One-stop counter")
+
+
+def _offline_form(kiosk: bool):
+    """503: the citizen's answers and idempotency key kept on a form rendered
+    without the database (a retry stores the response exactly once)."""
+    from ..instruments import load_definitions
+
+    db.session.rollback()
+    log.exception("database unavailable during a submission")
+    defs = [d for d in load_definitions() if d["key"] == QR_INSTRUMENT]
+    if not defs or request.method != "POST":
+        return error_page(503)
+    inst = type("OfflineInstrument", (), {"definition": max(defs, key=lambda d: d["version"])})()
+    form = request.form
+    key = form.get(collect.KEY_FIELD, "")
+    resp = _render_form(_Offline(), inst, kiosk=kiosk, values=collect.posted_values(inst.definition, form),
+                        key=key if collect.valid_key(key) else None,
+                        dossier="" if kiosk else form.get(collect.DOSSIER_FIELD, ""),
+                        alert=_("Your answers could not be saved just now. They are kept on this page: "
+                                "please press “Send” again in a moment."), status=503)
+    resp.headers["Retry-After"] = "30"
+    return resp
+
+
 def _form_view(token: str, kiosk: bool):
+    try:
+        return _form_flow(token, kiosk)
+    except OperationalError:
+        return _offline_form(kiosk)
+
+
+def _form_flow(token: str, kiosk: bool):
     counter, err = _resolve(token, light=request.method == "POST")
     if err is not None:
         return err
@@ -276,10 +316,7 @@ def _submit(token: str, counter, inst, kiosk: bool):
             channel="kiosk" if kiosk else "qr", idempotency_key=key,
             dev_hash=collect.device_hash(request.cookies.get(DEVICE_COOKIE)), dossier=dh)
     except OperationalError:
-        db.session.rollback()
-        log.exception("database unavailable while saving a response")
-        return again(alert=_("Your answers could not be saved just now. They are kept on this page: "
-                             "please press “Send” again in a moment."), status=503)
+        return _offline_form(kiosk)
     if outcome.status == "dossier_used":
         return _already_rated()
     return redirect(_thanks_url(kiosk, token), 303)

@@ -165,11 +165,6 @@ def test_same_file_imported_twice_at_once_is_written_once(open_app, kind, monkey
         assert count(app, Answer) == 2 * rows
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dataio._record_batch: when both imports pass the SELECT check, the loser's db.session.flush() of "
-    "its ImportBatch raises sqlalchemy IntegrityError (unique kind+sha256) outside _commit_or_reject, "
-    "so it escapes as IntegrityError (a traceback in the CLI) instead of ImportRejected; remove this "
-    "mark when _record_batch turns that IntegrityError into ImportRejected"))
 @pytest.mark.parametrize("kind", ["volumes", "responses"])
 def test_same_file_imported_twice_at_once_loser_is_refused_cleanly(open_app, kind, monkeypatch):
     from survey_app import dataio

@@ -161,10 +161,6 @@ def test_postgresql_down_and_back(pg_world, throwaway_pg):
     assert _responses(app) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "collection path: with PostgreSQL down, POST /c/<token> fails in public/routes.py _resolve() "
-    "(db.session.get(Counter)) before create_response, so errors._database_unreachable answers the "
-    "generic 503 page without the citizen's answers; remove this mark when the 503 page keeps them"))
 def test_postgresql_down_keeps_the_citizens_answers(pg_world, throwaway_pg):
     app, place, staff = pg_world
     citizen = app.test_client()
