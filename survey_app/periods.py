@@ -1,7 +1,9 @@
 """Reporting periods as the app configures them (cut-off day, time zone).
 
 The grammar and arithmetic live in `analysis.periods`; this only supplies the
-configured calendar so every page, export and command cuts periods alike.
+calendar so every page, export and command cuts periods alike: the
+`ReportingCalendar` row `default` (edited by admins on the targets page) when
+there is one, else the configuration (REPORT_CUTOFF_MONTH/DAY, TIMEZONE).
 """
 from __future__ import annotations
 
@@ -14,7 +16,21 @@ from analysis.periods import Period, parse_period
 
 def _calendar() -> dict:
     cfg = current_app.config
-    return {"tz": cfg["TIMEZONE"], "cutoff": (cfg["REPORT_CUTOFF_MONTH"], cfg["REPORT_CUTOFF_DAY"])}
+    out = {"tz": cfg["TIMEZONE"], "cutoff": (cfg["REPORT_CUTOFF_MONTH"], cfg["REPORT_CUTOFF_DAY"])}
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .extensions import db
+    from .models import ReportingCalendar
+
+    try:
+        cal = db.session.scalar(select(ReportingCalendar).where(ReportingCalendar.key == "default"))
+    except SQLAlchemyError:  # no table yet (before `db upgrade`): the configuration
+        db.session.rollback()
+        cal = None
+    if cal is not None:
+        out = {"tz": cal.timezone or out["tz"], "cutoff": (cal.cutoff_month, cal.cutoff_day)}
+    return out
 
 
 def resolve_period(text: str) -> Period:
@@ -25,9 +41,9 @@ def resolve_period(text: str) -> Period:
 
 def current_report_year(now: dt.datetime | None = None) -> int:
     """The report year containing `now` (the 15/12 cut-off: 20/12/2025 is in 2026)."""
-    cfg = current_app.config
     from zoneinfo import ZoneInfo
 
-    local = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ZoneInfo(cfg["TIMEZONE"]))
-    cutoff = dt.date(local.year, cfg["REPORT_CUTOFF_MONTH"], cfg["REPORT_CUTOFF_DAY"])
+    cal = _calendar()
+    local = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ZoneInfo(cal["tz"]))
+    cutoff = dt.date(local.year, *cal["cutoff"])
     return local.year + 1 if local.date() >= cutoff else local.year

@@ -115,3 +115,15 @@ def test_pattern_column_matches_answers(ctx):
     rows = db.session.execute(select(Response.id, Response.pattern)).all()
     assert rows and all(p == answer_pattern(answers.get(rid, {})) for rid, p in rows)
     assert any(p > 0 for _, p in rows)
+
+
+def test_reporting_calendar_row_sets_the_cut_off(ctx):
+    from survey_app.models import ReportingCalendar
+    from survey_app.periods import current_report_year, resolve_period
+
+    assert resolve_period("2025").first.isoformat() == "2024-12-15"  # configuration default
+    db.session.add(ReportingCalendar(key="default", cutoff_month=12, cutoff_day=1))
+    db.session.commit()
+    p = resolve_period("2025")
+    assert (p.first.isoformat(), p.last.isoformat()) == ("2024-12-01", "2025-11-30")
+    assert current_report_year(dt.datetime(2025, 12, 5, tzinfo=UTC)) == 2026
