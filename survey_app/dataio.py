@@ -535,10 +535,10 @@ def response_columns(session, instrument_ids: Optional[Iterable[int]] = None) ->
 
 
 def iter_response_rows(session, *, start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
-                       unit_ids: Optional[list[int]] = None, batch: int = 2000) -> Iterator[list[str]]:
+                       unit_ids: Optional[list[int]] = None, batch: int = 5000) -> Iterator[list[str]]:
     """Yield the export CSV rows (header first), `batch` responses at a time
     (keyset pagination on (submitted_at, id)), so memory stays flat."""
-    from sqlalchemy import and_, or_, tuple_
+    from sqlalchemy import and_, or_
 
     from .models import Counter as C
 
@@ -557,32 +557,33 @@ def iter_response_rows(session, *, start: Optional[dt.datetime] = None, end: Opt
     units = dict(session.execute(select(Unit.id, Unit.code)).all())
     counters = dict(session.execute(select(C.id, C.code)).all())
     insts = {i.id: i.label for i in session.scalars(select(Instrument))}
+    cols = (Response.id, Response.unit_id, Response.submitted_at, Response.channel, Response.instrument_id,
+            Response.stratum, Response.excluded, Response.age_group, Response.gender, Response.comment,
+            Response.counter_id)
     last = None
     while True:
-        q = select(Response).where(*cond).order_by(Response.submitted_at, Response.id).limit(batch)
+        # Plain rows, not ORM objects: the export of a province-year stays fast and flat in memory.
+        q = select(*cols).where(*cond).order_by(Response.submitted_at, Response.id).limit(batch)
         if last is not None:
             q = q.where(or_(Response.submitted_at > last[0],
                             and_(Response.submitted_at == last[0], Response.id > last[1])))
-        page = list(session.scalars(q))
+        page = session.execute(q).all()
         if not page:
             return
-        ids = [r.id for r in page]
         answers: dict = {}
         for rid, key, value in session.execute(
-                select(Answer.response_id, Answer.item_key, Answer.value).where(Answer.response_id.in_(ids))):
+                select(Answer.response_id, Answer.item_key, Answer.value)
+                .where(Answer.response_id.in_([r.id for r in page]))):
             answers.setdefault(rid, {})[key] = value
         for r in page:
             a = answers.get(r.id, {})
-            ts = r.submitted_at
-            if ts.tzinfo is None:  # SQLite returns naive UTC
-                ts = ts.replace(tzinfo=dt.timezone.utc)
-            row = [str(r.id), units.get(r.unit_id, ""), ts.isoformat().replace("+00:00", "Z"), r.channel,
-                   insts.get(r.instrument_id, ""), r.stratum or "_all", "1" if r.excluded else "0"]
+            row = [str(r.id), units.get(r.unit_id, ""), r.submitted_at.isoformat().replace("+00:00", "Z"),
+                   r.channel, insts.get(r.instrument_id, ""), r.stratum or "_all", "1" if r.excluded else "0"]
+            row = [csv_safe(v) for v in row]
             row += ["" if a.get(k) is None else str(a[k]) for k in item_cols]
             row += [r.age_group or "", r.gender or "", csv_safe(r.comment), counters.get(r.counter_id, "")]
-            yield [csv_safe(v) if i < len(RESPONSE_COLUMNS) else v for i, v in enumerate(row)]
+            yield row
         last = (page[-1].submitted_at, page[-1].id)
-        session.expunge_all()
 
 
 def write_csv(rows: Iterable[list[str]], fh: IO[str]) -> int:
