@@ -28,10 +28,8 @@ from .dbutil import bulk_insert, insert_responses
 from .extensions import db
 from .instruments import latest, sync_instruments
 from .models import (
-    Answer,
     Counter,
     ReportingCalendar,
-    Response,
     Target,
     Unit,
     User,

@@ -24,7 +24,7 @@ from analysis import compute_index as analysis_compute_index
 from analysis.targets import target_status
 
 from .extensions import db
-from .models import PATTERN_ITEMS, Response, Target, Unit, Volume
+from .models import PATTERN_ITEMS, Counter, Response, Target, Unit, Volume
 from .periods import resolve_period
 
 UNIT_FRAME_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
@@ -37,25 +37,31 @@ def _period(period) -> Optional[Period]:
     return resolve_period(str(period))
 
 
-def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None) -> pd.DataFrame:
+def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by: str = "unit") -> pd.DataFrame:
     """Responses of the period (and units) as compressed analysis rows:
     unit_code, stratum, excluded, age_group, <the six items>, count.
 
     One GROUP BY over `responses` (its covering index `ix_responses_stats`):
     the answers to the six shared items are read from the packed
-    `Response.pattern` and decoded here."""
+    `Response.pattern` and decoded here.  `by="counter"` keys the rows by
+    counter instead (unit_code = the counter's code; responses without a
+    counter are left out), for comparing the counters of a unit."""
     period = _period(period)
     under18 = sa.case((Response.age_group == "under_18", "under_18"), else_="").label("age_group")
-    keys = [Response.unit_id, Response.stratum, Response.excluded, under18, Response.pattern]
+    key = Response.counter_id if by == "counter" else Response.unit_id
+    keys = [key, Response.stratum, Response.excluded, under18, Response.pattern]
     q = sa.select(*keys, sa.func.count().label("count")).group_by(*keys)
+    if by == "counter":
+        q = q.where(Response.counter_id.is_not(None))
     if period is not None:
         q = q.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
     if unit_ids is not None:
         q = q.where(Response.unit_id.in_(sorted(set(unit_ids))))
     rows = db.session.execute(q).all()
-    codes = dict(db.session.execute(sa.select(Unit.id, Unit.code)).all())
-    frame = pd.DataFrame(rows, columns=["unit_id", "stratum", "excluded", "age_group", "pattern", "count"])
-    frame.insert(0, "unit_code", frame.pop("unit_id").map(codes))
+    table = Counter if by == "counter" else Unit
+    codes = dict(db.session.execute(sa.select(table.id, table.code)).all())
+    frame = pd.DataFrame(rows, columns=["key_id", "stratum", "excluded", "age_group", "pattern", "count"])
+    frame.insert(0, "unit_code", frame.pop("key_id").map(codes))
     frame["excluded"] = frame["excluded"].astype(bool).astype(int).astype(str)
     pattern = frame.pop("pattern").to_numpy(dtype="int64")
     for i, key in enumerate(PATTERN_ITEMS):

@@ -10,11 +10,12 @@ from typing import Optional
 import pandas as pd
 from flask import current_app, flash
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 
 from analysis import InputError
 from analysis.periods import previous_period
 
+from .. import stats
 from ..extensions import db
 from ..models import PATTERN_ITEMS, Answer, Counter, Response, Unit
 from ..periods import resolve_period
@@ -230,7 +231,7 @@ def _counters_table(unit: Unit, period, unit_ids) -> pd.DataFrame:
                                   .where(Counter.unit_id.in_(list(unit_ids)))).all()
     if len(counters) < 2:
         return pd.DataFrame()
-    f = counter_frame(period, unit_ids)
+    f = stats.response_frame(period, unit_ids, by="counter")
     if f.empty:
         return pd.DataFrame()
     try:
@@ -266,21 +267,3 @@ def is_num(x):
     return isnum(x)
 
 
-def counter_frame(period, unit_ids) -> pd.DataFrame:
-    """Responses per counter as compressed analysis rows (unit_code = counter
-    code, items, count): the shape of `stats.response_frame`, keyed by counter
-    (one GROUP BY on the packed answer pattern)."""
-    import numpy as np
-
-    under18 = case((Response.age_group == "under_18", "under_18"), else_="").label("age_group")
-    keys = [Counter.code, Response.excluded, under18, Response.pattern]
-    q = (select(*keys, func.count()).join(Counter, Counter.id == Response.counter_id)
-         .where(_resp_filter(unit_ids, period)).group_by(*keys))
-    f = pd.DataFrame(db.session.execute(q).all(), columns=["unit_code", "excluded", "age_group", "pattern", "count"])
-    f["excluded"] = f["excluded"].astype(bool).astype(int).astype(str)
-    pattern = f.pop("pattern").to_numpy(dtype="int64")
-    for i, key in enumerate(PATTERN_ITEMS):
-        value = (pattern // 6 ** i) % 6
-        f[key] = np.where(value == 0, np.nan, value.astype(float))
-    f["count"] = f.pop("count").astype("int64")
-    return f
