@@ -31,7 +31,10 @@ def report_tables(user, year: int):
     meta = dict(res.meta) if res is not None else {"period": {"label": period.label}}
     if full.empty:
         return full, full, meta, period
-    full = compare_to_parent(full)
+    # A parent is compared with its roll-up row: a district that also served
+    # people has a `unit` row and a `district` row under the same code.
+    parents = full[full["level"] != "unit"]
+    full = compare_to_parent(full, parents)
     if scope is not None:
         codes = set(unit_codes(scope).values())
         full = full[full["unit_code"].isin(codes)]
