@@ -174,15 +174,24 @@ def make_app(database_url):
 
 
 @pytest.fixture
-def app(make_app):
-    app = make_app()
-    with app.app_context():
+def make_loaded_app(make_app):
+    """Factory: an app (extra config as kwargs) with the questionnaires loaded."""
+    def make(**overrides):
         from survey_app.extensions import db
         from survey_app.instruments import sync_instruments
 
-        sync_instruments(db.session)
-        db.session.commit()
-    return app
+        app = make_app(**overrides)
+        with app.app_context():
+            sync_instruments(db.session)
+            db.session.commit()
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_loaded_app):
+    return make_loaded_app()
 
 
 @pytest.fixture

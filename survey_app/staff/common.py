@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from .. import stats
 from ..auth import db_user, scope_unit_ids, subtree_ids
 from ..extensions import db
 from ..models import AuditLog, Unit
@@ -156,23 +157,13 @@ def _freeze(v):
     return v
 
 
-def _stats():
-    try:
-        from .. import stats
-    except ImportError:  # until the lead's bridge lands
-        from . import _fallback_stats as stats
-    return stats
-
-
 def index_result(period, unit_ids=None, **kw):
     """`stats.compute_index` for the period and units, cached."""
-    stats = _stats()
     ids = None if unit_ids is None else sorted(unit_ids)
     return cached("index", lambda: stats.compute_index(period, unit_ids=ids, **kw), period, ids, kw)
 
 
 def response_frame(period, unit_ids=None):
-    stats = _stats()
     ids = None if unit_ids is None else sorted(unit_ids)
     return cached("frame", lambda: stats.response_frame(period, unit_ids=ids), period, ids)
 

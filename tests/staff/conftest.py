@@ -7,15 +7,8 @@ from staffkit import login, seed_world
 
 
 @pytest.fixture
-def sapp(make_app):
-    from survey_app.extensions import db
-    from survey_app.instruments import sync_instruments
-
-    app = make_app(WTF_CSRF_ENABLED=False, STAFF_LOGIN_RATE="1000 per minute")
-    with app.app_context():
-        sync_instruments(db.session)
-        db.session.commit()
-    return app
+def sapp(make_loaded_app):
+    return make_loaded_app(WTF_CSRF_ENABLED=False, STAFF_LOGIN_RATE="1000 per minute")
 
 
 @pytest.fixture
