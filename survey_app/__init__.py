@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from .config import Defaults, env_overrides, normalise_database_url
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import babel, cache, csrf, db, limiter, login_manager, migrate
 
 
 def _secret_key(instance_path: str) -> str:
@@ -62,6 +62,7 @@ def create_app(config=None, instance_path=None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    cache.init_app(app)
 
     from .i18n import init_i18n
 

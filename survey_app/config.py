@@ -48,6 +48,11 @@ class Defaults:
     # Number of proxies in front of the app (ProxyFix); 0 = none.
     PROXY_FIX = 0
 
+    # Flask-Caching: per-process by default; set CACHE_TYPE="RedisCache" and
+    # CACHE_REDIS_URL to share cached figures between workers.
+    CACHE_TYPE = "SimpleCache"
+    CACHE_DEFAULT_TIMEOUT = 300
+
     # Demo seed on first run of `make run` / `flask demo seed`.
     DEMO_RESPONSES = 50000
 

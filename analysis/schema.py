@@ -1,0 +1,58 @@
+"""THE domain constants and file schemas (METHODOLOGY §1, §5b).
+
+Everything that names an element, an item key, a CSV column, a channel, an
+age group or a shared numeric threshold is defined here once; `analysis`,
+`survey_app`, the migrations' data steps, the benchmarks and the test
+factories import it.  Adding an element means editing this file (plus the
+questionnaire data in `survey_app/questionnaires/`).
+
+Pure Python: no pandas, numpy or Flask, so the citizen path can import it.
+"""
+from __future__ import annotations
+
+# --- the SIPAS model (METHODOLOGY §1) -------------------------------------
+#: The five SIPAS elements, in report order.
+ELEMENTS: tuple[str, ...] = ("access", "procedure", "staff", "result", "feedback")
+#: The overall question.
+OVERALL = "overall"
+#: The six 1-5 items every questionnaire shares (overall first).  The packed
+#: answer pattern (`Response.pattern`) packs exactly these, in this order.
+ITEM_KEYS: tuple[str, ...] = (OVERALL,) + ELEMENTS
+#: The Likert scale.
+LIKERT_VALUES: tuple[int, ...] = (1, 2, 3, 4, 5)
+#: A rating of 4 or 5 counts as satisfied.
+SATISFIED_MIN = 4
+
+# --- respondent information -------------------------------------------------
+AGE_GROUPS: tuple[str, ...] = ("under_18", "18_29", "30_44", "45_59", "60_plus")
+#: The age group whose responses the index leaves out (METHODOLOGY §2).
+UNDER_18 = "under_18"
+GENDERS: tuple[str, ...] = ("female", "male", "other")
+#: Longest comment accepted (characters, after masking).
+MAX_COMMENT = 1000
+
+# --- collection -------------------------------------------------------------
+CHANNELS: tuple[str, ...] = ("qr", "kiosk", "paper", "online", "phone", "import")
+#: Channels typed in by staff (paper questionnaires, phone interviews).
+TYPED_CHANNELS: tuple[str, ...] = ("paper", "phone")
+
+# --- units ------------------------------------------------------------------
+UNIT_KINDS: tuple[str, ...] = ("province", "service_center", "department", "district", "commune", "ward", "other")
+#: A counter row in a unit file: a service point, not a node of the analysis tree.
+COUNTER_KIND = "counter"
+
+# --- strata -----------------------------------------------------------------
+#: The stratum of a response or volume row without a procedure field.
+ALL_STRATUM = "_all"
+
+# --- CSV file schemas (METHODOLOGY §5b) ------------------------------------
+RESPONSE_COLUMNS: tuple[str, ...] = ("response_id", "unit_code", "submitted_at", "channel", "instrument",
+                                     "stratum", "excluded")
+RESPONSE_OPTIONAL: tuple[str, ...] = ("weight", "age_group", "gender", "comment", "counter_code")
+VOLUME_COLUMNS: tuple[str, ...] = ("unit_code", "period_start", "period_end", "stratum", "transactions")
+UNIT_COLUMNS: tuple[str, ...] = ("code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
+                                 "successor_code")
+
+# --- numerics ---------------------------------------------------------------
+#: A standard error at or below this is "reported 0" (METHODOLOGY §4).
+SE_ZERO = 1e-9
