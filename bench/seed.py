@@ -26,7 +26,7 @@ def seed_time(url: str, n: int) -> tuple[float, int]:
     from flask_migrate import upgrade
 
     from survey_app import create_app
-    from survey_app import demo
+    from survey_app.services import demo
     from survey_app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})

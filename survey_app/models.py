@@ -175,7 +175,7 @@ class Counter(db.Model):
 
 class Instrument(db.Model):
     """A versioned questionnaire.  The definition (as loaded from
-    `survey_app/instruments/*.json`) is kept verbatim; `checksum` detects a
+    `survey_app/questionnaires/*.json`) is kept verbatim; `checksum` detects a
     changed definition that was not given a new version."""
 
     __tablename__ = "instruments"

@@ -5,9 +5,9 @@ import datetime as dt
 import itertools
 import uuid
 
-from survey_app.auth import hash_password
+from survey_app.services.accounts import hash_password
 from survey_app.extensions import db
-from survey_app.instruments import latest
+from survey_app.services.instruments import latest
 from survey_app.models import Answer, Counter, Response, Unit, User, Volume
 
 _seq = itertools.count(1)

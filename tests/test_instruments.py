@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey_app.extensions import db
-from survey_app.instruments import InstrumentVersionError, load_definitions, sync_instruments
+from survey_app.services.instruments import InstrumentVersionError, load_definitions, sync_instruments
 from survey_app.models import Instrument, InstrumentItem
 
 ELEMENTS = {"access", "procedure", "staff", "result", "feedback"}

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses, read_units, read_volumes
 from factories import make_counter, make_response, make_unit, make_volume
-from survey_app import dataio, stats
+from survey_app.services import csv_import, csv_export, stats
 from survey_app.extensions import db
 from survey_app.models import Response
 
@@ -52,7 +52,7 @@ def test_database_path_equals_csv_path(ctx, ci):
     db_result = stats.compute_index("2025", ci=ci, target=0.9)
     # The CSV path: export what the app stores, read it as the analysis CLI does.
     buf = io.StringIO()
-    dataio.write_csv(dataio.iter_response_rows(db.session), buf)
+    csv_export.write_csv(csv_export.iter_response_rows(db.session), buf)
     responses = read_responses(io.StringIO(buf.getvalue()))
     volumes = stats.volumes_frame()
     units = stats.units_frame()
@@ -84,7 +84,7 @@ def test_compressed_frame_is_smaller_than_responses(ctx):
 
 def test_scope_limits_rows(ctx):
     _seed_small(np.random.default_rng(5))
-    from survey_app.auth import subtree_ids
+    from survey_app.services.units import subtree_ids
     from survey_app.models import Unit
 
     x2 = db.session.scalar(select(Unit).where(Unit.code == "X2"))
@@ -119,7 +119,7 @@ def test_pattern_column_matches_answers(ctx):
 
 def test_reporting_calendar_row_sets_the_cut_off(ctx):
     from survey_app.models import ReportingCalendar
-    from survey_app.periods import current_report_year, resolve_period
+    from survey_app.services.periods import current_report_year, resolve_period
 
     assert resolve_period("2025").first.isoformat() == "2024-12-15"  # configuration default
     db.session.add(ReportingCalendar(key="default", cutoff_month=12, cutoff_day=1))

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import func, select
 
-from .dbutil import bulk_insert, insert_responses
-from .extensions import db
-from .instruments import latest, sync_instruments
-from .models import (
+from ..extensions import db
+from ..models import (
     Counter,
     ReportingCalendar,
     Target,
@@ -35,6 +33,8 @@ from .models import (
     User,
     Volume,
 )
+from .instruments import latest, sync_instruments
+from .responses import bulk_insert, insert_responses
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
 RESTRUCTURE = dt.date(2025, 7, 1)
@@ -252,7 +252,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
         db.session.add(Target(year=year, unit_kind="commune", target=0.90))
         db.session.add(Target(year=year, unit_kind="department", target=0.95))
         db.session.add(Target(year=year, unit_kind=None, target=0.90))
-    from .auth import hash_password
+    from .accounts import hash_password
 
     password = password or secrets.token_urlsafe(9)
     users = {

@@ -20,8 +20,8 @@ def _calendar() -> dict:
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .extensions import db
-    from .models import ReportingCalendar
+    from ..extensions import db
+    from ..models import ReportingCalendar
 
     try:
         cal = db.session.scalar(select(ReportingCalendar).where(ReportingCalendar.key == "default"))

@@ -1,6 +1,7 @@
-"""Batch quality scan of stored responses: flags (never drops, never excludes).
+"""Quality flags on responses: flags (never drops, never excludes).
 
-The submission path (`collect.quality_flags`) flags a response as it arrives;
+The submission path (`quality_flags`, called by `responses.create_response`)
+flags a response as it arrives;
 responses that came another way (imports, the demo seed, data stored before a
 rule changed) are checked here with the same rules and settings:
 
@@ -23,15 +24,121 @@ from collections import defaultdict
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, literal, select
 
-from .extensions import db
-from .models import Answer, Response
+from ..extensions import db
+from ..models import PATTERN_ITEMS, Answer, Response, answer_pattern
 
 
 def _cfg(name: str, default: int) -> int:
     return int(current_app.config.get(name, default))
 
+
+# ------------------------------------------------------------------ online: one new response
+
+def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_hash: Optional[str],
+                  vector: tuple, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """Flags (sorted names) and reasons for a new response at a counter.
+
+    burst: the same device (for a kiosk: the kiosk itself) already sent
+    COLLECT_BURST_COUNT responses at this counter within the window.
+    identical_answers: COLLECT_IDENTICAL_COUNT responses with exactly the same
+    answers at this counter within COLLECT_IDENTICAL_WINDOW seconds.
+
+    One round trip; both counts are computed in SQL over the counter's recent
+    responses (bounded by the per-counter rate limit; the unit condition lets
+    the (unit_id, submitted_at) index find only recent rows).  Answer vectors
+    are compared through the packed `pattern` when they use only the six
+    shared items (always for counter-quick), else through the answers table.
+    """
+    if counter_id is None or channel not in ("qr", "kiosk", "online"):
+        return [], []
+    if channel == "kiosk":
+        burst_window = int(_cfg("COLLECT_KIOSK_BURST_WINDOW", 60))
+        burst_count = int(_cfg("COLLECT_KIOSK_BURST_COUNT", 2))
+    else:
+        burst_window = int(_cfg("COLLECT_BURST_WINDOW", 600))
+        burst_count = int(_cfg("COLLECT_BURST_COUNT", 3))
+    ident_window = int(_cfg("COLLECT_IDENTICAL_WINDOW", 180))
+    ident_count = int(_cfg("COLLECT_IDENTICAL_COUNT", 2))
+
+    burst_since = now - dt.timedelta(seconds=burst_window)
+    ident_since = now - dt.timedelta(seconds=ident_window)
+    if vector and all(k in PATTERN_ITEMS for k, _ in vector):
+        # The packed pattern of the six shared items identifies the answer vector:
+        # one query over the counter's recent responses, no join.
+        same_device, identical = db.session.connection().execute(_pattern_flags_stmt(), {
+            "u": unit_id, "c": counter_id, "ch": channel, "d": dev_hash, "p": answer_pattern(dict(vector)),
+            "since": min(burst_since, ident_since), "bsince": burst_since, "isince": ident_since}).one()
+    else:
+        same_device, identical = _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector,
+                                                       burst_since, ident_since)
+    return _flags_from_counts(channel, dev_hash, int(same_device or 0), int(identical or 0), burst_window,
+                              burst_count, ident_window, ident_count)
+
+
+_pattern_flags: list = []
+
+
+def _pattern_flags_stmt():
+    """Both counts in one statement with bound parameters (built and compiled once)."""
+    if not _pattern_flags:
+        from sqlalchemy import bindparam
+
+        r = Response.__table__
+
+        def count_if(*conds):
+            return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
+
+        _pattern_flags.append(
+            select(count_if(r.c.channel == bindparam("ch"), r.c.device_hash == bindparam("d"),
+                            r.c.submitted_at >= bindparam("bsince")),
+                   count_if(r.c.pattern == bindparam("p"), r.c.submitted_at >= bindparam("isince")))
+            .where(r.c.unit_id == bindparam("u"), r.c.counter_id == bindparam("c"),
+                   r.c.submitted_at >= bindparam("since")))
+    return _pattern_flags[0]
+
+
+def _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector, burst_since,
+                          ident_since) -> tuple[int, int]:
+    burst_q = (select(func.count()).select_from(Response)
+               .where(Response.unit_id == unit_id, Response.counter_id == counter_id, Response.channel == channel,
+                      Response.device_hash == dev_hash,
+                      Response.submitted_at >= burst_since)
+               .scalar_subquery()) if dev_hash else literal(0)
+    if vector:
+        matches = sum((case((and_(Answer.item_key == k, Answer.value == v), 1), else_=0) for k, v in vector),
+                      start=literal(0))
+        same = (select(Answer.response_id)
+                .join(Response, Response.id == Answer.response_id)
+                .where(Response.unit_id == unit_id, Response.counter_id == counter_id,
+                       Response.submitted_at >= ident_since)
+                .group_by(Answer.response_id)
+                .having(and_(func.count() == len(vector), func.sum(matches) == len(vector)))
+                .subquery())
+        ident_q = select(func.count()).select_from(same).scalar_subquery()
+    else:
+        ident_q = literal(0)
+    return tuple(db.session.execute(select(burst_q, ident_q)).one())
+
+
+def _flags_from_counts(channel, dev_hash, same_device, identical, burst_window, burst_count, ident_window,
+                       ident_count) -> tuple[list[str], list[str]]:
+    flags, reasons = [], []
+    if dev_hash and same_device >= burst_count:
+        flags.append("burst")
+        who = "máy kiosk" if channel == "kiosk" else "một thiết bị"
+        span = f"{burst_window // 60} phút" if burst_window >= 60 else f"{burst_window} giây"
+        reasons.append(f"burst: {who} đã gửi {same_device + 1} phiếu tại quầy này trong {span}")
+    if identical >= ident_count:
+        flags.append("identical_answers")
+        reasons.append(f"identical_answers: {identical + 1} phiếu có câu trả lời giống hệt nhau tại quầy "
+                       f"này trong {max(ident_window // 60, 1)} phút")
+    return sorted(flags), reasons
+
+
+
+# ------------------------------------------------------------------ batch: stored responses
 
 def _window_hits(times: list[dt.datetime], window: int, allowed: int) -> list[int]:
     """Indexes i such that more than `allowed` earlier items lie within `window`

@@ -12,20 +12,24 @@ rows, so the results equal those of the CSV path on the same data.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from flask import current_app
 
-from analysis import IndexOptions, IndexResult, Period
+from analysis import IndexOptions, IndexResult, InputError, Period
 from analysis import compute_index as analysis_compute_index
+from analysis.periods import previous_period
+from analysis.schema import ELEMENTS
 from analysis.targets import target_status
 
-from .extensions import db
-from .models import PATTERN_ITEMS, Counter, Response, Target, Unit, Volume
+from ..extensions import db
+from ..models import PATTERN_ITEMS, Counter, Response, Target, Unit, Volume
 from .periods import resolve_period
+
+DRIVERS_MIN_N = 100
 
 UNIT_FRAME_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
                       "successor_code"]
@@ -166,3 +170,169 @@ def compute_index(period, *, unit_ids=None, level=None, ci="wilson", as_of=None,
                   **kw) -> IndexResult:
     """Keyword-style convenience used by the staff pages."""
     return compute(period, unit_ids=unit_ids, ci=ci, as_of=as_of, rollup=rollup, level_filter=level, **kw)
+
+
+# ---------------------------------------------------------------- unit page figures
+
+def table_of(res) -> pd.DataFrame:
+    return res.table if res is not None else pd.DataFrame(columns=["unit_code", "level", "kind"])
+
+
+def unit_row(table: pd.DataFrame, code: str) -> Optional[dict]:
+    """The row describing unit `code`: its roll-up row when it has children with
+    data (the pooled figure of its subtree), else its own unit row."""
+    rows = table[table["unit_code"] == code]
+    if rows.empty:
+        return None
+    roll = rows[rows["level"] != "unit"]
+    return (roll if not roll.empty else rows).iloc[0].to_dict()
+
+
+def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable) -> pd.DataFrame:
+    """Add `trend_direction` (up/down only when significant) and `trend_change`
+    from `analysis.trend.trend` against the previous period (`index_of(period)`:
+    the IndexResult of a period, or None)."""
+    from analysis.trend import trend
+
+    table = table.copy()
+    table["trend_direction"] = ""
+    table["trend_change"] = float("nan")
+    if table.empty:
+        return table
+    before = previous_period(period)
+    first = first_response_at(unit_ids)
+    if first is None or first >= before.end:
+        return table
+    prev = index_of(before)
+    if prev is None or prev.table.empty:
+        return table
+    cols = ["unit_code", "level", "index", "index_se"]
+    tr = trend(table[cols], prev.table[cols], key=["unit_code", "level"], carry=())
+    tr = tr.set_index(["unit_code", "level"])
+    idx = pd.MultiIndex.from_frame(table[["unit_code", "level"]])
+    sig = tr["significant"].reindex(idx).fillna(False).astype(bool).to_numpy()
+    direction = tr["direction"].reindex(idx).fillna("").to_numpy()
+    table["trend_direction"] = [d if s else "" for d, s in zip(direction, sig)]
+    table["trend_change"] = tr["change"].reindex(idx).to_numpy()
+    return table
+
+
+def trend_series(unit_code: str, period, unit_ids, index_of: Callable, by: str = "year") -> list[dict]:
+    """Index of the unit per report year (the period's year and the two before),
+    or per report quarter of the period's year and the year before (`by="quarter"`);
+    `index_of(period)` gives the IndexResult of a period, or None."""
+    year = period.year or dt.date.today().year
+    if by == "quarter":
+        labels = [(f"{y}-Q{q}", f"Q{q}/{y}") for y in (year - 1, year) for q in range(1, 5)]
+    else:
+        labels = [(str(y), str(y)) for y in (year - 2, year - 1, year)]
+    out = []
+    now = dt.datetime.now(dt.timezone.utc)
+    first = first_response_at(unit_ids)
+    for label, short in labels:
+        p = resolve_period(label)
+        if p.start > now or first is None or p.end <= first:
+            if p.start <= now:
+                out.append(dict(label=short, index=None, low=None, high=None, n=0))
+            continue
+        res = index_of(p)
+        row = unit_row(table_of(res), unit_code) if res is not None else None
+        out.append(dict(label=short, index=row.get("index") if row else None,
+                        low=row.get("index_ci_low") if row else None,
+                        high=row.get("index_ci_high") if row else None,
+                        n=int(row.get("n") or 0) if row else 0))
+    return out
+
+
+def first_response_at(unit_ids) -> Optional[dt.datetime]:
+    """When the first response of these units was submitted (None: never)."""
+    q = sa.select(sa.func.min(Response.submitted_at))
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(list(unit_ids)))
+    ts = db.session.scalar(q)
+    if ts is not None and ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    return ts
+
+
+
+def _resp_filter(unit_ids, period):
+    return sa.and_(Response.unit_id.in_(list(unit_ids)), Response.submitted_at >= period.start,
+                   Response.submitted_at < period.end)
+
+
+def distribution(unit_ids, period) -> dict[str, list[int]]:
+    """Counts of answers 1..5 per item among the eligible responses (descriptive)."""
+    # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
+    q = (sa.select(Response.pattern, sa.func.count()).where(_resp_filter(unit_ids, period), Response.excluded.is_(False))
+         .group_by(Response.pattern))
+    out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
+    for pattern, n in db.session.execute(q):
+        for i, key in enumerate(PATTERN_ITEMS):
+            v = (int(pattern or 0) // 6 ** i) % 6
+            if v:
+                out[key][v - 1] += int(n)
+    return out
+
+
+def drivers_table(unit_code: str, res, frame: pd.DataFrame) -> Optional[pd.DataFrame]:
+    """`analysis.drivers.drivers` over the unit's responses (`frame`: its
+    `response_frame`), weighted with the design weights of its cells; None
+    when there are too few responses."""
+    from analysis.drivers import drivers
+
+    if res is None:
+        return None
+    row = unit_row(res.table, unit_code)
+    if not row or (row.get("n") or 0) < DRIVERS_MIN_N:
+        return None
+    if frame is None or len(frame) == 0:
+        return None
+    f = frame.copy()
+    for k in ("overall",) + ELEMENTS:
+        if k in f.columns:
+            f[k] = pd.to_numeric(f[k], errors="coerce")
+    cells = res.cells
+    if cells is not None and len(cells):
+        w = cells.set_index(["unit_code", "stratum"])["w"]
+        strat = f["stratum"].fillna("_all").replace("", "_all") if "stratum" in f.columns else "_all"
+        key = pd.MultiIndex.from_arrays([f["unit_code"], strat])
+        wt = w.reindex(key).to_numpy()
+        fallback = w.reindex(pd.MultiIndex.from_arrays([f["unit_code"], ["_all"] * len(f)])).to_numpy()
+        f["weight"] = pd.Series(wt).fillna(pd.Series(fallback)).fillna(1.0).to_numpy()
+    else:
+        f["weight"] = 1.0
+    if "excluded" in f.columns:
+        f["excluded"] = pd.to_numeric(f["excluded"], errors="coerce").fillna(0).astype(int)
+    try:
+        d = drivers(f, weight="weight", min_n=DRIVERS_MIN_N, count="count" if "count" in f.columns else None)
+    except (ValueError, KeyError):
+        return None
+    if d.empty or not (d["status"] == "ok").any():
+        return None
+    return d
+
+
+def counters_table(period, unit_ids) -> pd.DataFrame:
+    """Counters of the units compared: `analysis.compute_index` with each
+    counter as a domain (unweighted: counters share their unit's volume)."""
+
+    counters = db.session.execute(sa.select(Counter.id, Counter.code, Counter.name_vi, Counter.name_en, Unit.code)
+                                  .join(Unit, Unit.id == Counter.unit_id)
+                                  .where(Counter.unit_id.in_(list(unit_ids)))).all()
+    if len(counters) < 2:
+        return pd.DataFrame()
+    f = response_frame(period, unit_ids, by="counter")
+    if f.empty:
+        return pd.DataFrame()
+    try:
+        res = analysis_compute_index(f, None, None, period=period,
+                            options=IndexOptions(weights_from="none", level_filter="unit"))
+    except InputError:
+        return pd.DataFrame()
+    names = {c[1]: (c[2], c[3], c[4]) for c in counters}
+    t = res.table.copy()
+    t["name_vi"] = [names.get(c, ("", "", ""))[0] for c in t["unit_code"]]
+    t["name_en"] = [names.get(c, ("", "", ""))[1] for c in t["unit_code"]]
+    t["unit_of"] = [names.get(c, ("", "", ""))[2] for c in t["unit_code"]]
+    return t.sort_values("unit_code").reset_index(drop=True)

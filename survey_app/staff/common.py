@@ -1,5 +1,5 @@
 """Shared helpers of the staff pages: the chosen period, the user's scope,
-cached calls into `survey_app.stats`, paging, and the plain-language wording
+cached calls into `survey_app.services.stats`, paging, and the plain-language wording
 of adequacy, targets and flags.
 
 Statistics are never computed here: every figure comes from `stats.py`
@@ -24,11 +24,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from .. import stats
-from ..auth import db_user, scope_unit_ids, subtree_ids
+from ..services import stats
+from ..services.units import scope_unit_ids, subtree_ids
 from ..extensions import db
 from ..models import AuditLog, Unit
-from ..periods import current_report_year, resolve_period
+from ..services.periods import current_report_year, resolve_period
+from .auth import db_user
 from . import bp
 
 ELEMENTS = ("access", "procedure", "staff", "result", "feedback")
@@ -323,7 +324,7 @@ def unit_name(row_or_unit) -> str:
 
 @bp.app_template_global()
 def staff_can(action: str) -> bool:
-    from ..auth import can
+    from .auth import can
 
     return can(action)
 

@@ -11,11 +11,12 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import charts
-from ..audit import record
-from ..auth import can, require, scope_unit_ids, subtree_ids, unit_in_scope_or_404
-from ..dataio import iter_response_rows
+from ..services.audit import record
+from ..services.units import scope_unit_ids, subtree_ids
+from ..services.csv_export import iter_response_rows
 from ..extensions import db
 from ..models import Counter, Response
+from .auth import can, require, unit_in_scope_or_404
 from . import bp
 from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, cached, chosen_period, records, int_arg, isnum, pct,
                      period_choices, unit_codes, unit_name)

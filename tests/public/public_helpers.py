@@ -25,7 +25,7 @@ def make_place(code: str = "XA-TP", name_vi: str = "UBND xã Tân Phú") -> Plac
     from factories import make_counter, make_unit
 
     from survey_app.extensions import db
-    from survey_app.tokens import counter_token
+    from survey_app.services.tokens import counter_token
 
     unit = make_unit(code=code, name_vi=name_vi)
     counter = make_counter(unit, code=f"{code}-Q1", name_vi="Quầy 1 — Hộ tịch")

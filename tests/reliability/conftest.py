@@ -24,7 +24,7 @@ def open_app(make_app):
     public rate limits out of the way (fuzzing and concurrency post a lot from
     one client); extra config as keyword arguments."""
     from survey_app.extensions import db
-    from survey_app.instruments import sync_instruments
+    from survey_app.services.instruments import sync_instruments
 
     def make(**overrides):
         cfg = dict(RATELIMIT_ENABLED=False)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 def fingerprint(app) -> dict:
     """(rows, SHA-256) of every application table: equal = same content."""
-    from survey_app.backup import database_digest
+    from survey_app.services.backup import database_digest
     from survey_app.extensions import db
 
     with app.app_context():
@@ -33,7 +33,7 @@ def standalone_app(url: str, *, schema: str = "create_all", instruments: bool = 
     migrations (`schema="migrate"`), instruments loaded unless told not to."""
     from survey_app import create_app
     from survey_app.extensions import db
-    from survey_app.instruments import sync_instruments
+    from survey_app.services.instruments import sync_instruments
 
     cfg = {"TESTING": True, "SECRET_KEY": TEST_SECRET, "SQLALCHEMY_DATABASE_URI": url,
            "PUBLIC_BASE_URL": "http://sipas.test", "RATELIMIT_STORAGE_URI": "memory://",

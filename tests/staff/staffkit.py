@@ -21,9 +21,9 @@ def seed_world(app) -> dict:
 
     from factories import make_counter, make_unit, make_user, make_volume
     from survey_app.extensions import db
-    from survey_app.instruments import latest
+    from survey_app.services.instruments import latest
     from survey_app.models import Answer, Response, Target, answer_pattern
-    from survey_app.periods import current_report_year, resolve_period
+    from survey_app.services.periods import current_report_year, resolve_period
 
     rng = random.Random(7)
     with app.app_context():
@@ -77,7 +77,7 @@ def seed_world(app) -> dict:
         for i in range(30):
             make_response(Y, answers(0.6), counter=cy, submitted_at=_ts(rng.uniform(0.5, days)),
                           comment="SECRET-Y comment" if i == 0 else None)
-        from survey_app.dbutil import insert_responses
+        from survey_app.services.responses import insert_responses
 
         insert_responses(resp_rows, ans_rows)
         users = {}

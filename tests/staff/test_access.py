@@ -4,7 +4,7 @@ import pytest
 
 from staffkit import ROLES, login
 
-from survey_app.auth import PERMISSIONS
+from survey_app.services.accounts import PERMISSIONS
 
 # (method, url template, permission, takes a unit)
 UNIT_ROUTES = [
