@@ -36,8 +36,7 @@ from . import adequacy as adq
 from . import intervals as ci
 from .errors import InputError, Problem
 from .hierarchy import Tree, successor_map, tree_as_of
-from .io import (ELEMENTS, criteria_columns, prepare_responses, prepare_units,
-                 prepare_volumes, check_known_units)
+from .io import ELEMENTS, check_known_units, criteria_columns, prepare_responses, prepare_units, prepare_volumes
 from .periods import Period, parse_period
 from .targets import resolve_targets, target_status
 from .variance import Design, cell_moments, domain_variance, lincomb_influence, moment_variance
