@@ -65,8 +65,8 @@ def make_app(url: str, cache: int):
 
 
 def seed(url: str, n: int) -> None:
-    from survey_app.services import demo
     from survey_app.extensions import db
+    from survey_app.services import demo
 
     app = make_app(url, 0)
     with app.app_context():

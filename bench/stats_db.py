@@ -42,8 +42,8 @@ def main() -> None:
     import sqlalchemy as sa
 
     from survey_app import create_app
-    from survey_app.services import stats
     from survey_app.extensions import db
+    from survey_app.services import stats
     from survey_app.services.periods import resolve_period
 
     app = create_app({"SECRET_KEY": os.environ.get("SECRET_KEY", "bench")})

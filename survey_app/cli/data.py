@@ -43,7 +43,8 @@ _import_command(responses_cli, "responses", "import_responses",
 @responses_cli.command("export")
 @click.option("--period", default=None, help="Report period, e.g. 2025, 2025-Q1, 2025-H1, cal:2025 (default: all).")
 @click.option("--unit", "unit_code", default=None, help="Only this unit's subtree.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="Output CSV ('-' = stdout).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output CSV ('-' = stdout).")
 def responses_export(period, unit_code, out):
     """Export responses as CSV (the input format of `python -m analysis`)."""
     from ..services import csv_export

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from wtforms.validators import ValidationError
 
-from ..services import instruments, responses, submissions
-from ..services.units import scope_unit_ids
 from ..errors import error_page
 from ..extensions import csrf, db
 from ..models import Counter, Unit
+from ..services import instruments, responses, submissions
+from ..services.units import scope_unit_ids
 from . import bp
 
 INSTRUMENTS = ("counter-quick", "sipas-services")

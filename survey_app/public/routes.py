@@ -27,10 +27,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wtforms.validators import ValidationError
 
-from ..services import instruments, responses, submissions
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
 from ..models import Counter
+from ..services import instruments, responses, submissions
 from ..services.privacy import keyed_hash
 from ..services.tokens import parse_counter_token, parse_dossier_signature
 from . import bp

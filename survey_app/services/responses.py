@@ -122,7 +122,8 @@ def _pg_insert(columns: tuple[str, ...]):
         r = (insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
              .returning(table.c.id).cte("r"))
         pairs = func.unnest(bindparam("answer_keys", type_=ARRAY(String)),
-                            bindparam("answer_values", type_=ARRAY(SmallInteger))).table_valued("k", "v").render_derived(name="v")
+                            bindparam("answer_values", type_=ARRAY(SmallInteger))
+                            ).table_valued("k", "v").render_derived(name="v")
         stmt = insert(Answer.__table__).from_select(
             ["response_id", "item_key", "value"],
             select(r.c.id, pairs.c.k, pairs.c.v).select_from(r).join(pairs, true()))

@@ -264,7 +264,8 @@ def _resp_filter(unit_ids, period):
 def distribution(unit_ids, period) -> dict[str, list[int]]:
     """Counts of answers 1..5 per item among the eligible responses (descriptive)."""
     # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
-    q = (sa.select(Response.pattern, sa.func.count()).where(_resp_filter(unit_ids, period), Response.excluded.is_(False))
+    q = (sa.select(Response.pattern, sa.func.count())
+         .where(_resp_filter(unit_ids, period), Response.excluded.is_(False))
          .group_by(Response.pattern))
     out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
     for pattern, n in db.session.execute(q):
