@@ -138,12 +138,6 @@ class Unit(db.Model):
     def name(self, locale: str = "vi") -> str:
         return (self.name_en or self.name_vi) if locale == "en" else self.name_vi
 
-    def is_active(self, on: Optional[dt.date] = None) -> bool:
-        on = on or dt.date.today()
-        return (self.valid_from is None or self.valid_from <= on) and (
-            self.valid_to is None or on < self.valid_to
-        )
-
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Unit {self.code}>"
 

@@ -34,6 +34,7 @@ from ..models import (
     Volume,
 )
 from .instruments import item_specs
+from .periods import local_today
 from .privacy import mask_pii
 from .responses import insert_responses
 
@@ -274,7 +275,7 @@ def import_units(data: bytes, filename: str, actor: str = "cli") -> ImportResult
                 updated += 1
             c.name_vi, c.name_en = r["name_vi"], r.get("name_en", "")
             c.unit_id = units[r["parent_code"]].id
-            c.active = vt is None or vt > dt.date.today()
+            c.active = vt is None or vt > local_today()
             continue
         u = units[r["code"]]
         u.parent_id = units[r["parent_code"]].id if r.get("parent_code") else None

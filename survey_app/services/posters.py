@@ -20,11 +20,10 @@ from xml.sax.saxutils import escape
 
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
-from sqlalchemy import select
 
-from ..extensions import db
 from ..models import Counter, Unit
 from .tokens import counter_url
+from .units import counters_under
 
 DPI = 300
 A5_MM = (148, 210)
@@ -205,15 +204,6 @@ def render_svg(counter: Counter, kiosk: bool = False) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
-def counters_under(unit: Unit, include_inactive: bool = False) -> list[Counter]:
-    from .units import subtree_ids
-
-    q = select(Counter).where(Counter.unit_id.in_(subtree_ids(unit.id))).order_by(Counter.code)
-    if not include_inactive:
-        q = q.where(Counter.active.is_(True))
-    return list(db.session.scalars(q))
-
-
 def _safe_name(code: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", code).strip("._") or "counter"
 
@@ -223,7 +213,7 @@ def write_posters(unit: Unit, out_dir: Path, formats: tuple[str, ...] = ("png", 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     renderers = {"png": render_png, "svg": render_svg, "pdf": render_pdf}
-    for counter in counters_under(unit):
+    for counter in counters_under(unit.id):
         for fmt in formats:
             path = out_dir / f"{_safe_name(counter.code)}{'-kiosk' if kiosk else ''}.{fmt}"
             tmp = path.with_suffix(path.suffix + ".part")

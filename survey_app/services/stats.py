@@ -11,6 +11,7 @@ rows, so the results equal those of the CSV path on the same data.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Callable, Iterable, Optional
 
@@ -22,12 +23,12 @@ from flask import current_app
 from analysis import IndexOptions, IndexResult, InputError, Period
 from analysis import compute_index as analysis_compute_index
 from analysis.periods import previous_period
-from analysis.schema import ELEMENTS
-from analysis.targets import target_status
+from analysis.schema import UNDER_18
+from analysis.targets import resolve_targets, target_status
 
 from ..extensions import db
 from ..models import PATTERN_ITEMS, Counter, Response, Target, Unit, Volume
-from .periods import resolve_period
+from .periods import local_today, resolve_period
 
 DRIVERS_MIN_N = 100
 
@@ -51,7 +52,7 @@ def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by:
     counter instead (unit_code = the counter's code; responses without a
     counter are left out), for comparing the counters of a unit."""
     period = _period(period)
-    under18 = sa.case((Response.age_group == "under_18", "under_18"), else_="").label("age_group")
+    under18 = sa.case((Response.age_group == UNDER_18, UNDER_18), else_="").label("age_group")
     key = Response.counter_id if by == "counter" else Response.unit_id
     keys = [key, Response.stratum, Response.excluded, under18, Response.pattern]
     q = sa.select(*keys, sa.func.count().label("count")).group_by(*keys)
@@ -106,18 +107,30 @@ def volumes_frame(period: Optional[Period] = None, unit_ids: Optional[Iterable[i
 
 
 def target_spec() -> dict:
-    """Targets as `analysis.targets` reads them: {(year, kind): t, year: t, '*': default}."""
+    """Targets as `analysis.targets` reads them: {(year, ("unit", code)): t,
+    (year, kind): t, year: t, '*': default}."""
     spec: dict = {"*": float(current_app.config["DEFAULT_TARGET"])}
-    for t in db.session.scalars(sa.select(Target).where(Target.unit_id.is_(None))):
-        spec[(t.year, t.unit_kind) if t.unit_kind else t.year] = t.target
+    q = sa.select(Target.year, Target.unit_kind, Unit.code, Target.target).outerjoin(Unit, Target.unit_id == Unit.id)
+    for year, kind, code, target in db.session.execute(q):
+        if code is not None:
+            spec[(year, ("unit", code))] = target
+        else:
+            spec[(year, kind) if kind else year] = target
     return spec
 
 
-def _unit_targets(year: Optional[int]) -> dict[str, float]:
-    if year is None:
-        return {}
-    q = sa.select(Unit.code, Target.target).join(Unit, Target.unit_id == Unit.id).where(Target.year == year)
-    return dict(db.session.execute(q).all())
+def build_options(options: Optional[IndexOptions] = None, **overrides) -> IndexOptions:
+    """The options of a computation: a copy of `options` (never changed) with
+    `overrides` (`dataclasses.replace`: a misspelled name raises TypeError)
+    and, unless given, the targets stored in the database."""
+    base = options if options is not None else IndexOptions()
+    if base.target is None and overrides.get("target") is None:
+        overrides["target"] = target_spec()
+    return dataclasses.replace(base, **overrides)
+
+
+def _scope(unit_ids: Optional[Iterable[int]]) -> Optional[list[int]]:
+    return None if unit_ids is None else sorted(set(unit_ids))
 
 
 def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: Optional[IndexOptions] = None,
@@ -125,42 +138,37 @@ def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: O
     """`analysis.compute_index` over the database for a period (label or Period),
     optionally restricted to a set of unit ids (a user's scope)."""
     period = _period(period)
-    opts = options or IndexOptions()
-    if opts.target is None:
-        opts.target = target_spec()
-    for k, v in option_overrides.items():
-        setattr(opts, k, v)
-    frame = response_frame(period, unit_ids)
-    result = analysis_compute_index(frame, volumes_frame(period, unit_ids), units_frame(), period=period,
-                                    options=opts)
-    if unit_ids is not None:
+    opts = build_options(options, **option_overrides)
+    ids = _scope(unit_ids)  # the scope, applied to every query below
+    frame = response_frame(period, ids)
+    result = analysis_compute_index(frame, volumes_frame(period, ids), units_frame(), period=period, options=opts)
+    t = result.table
+    if ids is not None:
         # A scoped view shows its own units only: no parent built from a part of its data.
-        codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(sorted(set(unit_ids))))))
-        result.table = result.table[result.table["unit_code"].isin(codes)].reset_index(drop=True)
+        codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(ids))))
+        t = result.table = t[t["unit_code"].isin(codes)].reset_index(drop=True)
     # Responses outside the period never left SQL: count them for the record.
-    scope = [] if unit_ids is None else [Response.unit_id.in_(sorted(set(unit_ids)))]
+    scope = [] if ids is None else [Response.unit_id.in_(ids)]
+    inside = sa.true() if period is None else sa.and_(Response.submitted_at >= period.start,
+                                                      Response.submitted_at < period.end)
+    n_out, last = db.session.execute(
+        sa.select(sa.func.count(sa.case((~inside, 1))), sa.func.max(sa.case((inside, Response.submitted_at))))
+        .where(*scope)).one()
     if period is not None:
-        outside = sa.or_(Response.submitted_at < period.start, Response.submitted_at >= period.end)
-        n_out = int(db.session.scalar(sa.select(sa.func.count()).select_from(Response).where(outside, *scope)))
-        result.meta.setdefault("n_left_out", {})["outside_period"] = n_out
-        result.meta["n_read"] = int(result.meta.get("n_read", 0)) + n_out
-    cutoff = sa.select(sa.func.max(Response.submitted_at)).where(*scope)
-    if period is not None:
-        cutoff = cutoff.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
-    last = db.session.scalar(cutoff)
+        result.meta.setdefault("n_left_out", {})["outside_period"] = int(n_out)
+        result.meta["n_read"] = int(result.meta.get("n_read", 0)) + int(n_out)
     if last is not None:
+        if isinstance(last, str):  # SQLite returns the aggregate of a CASE as text
+            last = dt.datetime.fromisoformat(last)
         if last.tzinfo is None:  # aggregate results bypass the column type on SQLite
             last = last.replace(tzinfo=dt.timezone.utc)
         result.meta["data_cutoff"] = last.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
-    overrides = _unit_targets(getattr(period, "year", None))
-    if overrides and len(result.table):
-        t = result.table
-        mask = t["unit_code"].isin(overrides)
-        if mask.any():
-            t.loc[mask, "target"] = t.loc[mask, "unit_code"].map(overrides)
-            t.loc[mask, "target_status"] = target_status(
-                t.loc[mask, "index_ci_low"].to_numpy(float), t.loc[mask, "index_ci_high"].to_numpy(float),
-                t.loc[mask, "target"].to_numpy(float))
+    if isinstance(opts.target, dict) and any(isinstance(k, tuple) and isinstance(k[-1], tuple) for k in opts.target) \
+            and len(t):
+        # Units' own targets (resolved by `analysis.targets` with the unit codes).
+        t["target"] = resolve_targets(opts.target, getattr(period, "year", None), t["kind"], t["unit_code"])
+        t["target_status"] = target_status(t["index_ci_low"].to_numpy(float), t["index_ci_high"].to_numpy(float),
+                                           t["target"].to_numpy(float))
     result.meta["source"] = "database"
     result.meta["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
@@ -221,7 +229,7 @@ def trend_series(unit_code: str, period, unit_ids, index_of: Callable, by: str =
     """Index of the unit per report year (the period's year and the two before),
     or per report quarter of the period's year and the year before (`by="quarter"`);
     `index_of(period)` gives the IndexResult of a period, or None."""
-    year = period.year or dt.date.today().year
+    year = period.year or local_today().year
     if by == "quarter":
         labels = [(f"{y}-Q{q}", f"Q{q}/{y}") for y in (year - 1, year) for q in range(1, 5)]
     else:
@@ -261,11 +269,17 @@ def _resp_filter(unit_ids, period):
                    Response.submitted_at < period.end)
 
 
+def _eligible_age():
+    """Responses the index counts by age: all but under-18 (METHODOLOGY §2)."""
+    return sa.or_(Response.age_group.is_(None), Response.age_group != UNDER_18)
+
+
 def distribution(unit_ids, period) -> dict[str, list[int]]:
-    """Counts of answers 1..5 per item among the eligible responses (descriptive)."""
+    """Counts of answers 1..5 per item among the eligible responses (descriptive):
+    neither excluded nor under 18, as in the index."""
     # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
     q = (sa.select(Response.pattern, sa.func.count())
-         .where(_resp_filter(unit_ids, period), Response.excluded.is_(False))
+         .where(_resp_filter(unit_ids, period), Response.excluded.is_(False), _eligible_age())
          .group_by(Response.pattern))
     out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
     for pattern, n in db.session.execute(q):
@@ -276,10 +290,12 @@ def distribution(unit_ids, period) -> dict[str, list[int]]:
     return out
 
 
-def drivers_table(unit_code: str, res, frame: pd.DataFrame) -> Optional[pd.DataFrame]:
-    """`analysis.drivers.drivers` over the unit's responses (`frame`: its
-    `response_frame`), weighted with the design weights of its cells; None
-    when there are too few responses."""
+def drivers_table(unit_code: str, period, unit_ids, res, options: Optional[IndexOptions] = None,
+                  **option_overrides) -> Optional[pd.DataFrame]:
+    """`analysis.drivers.drivers` over the unit's eligible responses with the
+    design's own weights (`analysis.weighted_responses`, the same design as the
+    index `res`); None when there are too few responses."""
+    from analysis import weighted_responses
     from analysis.drivers import drivers
 
     if res is None:
@@ -287,27 +303,17 @@ def drivers_table(unit_code: str, res, frame: pd.DataFrame) -> Optional[pd.DataF
     row = unit_row(res.table, unit_code)
     if not row or (row.get("n") or 0) < DRIVERS_MIN_N:
         return None
-    if frame is None or len(frame) == 0:
+    period = _period(period)
+    ids = _scope(unit_ids)
+    frame = response_frame(period, ids)
+    if len(frame) == 0:
         return None
-    f = frame.copy()
-    for k in ("overall",) + ELEMENTS:
-        if k in f.columns:
-            f[k] = pd.to_numeric(f[k], errors="coerce")
-    cells = res.cells
-    if cells is not None and len(cells):
-        w = cells.set_index(["unit_code", "stratum"])["w"]
-        strat = f["stratum"].fillna("_all").replace("", "_all") if "stratum" in f.columns else "_all"
-        key = pd.MultiIndex.from_arrays([f["unit_code"], strat])
-        wt = w.reindex(key).to_numpy()
-        fallback = w.reindex(pd.MultiIndex.from_arrays([f["unit_code"], ["_all"] * len(f)])).to_numpy()
-        f["weight"] = pd.Series(wt).fillna(pd.Series(fallback)).fillna(1.0).to_numpy()
-    else:
-        f["weight"] = 1.0
-    if "excluded" in f.columns:
-        f["excluded"] = pd.to_numeric(f["excluded"], errors="coerce").fillna(0).astype(int)
+    opts = build_options(options, **option_overrides)
     try:
-        d = drivers(f, weight="weight", min_n=DRIVERS_MIN_N, count="count" if "count" in f.columns else None)
-    except (ValueError, KeyError):
+        weighted, _ = weighted_responses(frame, volumes_frame(period, ids), units_frame(), period=period,
+                                         options=opts)
+        d = drivers(weighted, weight="weight", min_n=DRIVERS_MIN_N, count="count")
+    except (InputError, ValueError, KeyError):
         return None
     if d.empty or not (d["status"] == "ok").any():
         return None

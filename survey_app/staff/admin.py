@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..services.audit import record
 from ..services.accounts import hash_password, revoke_sessions
-from ..services.units import scope_unit_ids, subtree_ids
+from ..services.units import counters_under, scope_unit_ids, subtree_ids
 from ..services.csv_import import ImportRejected, RowError, import_responses, import_units, import_volumes
 from ..extensions import db
 from ..models import ROLES, UNIT_KINDS, AuditLog, Counter, ReportingCalendar, Target, Unit, User
@@ -88,8 +88,7 @@ def data_import():
 def posters(code):
     user = require("posters")
     unit = unit_in_scope_or_404(user, code)
-    counters = db.session.scalars(select(Counter).where(Counter.unit_id.in_(subtree_ids(unit.id)))
-                                  .order_by(Counter.code)).all()
+    counters = counters_under(unit.id, include_inactive=True)
     links = {c.id: counter_url(c) for c in counters}
     return render_template("staff/posters.html", unit=unit, counters=counters, links=links)
 

@@ -25,7 +25,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ..services import stats
-from ..services.units import scope_unit_ids, subtree_ids
+from ..services.units import scope_unit_ids
 from ..extensions import db
 from ..models import AuditLog, Unit
 from ..services.periods import current_report_year, resolve_period
@@ -87,10 +87,6 @@ def scope_ids() -> Optional[set[int]]:
 def unit_codes(ids: Optional[set[int]] = None) -> dict[int, str]:
     rows = db.session.execute(select(Unit.id, Unit.code)).all()
     return {i: c for i, c in rows if ids is None or i in ids}
-
-
-def unit_subtree(unit: Unit) -> set[int]:
-    return subtree_ids(unit.id)
 
 
 # ---------------------------------------------------------------- cached statistics

@@ -1,7 +1,6 @@
 """Overview, unit page, its charts, comments, flagged responses and exports."""
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from flask import Response as FlaskResponse
@@ -12,6 +11,7 @@ from sqlalchemy import func, select
 
 from .. import charts
 from ..services.audit import record
+from ..services.periods import local_today
 from ..services.units import scope_unit_ids, subtree_ids
 from ..services.csv_export import iter_response_rows
 from ..extensions import db
@@ -40,7 +40,7 @@ def index():
     period = chosen_period()
     scope, codes = _scope_codes(user)
     today = request.args.get("units") == "today"
-    opts = {"map_successors": True, "as_of": dt.date.today()} if today else {}
+    opts = {"map_successors": True, "as_of": local_today()} if today else {}
     res = safe_index(period, scope, **opts)
     t = trended(res, period, scope, **opts)
     if codes is not None:

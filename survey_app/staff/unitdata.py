@@ -16,7 +16,7 @@ from analysis import InputError
 from ..models import Answer, Counter, Response, Unit
 from ..services import stats
 from ..services.stats import table_of, unit_row  # noqa: F401  (used by the pages)
-from .common import ELEMENTS, cached, index_result, isnum, records, response_frame
+from .common import ELEMENTS, cached, index_result, isnum, records
 
 
 def safe_index(period, unit_ids, quiet: bool = False, **options):
@@ -90,7 +90,7 @@ def distribution(unit_ids, period) -> dict[str, list[int]]:
 def drivers_table(unit: Unit, period, unit_ids, res) -> Optional[pd.DataFrame]:
     """`analysis.drivers.drivers` over the unit's responses, weighted with the
     design weights of its cells; None when there are too few responses."""
-    return cached("drivers", lambda: stats.drivers_table(unit.code, res, response_frame(period, unit_ids)),
+    return cached("drivers", lambda: stats.drivers_table(unit.code, period, unit_ids, res),
                   unit.code, period, sorted(unit_ids))
 
 
