@@ -2,9 +2,9 @@
 staff route and export → allowed, 403 (role may not) or 404 (outside scope)."""
 import pytest
 
-from staffkit import ROLES, login
-
 from survey_app.auth import PERMISSIONS
+from tests.factories import ROLES
+from tests.helpers import login
 
 # (method, url template, permission, takes a unit)
 UNIT_ROUTES = [
@@ -42,7 +42,6 @@ def test_access_matrix(sapp, world):
     problems = []
     from survey_app.extensions import db
     from survey_app.models import Response, Unit
-    from factories import make_response
 
     with sapp.app_context():  # a response of the outside unit, for the exclusion route
         y = db.session.query(Unit).filter_by(code="Q-Y").one()

@@ -2,7 +2,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from factories import make_counter, make_response, make_unit
+from tests.factories import make_counter, make_response, make_unit
 from survey_app import quality
 from survey_app.extensions import db
 from survey_app.models import AuditLog, Response

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses, read_units, read_volumes
-from factories import make_counter, make_response, make_unit, make_volume
+from tests.factories import make_counter, make_response, make_unit, make_volume
 from survey_app import dataio, stats
 from survey_app.extensions import db
 from survey_app.models import Response

@@ -5,7 +5,7 @@ import io
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from factories import make_counter, make_unit
+from tests.factories import make_counter, make_unit
 from survey_app.extensions import db
 from survey_app.models import (Answer, AuditLog, Counter, ImportBatch, Response, Unit, User,
                                Volume)
