@@ -5,9 +5,14 @@ import pytest
 from scipy import special, stats
 
 from analysis import IndexOptions, compute_index
-from analysis.intervals import proportion_interval, working_logit, working_point, working_se
+from analysis.intervals import (
+    proportion_interval,
+    working_logit,
+    working_point,
+    working_se,
+)
 from analysis.schema import SE_ZERO
-from analysis_factories import make_responses, uniform_rows
+from tests.factories import make_responses, uniform_rows
 
 Z95 = stats.norm.ppf(0.975)
 
