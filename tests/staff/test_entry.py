@@ -9,11 +9,11 @@ from tests.helpers import responses, scrape
 
 
 def _login(app, client, role="counter_staff", unit_code="XA-TP"):
-    from tests.factories import make_user
     from sqlalchemy import select
 
     from survey_app.extensions import db
     from survey_app.models import Unit
+    from tests.factories import make_user
 
     with app.app_context():
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
