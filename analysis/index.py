@@ -505,7 +505,8 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     ids = tree.ids(P["units_arr"])
     par = tree.nodes["parent"].to_numpy()[np.maximum(ids, 0)]
     R["parent_code"] = np.where((ids >= 0) & (par >= 0), tree.nodes["code"].to_numpy()[np.maximum(par, 0)], "")
-    meta = {"method_version": method_label(P["opts"].cap_n_eff), "n_read": P["n_read"], "n_used": int(P["count"][P["eligible"]].sum()),
+    meta = {"method_version": method_label(P["opts"].cap_n_eff), "n_read": P["n_read"],
+            "n_used": int(P["count"][P["eligible"]].sum()),
             "n_left_out": P["left_out"], "weights_from_used": P["mode"],
             "period": None if P["period"] is None else P["period"].label}
     return R, meta
