@@ -91,7 +91,7 @@ def test_on_an_index_table():
 
 
 def _mou(rows, vols):
-    from analysis_factories import make_units, make_volumes
+    from tests.factories import make_units, make_volumes
 
     units = make_units([("D", "district", ""), ("C1", "commune", "D"), ("C2", "commune", "D")])
     return compute_index(make_responses(rows), make_volumes(vols), units, period="2025",
