@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from analysis import IndexOptions
-from factories import make_response, make_unit, make_volume
+from tests.factories import make_response, make_unit, make_volume
 from survey_app.extensions import db
 from survey_app.services import periods, stats
 
