@@ -10,8 +10,9 @@ from typing import IO, Iterable, Iterator, Optional
 
 from sqlalchemy import select
 
+from analysis.schema import ALL_STRATUM, RESPONSE_COLUMNS
+
 from ..models import Answer, Instrument, Response, Unit
-from .csv_import import RESPONSE_COLUMNS
 from .instruments import item_specs
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -38,7 +39,7 @@ def response_columns(session, instrument_ids: Optional[Iterable[int]] = None) ->
         for key in item_specs(inst):
             if key not in items:
                 items.append(key)
-    return RESPONSE_COLUMNS + items + ["age_group", "gender", "comment", "counter_code"]
+    return list(RESPONSE_COLUMNS) + items + ["age_group", "gender", "comment", "counter_code"]
 
 
 def iter_response_rows(session, *, start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
@@ -85,7 +86,7 @@ def iter_response_rows(session, *, start: Optional[dt.datetime] = None, end: Opt
         for r in page:
             a = answers.get(r.id, {})
             row = [str(r.id), units.get(r.unit_id, ""), r.submitted_at.isoformat().replace("+00:00", "Z"),
-                   r.channel, insts.get(r.instrument_id, ""), r.stratum or "_all", "1" if r.excluded else "0"]
+                   r.channel, insts.get(r.instrument_id, ""), r.stratum or ALL_STRATUM, "1" if r.excluded else "0"]
             row = [csv_safe(v) for v in row]
             row += ["" if a.get(k) is None else str(a[k]) for k in item_cols]
             row += [r.age_group or "", r.gender or "", csv_safe(r.comment), counters.get(r.counter_id, "")]

@@ -23,9 +23,10 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from analysis.schema import AGE_GROUPS, ALL_STRATUM, CHANNELS, GENDERS, MAX_COMMENT, RESPONSE_COLUMNS, RESPONSE_OPTIONAL
+
 from ..extensions import db
 from ..models import (
-    CHANNELS,
     Counter,
     ImportBatch,
     Instrument,
@@ -38,15 +39,6 @@ from .periods import local_today
 from .privacy import mask_pii
 from .responses import insert_responses
 
-UNIT_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
-                "successor_code"]
-VOLUME_COLUMNS = ["unit_code", "period_start", "period_end", "stratum", "transactions"]
-RESPONSE_COLUMNS = ["response_id", "unit_code", "submitted_at", "channel", "instrument", "stratum",
-                    "excluded"]
-RESPONSE_OPTIONAL = ["weight", "age_group", "gender", "comment", "counter_code"]
-AGE_GROUPS = ("under_18", "18_29", "30_44", "45_59", "60_plus")
-GENDERS = ("female", "male", "other")
-MAX_COMMENT = 1000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
@@ -337,7 +329,7 @@ def import_volumes(data: bytes, filename: str, actor: str = "cli") -> ImportResu
         except ValueError:
             errors.append(RowError(line, "transactions", f"số giao dịch phải là số nguyên ≥ 0: {r['transactions']!r}"))
             n = None
-        stratum = r.get("stratum", "") or "_all"
+        stratum = r.get("stratum", "") or ALL_STRATUM
         if len(stratum) > 60:
             errors.append(RowError(line, "stratum", "lĩnh vực dài quá 60 ký tự"))
         key = (uid, start, end, stratum)
@@ -435,7 +427,7 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
         excl = r.get("excluded", "")
         if excl not in ("", "0", "1"):
             errors.append(RowError(line, "excluded", f"chỉ nhận trống, 0 hoặc 1: {excl!r}"))
-        stratum = r.get("stratum", "") or "_all"
+        stratum = r.get("stratum", "") or ALL_STRATUM
         if len(stratum) > 60:
             errors.append(RowError(line, "stratum", "lĩnh vực dài quá 60 ký tự"))
         age = r.get("age_group", "")

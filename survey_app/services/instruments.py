@@ -68,7 +68,7 @@ def sync_instruments(session, definitions: list[dict] | None = None) -> list[tup
     stored version's definition differs from the file."""
     from sqlalchemy import select
 
-    from ..models import Instrument, InstrumentItem
+    from ..models import Instrument
 
     out = []
     for d in definitions if definitions is not None else load_definitions():
@@ -90,12 +90,6 @@ def sync_instruments(session, definitions: list[dict] | None = None) -> list[tup
             checksum=digest, definition=d,
         )
         session.add(inst)
-        for pos, it in enumerate(d["items"]):
-            session.add(InstrumentItem(
-                instrument=inst, key=it["key"], element=it.get("element"), kind=it["kind"],
-                required=bool(it.get("required")), position=pos,
-                text_vi=it["text"]["vi"], text_en=it["text"].get("en", ""),
-            ))
         out.append((d["key"], d["version"], "created"))
     session.flush()
     return out

@@ -1,9 +1,11 @@
 """Quality flags on responses: flags (never drops, never excludes).
 
-The submission path (`quality_flags`, called by `responses.create_response`)
-flags a response as it arrives;
-responses that came another way (imports, the demo seed, data stored before a
-rule changed) are checked here with the same rules and settings:
+One rule set, applied in two places: online, `quality_flags` (called by
+`responses.create_response`) flags a response as it arrives; in batch, `scan`
+checks stored responses (imports, the demo seed, data stored before a rule
+changed).  Both read their limits from `limits()` and write the reason
+from `reason()`, so a response gets the same flag and the same words either
+way, and a scan after online submissions adds nothing:
 
 - `burst`: the same device sent more than COLLECT_BURST_COUNT responses at one
   counter within COLLECT_BURST_WINDOW seconds (kiosk: COLLECT_KIOSK_* settings);
@@ -13,14 +15,17 @@ rule changed) are checked here with the same rules and settings:
 - `identical_answers`: more than COLLECT_IDENTICAL_COUNT responses with exactly
   the same answers at one counter within COLLECT_IDENTICAL_WINDOW seconds.
 
-Only responses that take part in such a run beyond the allowed count get the
-flag, with a reason.  Flags are added to existing ones; running the scan twice
+`burst` applies to the channels with a device (QR, kiosk, online form);
+`duplicate` is checked in batch only (online, a double post is stopped by the
+form's idempotency key).  Only responses that take part in such a run beyond
+the allowed count get the flag, with a reason.  Flags are added to existing ones; running the scan twice
 changes nothing the second time.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Optional
 
 from flask import current_app
@@ -29,9 +34,49 @@ from sqlalchemy import and_, case, func, literal, select
 from ..extensions import db
 from ..models import PATTERN_ITEMS, Answer, Response, answer_pattern
 
+#: The channels with a device of their own (burst applies to them).
+DEVICE_CHANNELS = ("qr", "kiosk", "online")
+BURST, DUPLICATE, IDENTICAL = "burst", "duplicate", "identical_answers"
 
-def _cfg(name: str, default: int) -> int:
-    return int(current_app.config.get(name, default))
+# flag -> (window setting, default seconds, count setting, default count); burst at a kiosk has its own.
+_SETTINGS = {
+    BURST: ("COLLECT_BURST_WINDOW", 600, "COLLECT_BURST_COUNT", 3),
+    "kiosk_" + BURST: ("COLLECT_KIOSK_BURST_WINDOW", 60, "COLLECT_KIOSK_BURST_COUNT", 2),
+    DUPLICATE: ("COLLECT_DUPLICATE_WINDOW", 60, None, 1),
+    IDENTICAL: ("COLLECT_IDENTICAL_WINDOW", 180, "COLLECT_IDENTICAL_COUNT", 2),
+}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A rule's limit: more than `allowed` earlier responses within `window`
+    seconds flags the next one."""
+
+    window: int
+    allowed: int
+
+
+def limits(flag: str, channel: str = "") -> Limit:
+    key = "kiosk_" + flag if flag == BURST and channel == "kiosk" else flag
+    wname, wdefault, cname, cdefault = _SETTINGS[key]
+    cfg = current_app.config
+    return Limit(int(cfg.get(wname, wdefault)), int(cfg.get(cname, cdefault)) if cname else cdefault)
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds // 60} phút" if seconds >= 60 and seconds % 60 == 0 else f"{seconds} giây"
+
+
+def reason(flag: str, channel: str = "") -> str:
+    """The stored reason of a flag (Vietnamese: it is shown to officials as data)."""
+    lim = limits(flag, channel)
+    if flag == BURST:
+        who = "máy kiosk" if channel == "kiosk" else "một thiết bị"
+        return f"burst: {who} đã gửi hơn {lim.allowed} phiếu tại quầy này trong {_span(lim.window)}"
+    if flag == IDENTICAL:
+        return (f"identical_answers: hơn {lim.allowed} phiếu có câu trả lời giống hệt nhau tại quầy này "
+                f"trong {_span(lim.window)}")
+    return f"duplicate: trùng toàn bộ nội dung với một phiếu khác tại quầy này trong {_span(lim.window)}"
 
 
 # ------------------------------------------------------------------ online: one new response
@@ -51,16 +96,10 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
     are compared through the packed `pattern` when they use only the six
     shared items (always for counter-quick), else through the answers table.
     """
-    if counter_id is None or channel not in ("qr", "kiosk", "online"):
+    if counter_id is None or channel not in DEVICE_CHANNELS:
         return [], []
-    if channel == "kiosk":
-        burst_window = int(_cfg("COLLECT_KIOSK_BURST_WINDOW", 60))
-        burst_count = int(_cfg("COLLECT_KIOSK_BURST_COUNT", 2))
-    else:
-        burst_window = int(_cfg("COLLECT_BURST_WINDOW", 600))
-        burst_count = int(_cfg("COLLECT_BURST_COUNT", 3))
-    ident_window = int(_cfg("COLLECT_IDENTICAL_WINDOW", 180))
-    ident_count = int(_cfg("COLLECT_IDENTICAL_COUNT", 2))
+    burst, ident = limits(BURST, channel), limits(IDENTICAL)
+    burst_window, ident_window = burst.window, ident.window
 
     burst_since = now - dt.timedelta(seconds=burst_window)
     ident_since = now - dt.timedelta(seconds=ident_window)
@@ -73,8 +112,12 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
     else:
         same_device, identical = _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector,
                                                        burst_since, ident_since)
-    return _flags_from_counts(channel, dev_hash, int(same_device or 0), int(identical or 0), burst_window,
-                              burst_count, ident_window, ident_count)
+    flags = []
+    if dev_hash and int(same_device or 0) >= burst.allowed:
+        flags.append(BURST)
+    if int(identical or 0) >= ident.allowed:
+        flags.append(IDENTICAL)
+    return sorted(flags), [reason(f, channel) for f in sorted(flags)]
 
 
 _pattern_flags: list = []
@@ -120,22 +163,6 @@ def _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector, burst_
     else:
         ident_q = literal(0)
     return tuple(db.session.execute(select(burst_q, ident_q)).one())
-
-
-def _flags_from_counts(channel, dev_hash, same_device, identical, burst_window, burst_count, ident_window,
-                       ident_count) -> tuple[list[str], list[str]]:
-    flags, reasons = [], []
-    if dev_hash and same_device >= burst_count:
-        flags.append("burst")
-        who = "máy kiosk" if channel == "kiosk" else "một thiết bị"
-        span = f"{burst_window // 60} phút" if burst_window >= 60 else f"{burst_window} giây"
-        reasons.append(f"burst: {who} đã gửi {same_device + 1} phiếu tại quầy này trong {span}")
-    if identical >= ident_count:
-        flags.append("identical_answers")
-        reasons.append(f"identical_answers: {identical + 1} phiếu có câu trả lời giống hệt nhau tại quầy "
-                       f"này trong {max(ident_window // 60, 1)} phút")
-    return sorted(flags), reasons
-
 
 
 # ------------------------------------------------------------------ batch: stored responses
@@ -184,26 +211,18 @@ def scan(start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
             by_content[(r["counter"], vector, r["rest"])].append((r["at"], rid))
     new_flags: dict = defaultdict(dict)
     for (cid, ch, dev), items in by_device.items():
+        if ch not in DEVICE_CHANNELS:
+            continue
         items.sort()
-        kiosk = ch == "kiosk"
-        window = _cfg("COLLECT_KIOSK_BURST_WINDOW", 60) if kiosk else _cfg("COLLECT_BURST_WINDOW", 600)
-        allowed = _cfg("COLLECT_KIOSK_BURST_COUNT", 2) if kiosk else _cfg("COLLECT_BURST_COUNT", 3)
-        for i in _window_hits([t for t, _ in items], window, allowed):
-            new_flags[items[i][1]]["burst"] = (f"burst: một thiết bị đã gửi hơn {allowed} phiếu tại quầy này "
-                                               f"trong {window} giây (quét lô)")
-    window = _cfg("COLLECT_DUPLICATE_WINDOW", 60)
-    for key, items in by_content.items():
-        items.sort()
-        for i in _window_hits([t for t, _ in items], window, 1):
-            new_flags[items[i][1]]["duplicate"] = (
-                f"duplicate: trùng toàn bộ nội dung với một phiếu khác tại quầy này trong {window} giây (quét lô)")
-    window = _cfg("COLLECT_IDENTICAL_WINDOW", 180)
-    allowed = _cfg("COLLECT_IDENTICAL_COUNT", 2)
-    for key, items in by_vector.items():
-        items.sort()
-        for i in _window_hits([t for t, _ in items], window, allowed):
-            new_flags[items[i][1]]["identical_answers"] = (
-                f"identical_answers: hơn {allowed} phiếu giống hệt nhau tại quầy này trong {window} giây (quét lô)")
+        lim = limits(BURST, ch)
+        for i in _window_hits([t for t, _ in items], lim.window, lim.allowed):
+            new_flags[items[i][1]][BURST] = reason(BURST, ch)
+    for flag, groups in ((DUPLICATE, by_content), (IDENTICAL, by_vector)):
+        lim = limits(flag)
+        for key, items in groups.items():
+            items.sort()
+            for i in _window_hits([t for t, _ in items], lim.window, lim.allowed):
+                new_flags[items[i][1]][flag] = reason(flag)
     counts: dict = defaultdict(int)
     changed = 0
     for rid, flags in new_flags.items():

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy import SmallInteger, String, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 
+from analysis.schema import ALL_STRATUM
+
 from ..extensions import db
 from ..models import Answer, Response, answer_pattern, utcnow
 from .privacy import mask_pii
@@ -85,7 +87,7 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
     rid = uuid.uuid4()
     row = dict(
         id=rid, unit_id=unit_id, counter_id=counter_id, instrument_id=instrument.id, channel=channel,
-        submitted_at=submitted_at, received_at=now, stratum=clean.stratum or "_all",
+        submitted_at=submitted_at, received_at=now, stratum=clean.stratum or ALL_STRATUM,
         dossier_hash=dossier, idempotency_key=idempotency_key, device_hash=dev_hash,
         age_group=clean.age_group, gender=clean.gender, respondent=clean.respondent or None,
         comment=mask_pii(clean.comment) if clean.comment else None,

@@ -25,6 +25,8 @@ from typing import Any, Mapping, Optional
 from flask import current_app
 from flask_babel import gettext as _
 
+from analysis.schema import ALL_STRATUM
+
 from .privacy import keyed_hash
 
 # Form fields that carry no answer: the CSRF token, the idempotency key, the
@@ -126,7 +128,7 @@ class Clean:
     """Validated answers of one questionnaire."""
 
     answers: dict[str, int] = field(default_factory=dict)
-    stratum: str = "_all"
+    stratum: str = ALL_STRATUM
     age_group: Optional[str] = None
     gender: Optional[str] = None
     respondent: dict[str, str] = field(default_factory=dict)
