@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis import InputError, IndexOptions, compute_index, weighted_responses
-from analysis_factories import ITEMS, make_responses, make_units, make_volumes
+from tests.factories import ITEMS, make_responses, make_units, make_volumes
 
 UNITS = [("P", "province", "", "2000-01-01"),
          ("D1", "district", "P", "2000-01-01"), ("D2", "district", "P", "2000-01-01"),
