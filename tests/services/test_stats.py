@@ -146,7 +146,7 @@ def test_map_successors_keeps_the_design_on_the_database_path(ctx, ci):
     assert ("unit", "H-X1") not in mapped.index
     # the CSV path gives the same mapped figures
     buf = io.StringIO()
-    dataio.write_csv(dataio.iter_response_rows(db.session), buf)
+    csv_export.write_csv(csv_export.iter_response_rows(db.session), buf)
     csv = compute_index(read_responses(io.StringIO(buf.getvalue())), stats.volumes_frame(), stats.units_frame(),
                         period="2025", options=IndexOptions(ci=ci, target=0.9, map_successors=True)).table
     csv = csv.set_index(["level", "unit_code"]).loc[mapped.index]
