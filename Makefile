@@ -9,17 +9,29 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql setup system-deps db bench clean
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: run test test-sqlite test-postgresql setup setup-dev lint system-deps db bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Runtime dependencies only (what `make run` needs).
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+# Tests and tools (pytest, hypothesis, playwright, ruff, pip-audit): only for `make test`.
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
 setup: $(VENV)/.installed
+
+setup-dev: setup $(VENV)/.dev-installed
+
+lint: setup-dev
+	$(BIN)/ruff check .
 
 db: setup
 	$(FLASK) db upgrade
@@ -39,14 +51,14 @@ run: db
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: setup system-deps
+test: setup-dev system-deps
 	$(BIN)/python -m pytest -q --db sqlite $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q --db postgresql $(PYTEST_ARGS)
 
-test-sqlite: setup
+test-sqlite: setup-dev
 	$(BIN)/python -m pytest -q --db sqlite $(PYTEST_ARGS)
 
-test-postgresql: setup
+test-postgresql: setup-dev
 	$(BIN)/python -m pytest -q --db postgresql $(PYTEST_ARGS)
 
 clean:

@@ -34,6 +34,7 @@ import sys
 import time
 
 from .errors import MAX_SHOWN, InputError
+from .schema import ADEQUACY_RULES, CI_METHODS, ROLLUPS, ROOT_LEVEL, UNIT_LEVEL, WEIGHT_SOURCES
 
 __all__ = ["main", "build_parser", "EXIT_INPUT"]
 
@@ -227,15 +228,15 @@ def _common(p, responses=True):
     p.add_argument("--units", help="unit CSV (effective-dated tree)")
     p.add_argument("--period", help="2025, 2025-Q1, 2025-H1, cal:2025, 2025-03, 2025-01-01..2025-03-31")
     p.add_argument("--calendar", action="store_true", help="read YYYY / YYYY-Qn / YYYY-Hn as calendar periods")
-    p.add_argument("--ci", choices=["wilson", "beta", "logit"], default="wilson")
-    p.add_argument("--weights-from", choices=["auto", "volumes", "none", "column"], default="auto")
-    p.add_argument("--adequacy", choices=["yamane", "cochran", "quota"], default="yamane")
+    p.add_argument("--ci", choices=CI_METHODS, default=CI_METHODS[0])
+    p.add_argument("--weights-from", choices=WEIGHT_SOURCES, default=WEIGHT_SOURCES[0])
+    p.add_argument("--adequacy", choices=ADEQUACY_RULES, default=ADEQUACY_RULES[0])
     p.add_argument("--quota", help="quota per unit kind, e.g. commune=150,ward=200,district=500")
     p.add_argument("--margin", type=float, default=0.05, help="margin e of Yamane/Cochran (default 0.05)")
     p.add_argument("--min-transactions", type=float, default=30)
     p.add_argument("--target", help="0.9, or per kind/year: commune=0.9,2025:district=0.95,*=0.9")
     p.add_argument("--as-of", help="date of the unit tree (default: the period's last day)")
-    p.add_argument("--rollup", choices=["pooled", "mean_of_units"], default="pooled")
+    p.add_argument("--rollup", choices=ROLLUPS, default=ROLLUPS[0])
     p.add_argument("--map-successors", action="store_true", help="map retired units to their successors")
     p.add_argument("--criteria", action="store_true", help="element index from criteria items (<element>_cK)")
     p.add_argument("--cap-n-eff", action="store_true",
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("index", help="indices, intervals, adequacy, targets, roll-up")
     _common(p)
-    p.add_argument("--level", choices=["unit", "parent", "root"])
+    p.add_argument("--level", choices=[UNIT_LEVEL, "parent", ROOT_LEVEL])
     p.add_argument("--shrink", action="store_true", help="add the Fay-Herriot shrunk index (ranking only)")
     p.add_argument("--rank", action="store_true", help="add ranks with 95%% rank intervals")
     p.add_argument("--seed", type=int, default=20251215)

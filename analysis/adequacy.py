@@ -13,13 +13,14 @@
 """
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import stats
 
+from .schema import ADEQUACY_RULES
+
 __all__ = ["RULES", "DEFAULT_QUOTAS", "yamane", "cochran", "required_n", "adequacy_status", "response_rate"]
 
-RULES = ("yamane", "cochran", "quota")
+RULES = ADEQUACY_RULES
 DEFAULT_QUOTAS = {"commune": 150, "ward": 200, "district": 500, "department": 500, "province": 600}
 _EPS = 1e-9
 

@@ -36,9 +36,10 @@ from . import adequacy as adq
 from . import intervals as ci
 from .errors import InputError, Problem
 from .hierarchy import Tree, successor_map, tree_as_of
-from .io import (ELEMENTS, criteria_columns, prepare_responses, prepare_units,
-                 prepare_volumes, check_known_units)
+from .io import criteria_columns, prepare_responses, prepare_units, prepare_volumes, check_known_units
 from .periods import Period, parse_period
+from .schema import (CI_METHODS, DEFAULT_LEVEL, ELEMENTS, OVERALL, ROLLUPS, ROOT_CODE, ROOT_LEVEL, SATISFIED_MIN,
+                     UNIT_LEVEL, WEIGHT_SOURCES)
 from .targets import resolve_targets, target_status
 from .variance import Design, cell_moments, domain_variance, lincomb_influence, moment_variance
 from .weights import SEP, cells_for, volumes_in_period
@@ -60,7 +61,7 @@ class IndexOptions:
     """Parameters of :func:`compute_index` (all written into ``meta``)."""
 
     ci: str = "wilson"                      # wilson | beta | logit (element and overall rates)
-    level: float = 0.95
+    level: float = DEFAULT_LEVEL
     weights_from: str = "auto"              # auto | volumes | none | column
     adequacy: str = "yamane"                # yamane | cochran | quota
     margin: float = 0.05                    # e of Yamane / Cochran
@@ -83,11 +84,10 @@ class IndexOptions:
 
     def validate(self):
         checks = [
-            (self.ci in ci.METHODS, f"ci must be one of {ci.METHODS}"),
-            (self.weights_from in ("auto", "volumes", "none", "column"),
-             "weights_from must be auto, volumes, none or column"),
+            (self.ci in CI_METHODS, f"ci must be one of {CI_METHODS}"),
+            (self.weights_from in WEIGHT_SOURCES, f"weights_from must be one of {WEIGHT_SOURCES}"),
             (self.adequacy in adq.RULES, f"adequacy must be one of {adq.RULES}"),
-            (self.rollup in ("pooled", "mean_of_units"), "rollup must be pooled or mean_of_units"),
+            (self.rollup in ROLLUPS, f"rollup must be one of {ROLLUPS}"),
             (self.level_filter in (None, "unit", "parent", "root"), "level must be unit, parent or root"),
             (0 < self.level < 1, "level must be in (0, 1)"),
         ]
@@ -141,13 +141,13 @@ def _build_vars(frame: pd.DataFrame, elements, element_mode) -> _Vars:
             groups[e] = [add(frame[c].to_numpy(float), 1) for c in crit[e]]
             modes[e] = "criteria"
         else:
-            groups[e] = [add(v, 4)]
+            groups[e] = [add(v, SATISFIED_MIN)]
             modes[e] = "direct"
     overall = None
     overall_direct = None
-    if "overall" in frame.columns:
-        v = frame["overall"].to_numpy(float)
-        overall = add(v, 4)
+    if OVERALL in frame.columns:
+        v = frame[OVERALL].to_numpy(float)
+        overall = add(v, SATISFIED_MIN)
         overall_direct = (np.nan_to_num(v), (~np.isnan(v)).astype(float))
     return _Vars(ys, xs, groups, overall, direct, overall_direct, modes)
 
@@ -191,7 +191,7 @@ def _cell_stats(design: Design, V: _Vars) -> _CellStats:
     Yc = np.vstack([t[1][:, 2] for t in per_state]) if J else np.zeros((0, nc))
     Xc = np.vstack([t[1][:, 1] + t[1][:, 2] for t in per_state]) if J else np.zeros((0, nc))
     sizes = {}
-    quantities = list(V.groups.items()) + ([("overall", [V.overall])] if V.overall is not None else [])
+    quantities = list(V.groups.items()) + ([(OVERALL, [V.overall])] if V.overall is not None else [])
     for q, js in quantities:
         if len(js) == 1:
             sizes[q] = tuple(t[:, 1] + t[:, 2] for t in per_state[js[0]])
@@ -299,7 +299,7 @@ def _estimate_level(design: Design, V: _Vars, stats: _CellStats, dom, ndom, cell
         Bo = np.zeros((J, ndom))
         Bo[V.overall] = 1.0
         out["overall_rate"] = R[V.overall]
-        targets.append(("overall", [V.overall], Bo))
+        targets.append((OVERALL, [V.overall], Bo))
     for e, js, B in targets:
         var = _variance(design, V, stats, dom, ndom, cell_dom, js, R, X, B)
         n, kish, cells, f = _subdomain_sizes(design, cell_dom, ndom, stats.sizes[e])
@@ -521,7 +521,7 @@ def _level_tables(design: Design, V: _Vars, tree: Tree, cells, vol, units_arr, a
     data_node[node_of_row] = True
     stats = _cell_stats(design, V)
     est = _estimate_level(design, V, stats, node_of_row, M, node_of_cell, alpha, opts)
-    blocks = [_block(est, np.flatnonzero(data_node), "unit", tree)]
+    blocks = [_block(est, np.flatnonzero(data_node), UNIT_LEVEL, tree)]
     children = tree.has_children()
     depth_of = tree.nodes["depth"].to_numpy()
     for depth in range(tree.max_depth + 1):
@@ -536,18 +536,18 @@ def _level_tables(design: Design, V: _Vars, tree: Tree, cells, vol, units_arr, a
         blocks.append(_block(_estimate_level(design, V, stats, row_dom, M, cell_dom, alpha, opts), nodes, None, tree))
     root_est = _estimate_level(design, V, stats, np.zeros(len(node_of_row), np.int64), 1,
                                np.zeros(len(node_of_cell), np.int64), alpha, opts)
-    blocks.append(_block(root_est, np.array([0]), "root", tree))
+    blocks.append(_block(root_est, np.array([0]), ROOT_LEVEL, tree))
     return pd.concat(blocks, ignore_index=True)
 
 
 def _filter_level(table: pd.DataFrame, level: str | None) -> pd.DataFrame:
     """``unit``, ``parent`` (every level but unit and root) or ``root`` rows; all when None."""
-    if level == "unit":
-        return table[table["level"] == "unit"]
+    if level == UNIT_LEVEL:
+        return table[table["level"] == UNIT_LEVEL]
     if level == "parent":
-        return table[~table["level"].isin(["unit", "root"])]
-    if level == "root":
-        return table[table["level"] == "root"]
+        return table[~table["level"].isin([UNIT_LEVEL, ROOT_LEVEL])]
+    if level == ROOT_LEVEL:
+        return table[table["level"] == ROOT_LEVEL]
     return table
 
 
@@ -594,17 +594,17 @@ def _block(est: dict, nodes: np.ndarray, level: str | None, tree: Tree) -> pd.Da
     data = {k: v[nodes] for k, v in est.items() if isinstance(v, np.ndarray)}
     frame = pd.DataFrame(data)
     frame["_missing_list"] = _missing_vectorised(est["_missing"], nodes)
-    if level == "root":
-        frame.insert(0, "unit_code", "_root")
-        frame.insert(1, "level", "root")
+    if level == ROOT_LEVEL:
+        frame.insert(0, "unit_code", ROOT_CODE)
+        frame.insert(1, "level", ROOT_LEVEL)
         for c in ("name_vi", "name_en", "parent_code"):
             frame[c] = ""
-        frame["kind"] = "root"
+        frame["kind"] = ROOT_LEVEL
         frame["_node"] = -1
         return frame
     nd = tree.nodes.iloc[nodes]
     frame.insert(0, "unit_code", nd["code"].to_numpy())
-    frame.insert(1, "level", "unit" if level == "unit" else nd["kind"].to_numpy())
+    frame.insert(1, "level", UNIT_LEVEL if level == UNIT_LEVEL else nd["kind"].to_numpy())
     frame["name_vi"] = nd["name_vi"].to_numpy()
     frame["name_en"] = nd["name_en"].to_numpy()
     par = nd["parent"].to_numpy()
@@ -629,10 +629,10 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
     """
     if len(tree.nodes) == 0:
         return table  # no unit at all: the root row has nothing to average
-    quantities = list(V.groups) + (["overall"] if V.overall is not None else [])
+    quantities = list(V.groups) + ([OVERALL] if V.overall is not None else [])
     t = table.copy()
-    is_unit = t["level"] == "unit"
-    is_root = t["level"] == "root"
+    is_unit = t["level"] == UNIT_LEVEL
+    is_root = t["level"] == ROOT_LEVEL
     is_parent = ~is_unit & ~is_root
     depth = tree.nodes["depth"].to_numpy()
     parent_of = tree.nodes["parent"].to_numpy()
@@ -744,8 +744,8 @@ def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: I
     level = table["level"].to_numpy(object)
     node = table["_node"].to_numpy()
     nd = np.maximum(node, 0)
-    is_unit = level == "unit"
-    is_root = level == "root"
+    is_unit = level == UNIT_LEVEL
+    is_root = level == ROOT_LEVEL
     N = np.where(is_unit, np.where(has_vol[nd], N_unit[nd], np.nan),
                  np.where(vol_sub[nd], N_sub[nd], np.nan))
     if has_vol.any():

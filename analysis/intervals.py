@@ -17,11 +17,18 @@ All functions take NumPy arrays (one value per domain) and are vectorised.
   method uses the Wilson formula with ``n_eff = n_kish / (1 - f)`` (f = the
   sampling fraction of the domain's cells, 0 if unknown; f = 1 gives a
   zero-width interval) and the reported SE is 0.
+- Working SE (for statistics fed by a domain's uncertainty: ranking, trend,
+  shrinkage, ``mean_of_units``): :func:`working_se` = SE where SE > 1e-9, else
+  the SE of a normal interval as wide as the published one,
+  ``(ci_high - ci_low) / (2·z_{α/2})``; :func:`working_logit` puts it on the
+  logit scale, with the interval's midpoint in place of p = 0 or 1.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import special, stats
+
+from .schema import CI_METHODS, DEFAULT_LEVEL, SE_ZERO
 
 __all__ = [
     "SE_ZERO",
@@ -33,10 +40,12 @@ __all__ = [
     "logit_wald",
     "proportion_interval",
     "index_interval",
+    "working_se",
+    "working_point",
+    "working_logit",
 ]
 
-SE_ZERO = 1e-9
-METHODS = ("wilson", "beta", "logit")
+METHODS = CI_METHODS
 
 
 def design_df(n, cells) -> np.ndarray:
@@ -44,7 +53,7 @@ def design_df(n, cells) -> np.ndarray:
     return np.maximum(np.asarray(n, dtype=float) - np.asarray(cells, dtype=float), 1.0)
 
 
-def t_quantile(df, level: float = 0.95) -> np.ndarray:
+def t_quantile(df, level: float = DEFAULT_LEVEL) -> np.ndarray:
     """Upper ``(1+level)/2`` quantile of Student's t on ``df``."""
     return stats.t.ppf(0.5 + level / 2.0, np.asarray(df, dtype=float))
 
@@ -67,7 +76,7 @@ def wilson(p, n_eff, tq):
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
-def korn_graubard(p, var, n, df, level: float = 0.95):
+def korn_graubard(p, var, n, df, level: float = DEFAULT_LEVEL):
     """Korn–Graubard (beta) interval as ``svyciprop(method="beta")``; ``n`` = responses."""
     p = np.asarray(p, dtype=float)
     alpha = 1.0 - level
@@ -101,7 +110,7 @@ def _zero_rule(p, var, n_kish, f, tq):
     return zero, se, lo0, hi0
 
 
-def proportion_interval(p, var, n, df, method: str = "wilson", level: float = 0.95,
+def proportion_interval(p, var, n, df, method: str = "wilson", level: float = DEFAULT_LEVEL,
                         n_kish=None, f=None, cap_n_eff: bool = False):
     """Interval for proportions; returns (se, lo, hi) with the Var = 0 rule applied.
 
@@ -138,7 +147,7 @@ def proportion_interval(p, var, n, df, method: str = "wilson", level: float = 0.
     return (np.where(nan, np.nan, se), np.where(nan, np.nan, lo), np.where(nan, np.nan, hi))
 
 
-def index_interval(index, var, df, level: float = 0.95, n_kish=None, f=None):
+def index_interval(index, var, df, level: float = DEFAULT_LEVEL, n_kish=None, f=None):
     """Index interval ``expit(logit I ± t·SE/(I(1-I)))``; the Var = 0 rule where SE ≤ 1e-9."""
     index = np.asarray(index, dtype=float)
     tq = t_quantile(df, level)
@@ -150,3 +159,57 @@ def index_interval(index, var, df, level: float = 0.95, n_kish=None, f=None):
     se = np.where(zero, 0.0, se)
     nan = ~np.isfinite(index)
     return (np.where(nan, np.nan, se), np.where(nan, np.nan, lo), np.where(nan, np.nan, hi))
+
+
+def _like(template, values):
+    """``values`` shaped as ``template``: a Series keeps its index, a scalar stays a float."""
+    import pandas as pd
+
+    if isinstance(template, pd.Series):
+        return pd.Series(values, index=template.index, name=getattr(template, "name", None))
+    if np.ndim(template) == 0:
+        return float(values)
+    return values
+
+
+def working_se(se, ci_low, ci_high, level: float = DEFAULT_LEVEL):
+    """Working SE for downstream statistics (METHODOLOGY §4 "Working SE").
+
+    ``se`` where it is finite and above :data:`~analysis.schema.SE_ZERO`, else
+    ``(ci_high - ci_low) / (2·z)`` with ``z`` the normal (not t) quantile of
+    ``level``: the SE of a normal interval as wide as the published one. It is
+    0 only for a zero-width interval (a census, f = 1); NaN where neither a
+    positive SE nor a finite interval is there (a domain without estimate).
+    Vectorised over scalars, NumPy arrays and pandas Series (index kept).
+    """
+    s = np.asarray(se, dtype=float)
+    lo = np.asarray(ci_low, dtype=float)
+    hi = np.asarray(ci_high, dtype=float)
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    width = np.where(np.isfinite(lo) & np.isfinite(hi), np.maximum(hi - lo, 0.0), np.nan)
+    positive = np.isfinite(s) & (s > SE_ZERO)
+    out = np.where(positive, s, width / (2.0 * z))
+    return _like(se, out)
+
+
+def working_point(p, ci_low, ci_high):
+    """The estimate, with the interval's midpoint in place of p = 0 or p = 1 (for logit scales)."""
+    p_ = np.asarray(p, dtype=float)
+    mid = (np.asarray(ci_low, dtype=float) + np.asarray(ci_high, dtype=float)) / 2.0
+    edge = np.isfinite(p_) & ((p_ <= 0.0) | (p_ >= 1.0))
+    return _like(p, np.where(edge, mid, p_))
+
+
+def working_logit(p, se, ci_low, ci_high, level: float = DEFAULT_LEVEL):
+    """(logit estimate, its working SE) by the delta method: ``SE_w / (p̃(1-p̃))``.
+
+    ``p̃`` = :func:`working_point` (the midpoint of the interval where p is 0
+    or 1), ``SE_w`` = :func:`working_se`. A census at 0 or 1 (zero-width
+    interval at the edge) gives an infinite logit and SE 0: it is exact.
+    """
+    pt = np.asarray(working_point(p, ci_low, ci_high), dtype=float)
+    sw = np.asarray(working_se(se, ci_low, ci_high, level), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg = np.log(pt / (1.0 - pt))
+        lse = np.where(sw == 0.0, 0.0, sw / (pt * (1.0 - pt)))
+    return _like(p, lg), _like(p, lse)

@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from .schema import DEFAULT_TZ, REPORT_CUTOFF
+
 __all__ = [
     "Period",
     "DEFAULT_TZ",
@@ -48,7 +50,6 @@ __all__ = [
     "report_year_of",
 ]
 
-DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 UTC = dt.timezone.utc
 
 
@@ -71,7 +72,7 @@ class Period:
     year: int = 0
     index: int = 0
     tz: str = DEFAULT_TZ
-    cutoff: tuple[int, int] = (12, 15)
+    cutoff: tuple[int, int] = REPORT_CUTOFF
 
     @property
     def days(self) -> int:
@@ -149,7 +150,7 @@ _RE_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_period(text: str, calendar: bool = False, *, tz: str = DEFAULT_TZ,
-                 cutoff: tuple[int, int] = (12, 15)) -> Period:
+                 cutoff: tuple[int, int] = REPORT_CUTOFF) -> Period:
     """Parse a period label (grammar in the module docstring); ``ValueError`` if invalid."""
     if isinstance(text, Period):
         return text
@@ -224,7 +225,7 @@ def period_contains(period: Period, ts) -> np.ndarray | pd.Series:
     return ((s >= pd.Timestamp(period.start)) & (s < pd.Timestamp(period.end))).to_numpy()
 
 
-def report_year_of(ts: dt.datetime, *, tz: str = DEFAULT_TZ, cutoff: tuple[int, int] = (12, 15)) -> int:
+def report_year_of(ts: dt.datetime, *, tz: str = DEFAULT_TZ, cutoff: tuple[int, int] = REPORT_CUTOFF) -> int:
     """Report year Y containing the aware datetime ``ts``."""
     local = ts.astimezone(ZoneInfo(tz)).date()
     cm, cd = cutoff

@@ -45,6 +45,28 @@ COUNTER_KIND = "counter"
 #: The stratum of a response or volume row without a procedure field.
 ALL_STRATUM = "_all"
 
+# --- the index table ----------------------------------------------------------
+#: ``unit_code`` of the root row of an index table (all units together).
+ROOT_CODE = "_root"
+#: Values of the ``level`` column that are not a unit kind: a unit's own
+#: responses, and the root.  Parent rows carry the unit's kind.
+UNIT_LEVEL = "unit"
+ROOT_LEVEL = "root"
+#: Roll-up rules (METHODOLOGY §6).
+ROLLUPS: tuple[str, ...] = ("pooled", "mean_of_units")
+#: Interval methods for rates (METHODOLOGY §4).
+CI_METHODS: tuple[str, ...] = ("wilson", "beta", "logit")
+#: Sample-adequacy rules (METHODOLOGY §5).
+ADEQUACY_RULES: tuple[str, ...] = ("yamane", "cochran", "quota")
+#: Where the weights come from (METHODOLOGY §3).
+WEIGHT_SOURCES: tuple[str, ...] = ("auto", "volumes", "none", "column")
+
+# --- reporting calendar (METHODOLOGY §6) -------------------------------------
+#: Local time zone of the reporting periods.
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+#: (month, day) on which the report year starts (15/12 of the year before).
+REPORT_CUTOFF: tuple[int, int] = (12, 15)
+
 # --- CSV file schemas (METHODOLOGY §5b) ------------------------------------
 RESPONSE_COLUMNS: tuple[str, ...] = ("response_id", "unit_code", "submitted_at", "channel", "instrument",
                                      "stratum", "excluded")
@@ -56,3 +78,5 @@ UNIT_COLUMNS: tuple[str, ...] = ("code", "name_vi", "name_en", "kind", "parent_c
 # --- numerics ---------------------------------------------------------------
 #: A standard error at or below this is "reported 0" (METHODOLOGY §4).
 SE_ZERO = 1e-9
+#: Default confidence level of every interval.
+DEFAULT_LEVEL = 0.95

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
-from .io import ALL_STRATUM
+from .schema import ALL_STRATUM
 
 __all__ = ["volumes_in_period", "assign_cells", "cell_table", "cells_for", "kish_n", "SEP"]
 

@@ -45,7 +45,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -438,7 +437,8 @@ def report(rec: Recorder, label: str) -> dict:
         "requests_per_s": len(all_lat) / rec.elapsed if rec.elapsed else 0.0,
         "p50": pct(all_lat, 50), "p95": pct(all_lat, 95), "p99": pct(all_lat, 99),
         "post_p95": pct(rec.lat.get("form POST", []) + rec.lat.get("kiosk POST", []), 95),
-        "5xx": fivexx, "conn_errors": conn_err, "unfinished": rec.unfinished, "status": dict(sorted(rec.status.items())),
+        "5xx": fivexx, "conn_errors": conn_err, "unfinished": rec.unfinished,
+        "status": dict(sorted(rec.status.items())),
     }
     print(f"thank-you pages {thanks}, {in_time} of them within the phase + {GRACE:g} s "
           f"({summary['throughput']:.1f}/s), {summary['requests_per_s']:.0f} requests/s, "

@@ -41,8 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     import sqlalchemy as sa
 
-    from survey_app import create_app
-    from survey_app import stats
+    from survey_app import create_app, stats
     from survey_app.extensions import db
     from survey_app.periods import resolve_period
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Known-vulnerability audit of the Python dependencies (pip-audit, pinned in
-# requirements.txt).  Two passes:
-#   1. the pinned direct dependencies of requirements.txt, exactly as pinned
+# requirements-dev.txt).  Two passes:
+#   1. the pinned direct dependencies of requirements-dev.txt (which includes the
+#      runtime requirements.txt), exactly as pinned
 #      (--no-deps --disable-pip: nothing is installed or resolved);
 #   2. every distribution installed in the project's virtualenv (the
 #      transitive dependencies as they are really deployed).
@@ -29,11 +30,11 @@
 #   AUDIT_TIMEOUT=15        socket timeout in seconds (the whole run is capped at 5 min)
 #   PIP_AUDIT=path          the pip-audit executable (default: .venv/bin/pip-audit, then PATH)
 #
-# Usage: bash scripts/audit-deps.sh [requirements.txt]
+# Usage: bash scripts/audit-deps.sh [requirements-dev.txt]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-REQ="${1:-requirements.txt}"
+REQ="${1:-requirements-dev.txt}"
 # Accepted advisories: "ID  reason" (keep the reason; review at each upgrade).
 IGNORE=(
 )
@@ -43,7 +44,7 @@ if [ -z "$PIP_AUDIT" ]; then
   if [ -x .venv/bin/pip-audit ]; then PIP_AUDIT=.venv/bin/pip-audit; else PIP_AUDIT="$(command -v pip-audit || true)"; fi
 fi
 if [ -z "$PIP_AUDIT" ] || [ ! -x "$PIP_AUDIT" ]; then
-  echo "audit-deps: pip-audit not found (pip install -r requirements.txt)" >&2
+  echo "audit-deps: pip-audit not found (pip install -r requirements-dev.txt)" >&2
   exit 2
 fi
 if [ ! -f "$REQ" ]; then
@@ -70,12 +71,12 @@ run_pass() {  # name, then pip-audit arguments
 run_pass pinned -r "$REQ" --no-deps --disable-pip
 run_pass installed -l --skip-editable
 
-"$PYTHON" - "$TMP" "${AUDIT_STRICT:-0}" "$SERVICE" <<'PY'
+"$PYTHON" - "$TMP" "${AUDIT_STRICT:-0}" "$SERVICE" "$REQ" <<'PY'
 import json, os, sys
 
-tmp, strict, service = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+tmp, strict, service, req = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
 vulnerable, incomplete = [], []
-for name, label in (("pinned", "pinned in requirements.txt"), ("installed", "installed in the virtualenv")):
+for name, label in (("pinned", f"pinned in {req}"), ("installed", "installed in the virtualenv")):
     path = os.path.join(tmp, f"{name}.json")
     rc = open(os.path.join(tmp, f"{name}.rc")).read().strip()
     try:

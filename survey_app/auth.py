@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-
 from flask_login import UserMixin
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import click
-from flask.cli import with_appcontext
 import sqlalchemy as sa
+from flask.cli import with_appcontext
 from sqlalchemy.engine import Connection, Engine
 
 FORMAT = "sipas-backup"

@@ -16,7 +16,6 @@ import uuid
 from typing import Any, Optional
 
 from sqlalchemy import (
-    event,
     JSON,
     Boolean,
     CheckConstraint,
@@ -32,6 +31,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

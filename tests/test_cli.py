@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from factories import make_counter, make_unit
 from survey_app.extensions import db
-from survey_app.models import (Answer, AuditLog, Counter, ImportBatch, Response, Unit, User,
+from survey_app.models import (Answer, AuditLog, Counter, Response, Unit, User,
                                Volume)
 from survey_app.tokens import parse_counter_token
 

@@ -2,14 +2,13 @@
 (export → python -m analysis) on the same data."""
 import datetime as dt
 import io
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from analysis import IndexOptions, compute_index, read_responses, read_units, read_volumes
+from analysis import IndexOptions, compute_index, read_responses
 from factories import make_counter, make_response, make_unit, make_volume
 from survey_app import dataio, stats
 from survey_app.extensions import db

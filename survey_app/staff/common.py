@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import threading
-import uuid
 import time
+import uuid
 from collections import OrderedDict
 from typing import Any, Optional
 

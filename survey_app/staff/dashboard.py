@@ -17,8 +17,8 @@ from ..dataio import iter_response_rows
 from ..extensions import db
 from ..models import Counter, Response
 from . import bp
-from .common import (ELEMENT_LABELS, ELEMENTS, KIND_LABELS, Page, cached, chosen_period, records, int_arg, isnum, pct,
-                     period_choices, unit_codes, unit_name)
+from .common import (ELEMENT_LABELS, ELEMENTS, Page, cached, chosen_period, records, int_arg, isnum, pct,
+                     period_choices, unit_codes)
 from .unitdata import (comments_query, counters_table, distribution, drivers_table, elements_of,
                        flagged_query, rows_by_code, safe_index, table_of, trend_series, trended, unit_row)
 

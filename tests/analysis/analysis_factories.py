@@ -1,7 +1,6 @@
 """Small data factories for the analysis tests (pure pandas, no app)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 ITEMS = ["overall", "access", "procedure", "staff", "result", "feedback"]

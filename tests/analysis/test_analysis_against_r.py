@@ -28,7 +28,7 @@ def _params(case):
     return dict(zip(p["key"], p["value"]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(case, ci="wilson", path="moments"):
     """Index table of a case; ``path`` forces the variance computation (per-cell moments or rows)."""
     old = index_module.GRAM_MAX_RATIOS

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from analysis import METHOD_VERSION
 from analysis.__main__ import main

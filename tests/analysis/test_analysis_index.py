@@ -5,7 +5,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import analysis.index as index_module

@@ -22,7 +22,7 @@ def seed_world(app) -> dict:
     from factories import make_counter, make_unit, make_user, make_volume
     from survey_app.extensions import db
     from survey_app.instruments import latest
-    from survey_app.models import Answer, Response, Target, answer_pattern
+    from survey_app.models import Target, answer_pattern
     from survey_app.periods import current_report_year, resolve_period
 
     rng = random.Random(7)

@@ -42,7 +42,6 @@ def test_access_matrix(sapp, world):
     problems = []
     from survey_app.extensions import db
     from survey_app.models import Response, Unit
-    from factories import make_response
 
     with sapp.app_context():  # a response of the outside unit, for the exclusion route
         y = db.session.query(Unit).filter_by(code="Q-Y").one()

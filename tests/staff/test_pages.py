@@ -121,10 +121,10 @@ def test_report_page_xlsx_and_csv(sapp, world, as_role):
 
 def test_import_reports_row_errors_and_scope(sapp, world, as_role):
     c = as_role("analyst")
-    bad = ("unit_code,period_start,period_end,stratum,transactions\n"
-           "P-A,2026-01-01,2026-01-31,_all,10\n"
-           "P-A,2026-02-31,2026-02-28,_all,ten\n"
-           "Q-Y,2026-01-01,2026-01-31,_all,5\n").encode()
+    bad = (b"unit_code,period_start,period_end,stratum,transactions\n"
+           b"P-A,2026-01-01,2026-01-31,_all,10\n"
+           b"P-A,2026-02-31,2026-02-28,_all,ten\n"
+           b"Q-Y,2026-01-01,2026-01-31,_all,5\n")
     r = c.post("/staff/data/import", data={"kind": "volumes", "file": (io.BytesIO(bad), "v.csv")},
                content_type="multipart/form-data")
     html = r.get_data(as_text=True)
