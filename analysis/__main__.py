@@ -195,7 +195,7 @@ def cmd_drivers(args, progress) -> int:
     resp, vols, units = _load(args, progress)
     frame, meta = weighted_responses(resp, vols, units, period=_period(args.period, args.calendar), options=opts)
     progress("fitting drivers")
-    table = drv.drivers(frame, weight="weight", count="count", group=args.group, strata="cell")
+    table = drv.drivers(frame, weight="weight", count="count", group=args.group, strata="cell", fpc="cell_N")
     meta["command"] = "drivers"
     _write(table, meta, args.out, progress)
     return 0

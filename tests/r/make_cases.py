@@ -60,8 +60,28 @@ def _responses(rng, spec, period, extra_cols=None):
     return df[cols]
 
 
+def _driven_responses(rng, spec, period, coefs, intercept=-2.0, p_na=0.08):
+    """Responses whose overall satisfaction follows a logistic model of the elements' satisfaction.
+
+    spec: list of (unit, stratum, n); coefs: element -> log odds ratio.
+    """
+    r = _responses(rng, [(u, s, n, 0.7, 0.0) for u, s, n in spec], period)
+    n = len(r)
+    q = rng.random(n)
+    lin = np.full(n, intercept)
+    for e in ELEMENTS:
+        sat = rng.random(n) < 0.45 + 0.4 * q
+        r[e] = np.where(sat, rng.integers(4, 6, n), rng.integers(1, 4, n)).astype(float)
+        lin += coefs.get(e, 0.0) * sat
+        r.loc[rng.random(n) < p_na, e] = np.nan
+    sat = rng.random(n) < 1.0 / (1.0 + np.exp(-lin))
+    r["overall"] = np.where(sat, rng.integers(4, 6, n), rng.integers(1, 4, n)).astype(float)
+    r.loc[rng.random(n) < p_na / 2, "overall"] = np.nan
+    return r
+
+
 def _write(case, period_label, responses, volumes=None, units=None, element_mode="direct",
-           weights_from="volumes"):
+           weights_from="volumes", extra=()):
     d = HERE / "cases" / case
     d.mkdir(parents=True, exist_ok=True)
     for f in d.glob("*.csv"):
@@ -78,7 +98,7 @@ def _write(case, period_label, responses, volumes=None, units=None, element_mode
         for k, v in [("period", period_label), ("first", p.first.isoformat()), ("last", p.last.isoformat()),
                      ("start_utc", p.start.strftime("%Y-%m-%d %H:%M:%S")),
                      ("end_utc", p.end.strftime("%Y-%m-%d %H:%M:%S")),
-                     ("element_mode", element_mode), ("weights_from", weights_from)]:
+                     ("element_mode", element_mode), ("weights_from", weights_from), *extra]:
             w.writerow([k, v])
 
 
@@ -204,6 +224,28 @@ def main():
     r = _responses(rng, [("W1", "", 35, 0.75, 0.1), ("W2", "x", 20, 0.85, 0.1), ("W2", "y", 16, 0.6, 0.0)], period)
     r["weight"] = rng.integers(1, 5, len(r))
     _write("explicit_weights", "2025", r, weights_from="column")
+
+    # 12. key drivers: svyglm on the complete responses as a domain of the full design, with FPC;
+    # incomplete responses stay in their cells; a lonely one-response cell; two districts and the root
+    rng = np.random.default_rng(1212)
+    spec = [("E11", "a", 70), ("E11", "b", 45), ("E11", "c", 1), ("E12", "a", 80), ("E21", "a", 60),
+            ("E21", "b", 55), ("E22", "", 70)]
+    r = _driven_responses(rng, spec, period, {"staff": 1.8, "result": 0.9, "procedure": 0.4})
+    v = _vol([("E11", "a", 150), ("E11", "b", 90), ("E11", "c", 4), ("E12", "a", 400), ("E21", "a", 100),
+              ("E21", "b", 80), ("E22", "_all", 700)])
+    units = pd.DataFrame([
+        ("Q1", "Tinh", "Province", "province", ""),
+        ("F1", "Huyen 1", "District 1", "district", "Q1"),
+        ("F2", "Huyen 2", "District 2", "district", "Q1"),
+        ("E11", "Xa 11", "Commune 11", "commune", "F1"),
+        ("E12", "Xa 12", "Commune 12", "commune", "F1"),
+        ("E21", "Xa 21", "Commune 21", "commune", "F2"),
+        ("E22", "Xa 22", "Commune 22", "commune", "F2"),
+    ], columns=["code", "name_vi", "name_en", "kind", "parent_code"])
+    units["valid_from"] = "2020-01-01"
+    units["valid_to"] = ""
+    units["successor_code"] = ""
+    _write("key_drivers", "2025", r, v, units, extra=[("drivers_level", "district")])
 
 
 if __name__ == "__main__":

@@ -45,6 +45,25 @@ lincomb <- function(des_d, nums, dens, coefs) {
   c(est = as.numeric(coef(ct)), se = as.numeric(SE(ct)))
 }
 
+# Key drivers (analysis/drivers.py): svyglm of overall satisfaction on the elements' satisfaction, the
+# complete responses of each domain as a domain of the full design (strata, weights and FPC kept).
+drivers_case <- function(des, r, levels) {
+  complete <- rowSums(is.na(as.matrix(r[, items]))) == 0
+  f <- as.formula(paste("s_overall ~", paste(paste0("s_", elements), collapse = " + ")))
+  out <- list()
+  for (lv in names(levels)) {
+    dom <- levels[[lv]]
+    for (d in sort(unique(dom))) {
+      in_d <- complete & dom == d
+      m <- svyglm(f, design = subset(des, in_d), family = quasibinomial(),
+                  control = glm.control(epsilon = 1e-14, maxit = 100))
+      out[[length(out) + 1]] <- data.frame(level = lv, domain = d, term = c("intercept", elements),
+                                           n = sum(in_d), coef = as.numeric(coef(m)), se = as.numeric(SE(m)))
+    }
+  }
+  do.call(rbind, out)
+}
+
 one_case <- function(dir) {
   prm <- read_params(dir)
   r <- read.csv(file.path(dir, "responses.csv"), colClasses = "character", na.strings = NULL)
@@ -104,6 +123,10 @@ one_case <- function(dir) {
   }
   levels[["root"]] <- rep("_root", nrow(r))
   des <- svydesign(ids = ~1, strata = ~cell, weights = ~w, fpc = ~Ncell, data = r)
+  if ("drivers_level" %in% names(prm)) {
+    drv <- drivers_case(des, r, levels[c(prm[["drivers_level"]], "root")])
+    write.csv(drv, file.path(root, "expected", paste0(basename(dir), ".drivers.csv")), row.names = FALSE)
+  }
 
   out <- list()
   for (lv in names(levels)) {
@@ -164,7 +187,9 @@ one_case <- function(dir) {
 }
 
 dir.create(file.path(root, "expected"), showWarnings = FALSE)
+cases <- commandArgs(trailingOnly = TRUE)[-1]   # optional: only these cases
 for (dir in list.dirs(file.path(root, "cases"), recursive = FALSE)) {
+  if (length(cases) && !(basename(dir) %in% cases)) next
   case <- basename(dir)
   res <- suppressWarnings(one_case(dir))
   write.csv(res, file.path(root, "expected", paste0(case, ".csv")), row.names = FALSE)
