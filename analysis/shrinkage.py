@@ -83,7 +83,8 @@ def _fit_A(
     A = float(np.median(D))
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    while it < max_iter:
+        it += 1
         w = 1.0 / (A + D)
         beta, M, r = _gls(y, X, w)
         if method == "REML":

@@ -15,7 +15,7 @@ from scipy import stats
 from analysis import METHOD_VERSION, IndexOptions, compute_index
 from analysis.__main__ import main
 from analysis.schema import METHOD_VERSION_UNCAPPED
-from analysis_factories import make_responses, make_volumes, uniform_rows
+from tests.factories import make_responses, make_volumes, uniform_rows
 
 # stratum s1: 50 responses, all satisfied, 2000 transactions (w = 40);
 # stratum s2: 48 satisfied + 2 not, 100 transactions (w = 2): two failures at a low weight

@@ -15,24 +15,20 @@ from analysis.ranking import (
     rank_units,
     ranking_note,
 )
+from tests.factories import make_responses, uniform_rows
 
-ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
 
-
-def _responses(spec, seed=3):
-    """spec: (unit, n, share satisfied): one row per response, every item answered."""
-    rng = np.random.default_rng(seed)
+def _responses(spec):
+    """spec: (unit, n, share satisfied): every item 5 for the satisfied responses, 2 for the others."""
     rows = []
     for unit, n, share in spec:
-        for i in range(n):
-            sat = i < round(share * n)
-            rows.append({"unit_code": unit, "stratum": "", **{k: float(rng.choice([4, 5]) if sat else
-                                                                     rng.choice([1, 2, 3])) for k in ITEMS}})
-    return pd.DataFrame(rows)
+        k = round(share * n)
+        rows += uniform_rows(unit, k, value=5) + uniform_rows(unit, n - k, value=2)
+    return make_responses(rows)
 
 
 def _engine_table(spec, volumes=None):
-    """Unit rows of compute_index (uncapped, R-exact intervals) over ``spec``."""
+    """Unit rows of compute_index (default options) over ``spec``."""
     opts = IndexOptions(weights_from="volumes" if volumes is not None else "none")
     res = compute_index(_responses(spec), volumes, period=None, options=opts)
     return res.table[res.table["level"] == "unit"].reset_index(drop=True)

@@ -8,7 +8,8 @@ from scipy import optimize, special, stats
 from analysis import IndexOptions, compute_index
 from analysis.shrinkage import fay_herriot, shrink_index
 
-ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
+from tests.factories import make_responses, uniform_rows
+
 Z95 = stats.norm.ppf(0.975)
 
 
@@ -27,16 +28,13 @@ def _units(m=40, seed=1):
     )
 
 
-def _responses(spec, seed=3):
-    """spec: (unit, n, share satisfied): one row per response, every item answered."""
-    rng = np.random.default_rng(seed)
+def _responses(spec):
+    """spec: (unit, n, share satisfied): every item 5 for the satisfied responses, 2 for the others."""
     rows = []
     for unit, n, share in spec:
-        for i in range(n):
-            sat = i < round(share * n)
-            rows.append({"unit_code": unit, "stratum": "", **{k: float(rng.choice([4, 5]) if sat else
-                                                                     rng.choice([1, 2, 3])) for k in ITEMS}})
-    return pd.DataFrame(rows)
+        k = round(share * n)
+        rows += uniform_rows(unit, k, value=5) + uniform_rows(unit, n - k, value=2)
+    return make_responses(rows)
 
 
 def _engine_units(spec, transactions=None):

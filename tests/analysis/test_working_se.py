@@ -5,9 +5,14 @@ import pytest
 from scipy import special, stats
 
 from analysis import IndexOptions, compute_index
-from analysis.intervals import proportion_interval, working_logit, working_point, working_se
+from analysis.intervals import (
+    proportion_interval,
+    working_logit,
+    working_point,
+    working_se,
+)
 from analysis.schema import SE_ZERO
-from analysis_factories import make_responses, uniform_rows
+from tests.factories import make_responses, uniform_rows
 
 Z95 = stats.norm.ppf(0.975)
 
@@ -86,7 +91,7 @@ def test_on_an_index_table():
 
 
 def _mou(rows, vols):
-    from analysis_factories import make_units, make_volumes
+    from tests.factories import make_units, make_volumes
 
     units = make_units([("D", "district", ""), ("C1", "commune", "D"), ("C2", "commune", "D")])
     return compute_index(make_responses(rows), make_volumes(vols), units, period="2025",

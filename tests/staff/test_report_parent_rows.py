@@ -2,9 +2,16 @@
 one-stop before 2025-07-01): its own `unit` row and its roll-up row share a code."""
 import datetime as dt
 
-from factories import make_counter, make_response, make_unit, make_user, make_volume
-from staffkit import PASSWORD, login
 from survey_app.extensions import db
+from tests.factories import (
+    PASSWORD,
+    make_counter,
+    make_response,
+    make_unit,
+    make_user,
+    make_volume,
+)
+from tests.helpers import login
 
 UTC = dt.timezone.utc
 
