@@ -20,10 +20,9 @@ from analysis import IndexOptions, compute_index, read_responses, read_units, re
 
 R_DIR = Path(__file__).resolve().parents[1] / "r"
 CASES = sorted(p.name for p in (R_DIR / "cases").iterdir() if p.is_dir())
-#: Cases whose R values follow a rule the engine does not implement yet (issue 10 item 4: --map-successors
-#: maps the domains only; cells, weights and FPC stay the collecting unit's).  Strict: remove the mark
-#: when the engine matches.
-PENDING = {"map_successors": "issue 10 item 4: successor mapping must keep the collecting unit's design"}
+#: Cases whose R values follow a rule the engine does not implement yet: {case: reason}, marked
+#: xfail(strict=True) so that the mark must go when the engine matches.
+PENDING: dict = {}
 CASE_PARAMS = [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=PENDING[c])) if c in PENDING else c
                for c in CASES]
 TOL = 1e-9
