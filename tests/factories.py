@@ -126,7 +126,11 @@ def _ts(days_ago: float) -> dt.datetime:
 def seed_world(app) -> dict:
     """P(province) > A, B (communes); Q(province) > Y (commune, outside every
     scoped user).  A has 130 responses (one flagged duplicate, one comment that
-    looks like a spreadsheet formula), B 40, Y 30 with a secret comment."""
+    looks like a spreadsheet formula), B 40, Y 30 with a secret comment.
+
+    The responses lie between the start of the current report year and now:
+    call it under the `frozen_clock` fixture (the `world` fixture does), or in
+    the first days after the 15/12 cut-off some fall into the previous year."""
     from survey_app.dbutil import insert_responses
     from survey_app.extensions import db
     from survey_app.instruments import latest
