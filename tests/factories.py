@@ -181,9 +181,9 @@ def seed_world(app) -> dict:
                 r["flags"] = "duplicate"
                 r["flag_reason"] = "same answers 4 s apart"
                 flagged = r
-        for i in range(60):  # previous year, lower satisfaction: a significant rise
+        for _ in range(60):  # previous year, lower satisfaction: a significant rise
             add_response(A, answers(0.45), counter=ca1, submitted_at=per.start - dt.timedelta(days=rng.uniform(2, 300)))
-        for i in range(40):
+        for _ in range(40):
             add_response(B, answers(0.7), counter=cb, submitted_at=_ts(rng.uniform(0.5, days)))
         for i in range(30):
             add_response(Y, answers(0.6), counter=cy, submitted_at=_ts(rng.uniform(0.5, days)),
