@@ -201,7 +201,7 @@ def cmd_drivers(args, progress) -> int:
 
 def cmd_trend(args, progress) -> int:
     tr = _optional("trend")
-    from .index import compute_index
+    from .index import compute_pair
     from .periods import previous_period
 
     opts = _options(args)
@@ -210,8 +210,7 @@ def cmd_trend(args, progress) -> int:
         raise InputError("trend needs --period")
     resp, vols, units = _load(args, progress)
     prev = _period(args.previous, args.calendar) if args.previous else previous_period(period)
-    cur = compute_index(resp, vols, units, period=period, options=opts)
-    old = compute_index(resp, vols, units, period=prev, options=opts)
+    cur, old = compute_pair(resp, vols, units, period=period, previous=prev, options=opts)
     table = tr.trend(cur.table, old.table, key=["unit_code", "level"])
     meta = {"method_version": cur.meta["method_version"], "command": "trend",
             "current": cur.meta, "previous": old.meta}

@@ -126,3 +126,28 @@ def test_reporting_calendar_row_sets_the_cut_off(ctx):
     p = resolve_period("2025")
     assert (p.first.isoformat(), p.last.isoformat()) == ("2024-12-01", "2025-11-30")
     assert current_report_year(dt.datetime(2025, 12, 5, tzinfo=UTC)) == 2026
+
+
+@pytest.mark.parametrize("ci", ["wilson", "beta"])
+def test_map_successors_keeps_the_design_on_the_database_path(ctx, ci):
+    """METHODOLOGY §6: mapping changes the domains only; root and unchanged parents are identical."""
+    _seed_small(np.random.default_rng(5))
+    plain = stats.compute_index("2025", ci=ci, target=0.9).table.set_index(["level", "unit_code"])
+    mapped_result = stats.compute_index("2025", ci=ci, target=0.9, map_successors=True)
+    mapped = mapped_result.table.set_index(["level", "unit_code"])
+    numeric = [c for c in plain.columns if pd.api.types.is_numeric_dtype(plain[c])]
+    for key in [("root", "_root"), ("province", "P"), ("unit", "X2"), ("unit", "X3")]:
+        np.testing.assert_array_equal(plain.loc[key, numeric].to_numpy(float), mapped.loc[key, numeric].to_numpy(float),
+                                      err_msg=str(key))
+        assert plain.loc[key, "flags"] == mapped.loc[key, "flags"]
+    # the successor's N is the sum over the units mapped into it; the retired commune has no row
+    assert mapped.loc[("unit", "X1"), "N"] == plain.loc[("unit", "X1"), "N"] + plain.loc[("unit", "H-X1"), "N"]
+    assert mapped.loc[("unit", "X1"), "n"] == plain.loc[("unit", "X1"), "n"] + plain.loc[("unit", "H-X1"), "n"]
+    assert ("unit", "H-X1") not in mapped.index
+    # the CSV path gives the same mapped figures
+    buf = io.StringIO()
+    dataio.write_csv(dataio.iter_response_rows(db.session), buf)
+    csv = compute_index(read_responses(io.StringIO(buf.getvalue())), stats.volumes_frame(), stats.units_frame(),
+                        period="2025", options=IndexOptions(ci=ci, target=0.9, map_successors=True)).table
+    csv = csv.set_index(["level", "unit_code"]).loc[mapped.index]
+    np.testing.assert_allclose(mapped[numeric].to_numpy(float), csv[numeric].to_numpy(float), rtol=0, atol=1e-12)
