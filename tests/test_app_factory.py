@@ -18,8 +18,8 @@ def test_defaults_embedded_sqlite_in_instance(monkeypatch):
 def test_secret_key_generated_once_into_instance(tmp_path, monkeypatch):
     """In process (no interpreter start-up): the first app writes a random key
     into instance/secret_key (0600); every later app reads that same key."""
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for name in ("SECRET_KEY", "SIPAS_SECRET_KEY", "DATABASE_URL", "SIPAS_SQLALCHEMY_DATABASE_URI"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SIPAS_INSTANCE_PATH", str(tmp_path / "inst"))
     key_file = tmp_path / "inst" / "secret_key"
     assert not key_file.exists()
