@@ -42,8 +42,8 @@ PERMISSIONS = {
 _DUMMY_HASH = None
 
 
-def _cfg(key: str, default):
-    return current_app.config.get(key, default)
+def _cfg(key: str):
+    return current_app.config[key]
 
 
 def _utcnow() -> _dt.datetime:
@@ -84,8 +84,8 @@ def authenticate(username: str, password: str) -> LoginResult:
     if not verify_password(user.password_hash, password or ""):
         user.failed_logins = (user.failed_logins or 0) + 1
         result = LoginResult(error="invalid")
-        if user.failed_logins >= int(_cfg("STAFF_MAX_FAILED_LOGINS", 5)):
-            lock = int(_cfg("STAFF_LOCK_SECONDS", 15 * 60))
+        if user.failed_logins >= int(_cfg("STAFF_MAX_FAILED_LOGINS")):
+            lock = int(_cfg("STAFF_LOCK_SECONDS"))
             user.locked_until = now + _dt.timedelta(seconds=lock)
             user.failed_logins = 0
             from .audit import record
