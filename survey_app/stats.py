@@ -11,6 +11,7 @@ rows, so the results equal those of the CSV path on the same data.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Iterable, Optional
 
@@ -123,9 +124,8 @@ def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: O
     period = _period(period)
     opts = options or IndexOptions()
     if opts.target is None:
-        opts.target = target_spec()
-    for k, v in option_overrides.items():
-        setattr(opts, k, v)
+        opts = dataclasses.replace(opts, target=target_spec())
+    opts = dataclasses.replace(opts, **option_overrides)  # IndexOptions is frozen; a misspelled name raises
     frame = response_frame(period, unit_ids)
     result = analysis_compute_index(frame, volumes_frame(period, unit_ids), units_frame(), period=period,
                                     options=opts)
