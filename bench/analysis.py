@@ -8,7 +8,7 @@ Usage (from the repository root)::
     python bench/analysis.py --part cli   # python -m analysis index on CSV files
 
 Part ``annual``: 1,000,000 responses over 3,500 units (communes, departments,
-counters; 2 strata each; quarterly volumes) under districts / service centres /
+service-centre desks; 2 strata each; quarterly volumes) under districts / service centres /
 provinces; times the whole annual computation (validation, weights, all
 elements, index, intervals, adequacy, roll-up to province and root, ranking
 when :mod:`analysis.ranking` is present). Goal: under 10 s.
@@ -43,13 +43,17 @@ ITEMS = ["overall", "access", "procedure", "staff", "result", "feedback"]
 
 
 def make_tree(rng):
-    """5 provinces; 100 districts; 50 service centres; 2,500 communes, 500 departments, 500 counters."""
+    """5 provinces; 100 districts; 50 service centres; 2,500 communes, 500 departments, 500 service-centre desks.
+
+    The desks are units of kind ``other`` under the service centres (a row of kind ``counter`` is a service
+    point, not a unit of the index: METHODOLOGY §6).
+    """
     rows = [(f"P{i}", "province", "") for i in range(5)]
     rows += [(f"D{i:03d}", "district", f"P{i % 5}") for i in range(100)]
     rows += [(f"S{i:02d}", "service_center", f"P{i % 5}") for i in range(50)]
     leaves = [(f"C{i:04d}", "commune", f"D{i % 100:03d}") for i in range(2500)]
     leaves += [(f"G{i:03d}", "department", f"P{i % 5}") for i in range(500)]
-    leaves += [(f"K{i:03d}", "counter", f"S{i % 50:02d}") for i in range(500)]
+    leaves += [(f"K{i:03d}", "other", f"S{i % 50:02d}") for i in range(500)]
     rows += leaves
     units = pd.DataFrame(rows, columns=["code", "kind", "parent_code"])
     units["name_vi"] = units["code"]
