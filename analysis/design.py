@@ -127,14 +127,17 @@ class SurveyDesign:
         """The eligible responses with their design, for models on response-level data.
 
         Columns: the normalised response columns plus ``cell`` (cell id),
-        ``cell_stratum``, ``weight`` (the design weight w), ``count`` and
-        ``parent_code``; ``unit_code`` names the domain unit, and under
+        ``cell_stratum``, ``weight`` (the design weight w), ``cell_N`` (the
+        cell's design N for the FPC, NaN when unknown or without FPC),
+        ``count`` and ``parent_code``; ``unit_code`` names the domain unit, and under
         ``map_successors`` ``cell_unit`` the collecting unit (whose cells these are).
         """
         R = self.responses.copy()
         R["cell"] = self.cell_id
         R["cell_stratum"] = self.cells["stratum"].to_numpy()[self.cell_id] if len(self.cells) else ""
         R["weight"] = self.weights
+        R["cell_N"] = (self.rows.cell_N[self.cell_id] if self.fpc and len(self.cells)
+                       else np.full(len(R), np.nan))
         ua = self.responses["unit_code"].array
         if self.successors:
             R["cell_unit"] = R["unit_code"]
