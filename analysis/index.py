@@ -4,8 +4,9 @@
 returns an :class:`IndexResult`: ``.table`` one row per unit/parent/root
 (the wide table), ``.estimates`` the same figures as a tidy long table (one
 row per domain and quantity; the wide table is its pivot), ``.meta`` the
-method version, parameters and counts, ``.cells`` the design's cells and
-``.design`` the :class:`~analysis.design.SurveyDesign` itself.
+method version, parameters and counts, ``.cells`` the design's cells.
+``estimate(build_design(...))`` is the same in two steps, with the
+:class:`~analysis.design.SurveyDesign` in hand.
 
 The steps live in their own modules: :mod:`analysis.design` (inputs,
 eligibility, tree, cells, weights, domains), :mod:`analysis.estimation`
@@ -52,7 +53,7 @@ from .periods import Period, parse_period
 from .schema import METHOD_VERSION, METHOD_VERSION_UNCAPPED, ROOT_LEVEL, UNIT_LEVEL
 from .targets import resolve_targets, target_status
 
-__all__ = ["METHOD_VERSION", "method_label", "IndexOptions", "IndexResult", "compute_index", "compute_pair",
+__all__ = ["METHOD_VERSION", "method_label", "IndexOptions", "IndexResult", "compute_index", "estimate", "compute_pair",
            "weighted_responses", "tree_date", "INDEX_COLUMNS", "GRAM_MAX_RATIOS"]
 
 
@@ -72,13 +73,13 @@ INDEX_COLUMNS = [
 class IndexResult:
     """``table``: one row per unit / parent / root; ``meta``: method and counts; ``cells``: the design
     cells; ``estimates``: the tidy long table (:data:`analysis.estimates.ESTIMATE_COLUMNS`) of the
-    same rows; ``design``: the survey design they were estimated from."""
+    same rows. (The design itself is not kept, so a cached result stays small: build it with
+    :func:`analysis.design.build_design` and estimate it with :func:`estimate`.)"""
 
     table: pd.DataFrame
     meta: dict
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     estimates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=est_table.ESTIMATE_COLUMNS))
-    design: SurveyDesign | None = None
 
 
 def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
@@ -119,8 +120,7 @@ def estimate(design: SurveyDesign) -> IndexResult:
     table = _filter_level(table, opts.level_filter)
     estimates = est_table.tidy(long, domains, keep=table["_dom"].to_numpy())
     table = _order_columns(table.reset_index(drop=True), V)
-    return IndexResult(table=table, meta=_meta(design, V, alpha), cells=design.cells, estimates=estimates,
-                       design=design)
+    return IndexResult(table=table, meta=_meta(design, V, alpha), cells=design.cells, estimates=estimates)
 
 
 def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,

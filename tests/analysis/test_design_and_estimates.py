@@ -8,6 +8,7 @@ import pytest
 
 from analysis import (IndexOptions, SurveyDesign, build_design, compute_index, weighted_responses)
 from analysis.estimates import ESTIMATE_COLUMNS, wide_names
+from analysis.index import estimate
 from analysis.schema import ELEMENTS
 from tests.factories import ITEMS, make_responses, make_units, make_volumes
 
@@ -42,8 +43,10 @@ def test_the_design_is_one_typed_object_shared_by_index_and_models():
     np.testing.assert_array_equal(frame["weight"].to_numpy(), design.weights)
     assert meta["n_used"] == design.eligibility.n_used == len(resp)
     res = compute_index(resp, vols, units, period="2025")
-    np.testing.assert_array_equal(res.design.weights, design.weights)
     pd.testing.assert_frame_equal(res.cells, design.cells)
+    two_steps = estimate(design)
+    pd.testing.assert_frame_equal(two_steps.table, res.table)
+    pd.testing.assert_frame_equal(two_steps.estimates, res.estimates)
     assert set(frame["parent_code"]) == {"D", "P"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         design.weights_from = "none"
