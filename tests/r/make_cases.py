@@ -1,6 +1,6 @@
 """Generate the small, seeded CSV fixtures under tests/r/cases/<case>/.
 
-Run from the repository root: ``python tests/r/make_cases.py``. Each case has
+Run from the repository root: ``python -m tests.r.make_cases``. Each case has
 ``responses.csv`` (DESIGN response CSV; timestamps in UTC with ``Z`` so that R
 can read them without an offset parser), optionally ``volumes.csv`` and
 ``units.csv``, and ``params.csv`` (key,value: period label, its local first/last
@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
+from analysis.periods import parse_period
 
-from analysis.periods import parse_period  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ELEMENTS = ["access", "procedure", "staff", "result", "feedback"]
 ITEMS = ["overall"] + ELEMENTS
