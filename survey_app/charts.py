@@ -1,7 +1,7 @@
 """Server-rendered SVG charts (matplotlib, Agg, no pyplot state) for the staff pages.
 
 Each function takes plain numbers already computed by `analysis` (via
-`survey_app.stats`) and returns SVG bytes.  Text stays text (svg.fonttype
+`survey_app.services.stats`) and returns SVG bytes.  Text stays text (svg.fonttype
 none), so charts are small, sharp in print and searchable; every chart is shown
 beside a data table on the page.  Colours are colour-blind safe (Okabe–Ito)
 and never the only carrier of meaning.

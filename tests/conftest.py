@@ -231,7 +231,7 @@ def make_loaded_app(make_app):
     """Factory: an app (extra config as kwargs) with the questionnaires loaded."""
     def make(**overrides):
         from survey_app.extensions import db
-        from survey_app.instruments import sync_instruments
+        from survey_app.services.instruments import sync_instruments
 
         app = make_app(**overrides)
         with app.app_context():

@@ -52,7 +52,7 @@ def make_response(unit, answers: dict[str, int] | None = None, *, counter=None,
                   submitted_at: dt.datetime | None = None, channel="qr", instrument="counter-quick",
                   stratum=ALL_STRATUM, **kw):
     from survey_app.extensions import db
-    from survey_app.instruments import latest
+    from survey_app.services.instruments import latest
     from survey_app.models import Answer, Response
 
     inst = latest(db.session, instrument)
@@ -77,7 +77,7 @@ def make_volume(unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.dat
 
 
 def make_user(username=None, role="analyst", unit=None, password=PASSWORD):
-    from survey_app.auth import hash_password
+    from survey_app.services.accounts import hash_password
     from survey_app.extensions import db
     from survey_app.models import User
 
@@ -109,7 +109,7 @@ class Place:
 def make_place(code: str = "XA-TP", name_vi: str = "UBND xã Tân Phú") -> Place:
     """A commune with one counter, committed; its citizen link."""
     from survey_app.extensions import db
-    from survey_app.tokens import counter_token
+    from survey_app.services.tokens import counter_token
 
     unit = make_unit(code=code, name_vi=name_vi)
     counter = make_counter(unit, code=f"{code}-Q1", name_vi="Quầy 1 — Hộ tịch")
@@ -131,11 +131,11 @@ def seed_world(app) -> dict:
     The responses lie between the start of the current report year and now:
     call it under the `frozen_clock` fixture (the `world` fixture does), or in
     the first days after the 15/12 cut-off some fall into the previous year."""
-    from survey_app.dbutil import insert_responses
+    from survey_app.services.responses import insert_responses
     from survey_app.extensions import db
-    from survey_app.instruments import latest
+    from survey_app.services.instruments import latest
     from survey_app.models import Target, answer_pattern
-    from survey_app.periods import current_report_year, resolve_period
+    from survey_app.services.periods import current_report_year, resolve_period
 
     rng = random.Random(7)
     with app.app_context():

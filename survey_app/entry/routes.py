@@ -21,16 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from wtforms.validators import ValidationError
 
-from .. import collect
-from ..auth import scope_unit_ids
 from ..errors import error_page
 from ..extensions import csrf, db
 from ..models import Counter, Unit
+from ..services import instruments, responses, submissions
+from ..services.units import scope_unit_ids
 from . import bp
 
 INSTRUMENTS = ("counter-quick", "sipas-services")
 CHANNELS = ("paper", "phone")
-SHEET_FIELDS = collect.TRANSPORT_FIELDS + ("counter", "instrument", "channel", "date")
+SHEET_FIELDS = submissions.TRANSPORT_FIELDS + ("counter", "instrument", "channel", "date")
 MAX_AGE_DAYS = 400
 
 
@@ -95,8 +95,8 @@ def _render_sheet(counter, inst, channel, day, *, values=None, errors=None, key=
     body = render_template(
         "entry/form.html", counter=counter, inst=inst, channel=channel, day=day,
         title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
-        questions=collect.questions(inst.definition, locale), values=values or {}, errors=errors or {},
-        key=key or collect.new_key(), csrf_token=generate_csrf(), alert=alert, fields=collect,
+        questions=submissions.questions(inst.definition, locale), values=values or {}, errors=errors or {},
+        key=key or submissions.new_key(), csrf_token=generate_csrf(), alert=alert, fields=submissions,
         saved=session.get("entry_saved", 0), today=_local_today().isoformat(), locale=locale,
         ok_flash=status == 200 and not errors,
     )
@@ -110,7 +110,7 @@ def _render_sheet(counter, inst, channel, day, *, values=None, errors=None, key=
 def sheet():
     code, inst_key, channel, day_text = _sheet_args()
     counter = _counter_in_scope(code)
-    inst = collect.latest_instrument(inst_key)
+    inst = instruments.latest_instrument(inst_key)
     if inst is None:
         return error_page(503)
     today = _local_today()
@@ -123,22 +123,22 @@ def sheet():
                              alert=_("Saved. Next questionnaire.") if request.args.get("saved") else None)
 
     form = request.form
-    key = form.get(collect.KEY_FIELD, "")
-    values = collect.posted_values(inst.definition, form)
+    key = form.get(submissions.KEY_FIELD, "")
+    values = submissions.posted_values(inst.definition, form)
     day_shown = day_text[:10]
 
     def again(*, errors=None, alert=None, status=400):
         return _render_sheet(counter, inst, channel, day_shown, values=values, errors=errors,
-                             key=key if collect.valid_key(key) else None, alert=alert, status=status)
+                             key=key if submissions.valid_key(key) else None, alert=alert, status=status)
 
     try:
-        validate_csrf(form.get(collect.CSRF_FIELD)) if current_app.config.get("WTF_CSRF_ENABLED", True) else None
+        validate_csrf(form.get(submissions.CSRF_FIELD)) if current_app.config.get("WTF_CSRF_ENABLED", True) else None
     except ValidationError:
         return again(alert=_("This page was open for a long time, so for your security it has to be sent once "
                              "more. What you typed is kept: please check it and save again."))
-    if not collect.valid_key(key):
+    if not submissions.valid_key(key):
         return again(errors={"": _("The form was sent in an unexpected shape. Please send it again.")})
-    result = collect.validate(inst.definition, form, extra_fields=SHEET_FIELDS)
+    result = submissions.validate(inst.definition, form, extra_fields=SHEET_FIELDS)
     errors = dict(result.errors)
     if day is None or day > today or (today - day).days > MAX_AGE_DAYS:
         errors["date"] = _("Enter the date written on the questionnaire (not in the future, at most "
@@ -146,7 +146,7 @@ def sheet():
     if errors:
         return again(errors=errors)
     try:
-        outcome = collect.create_response(
+        outcome = responses.create_response(
             unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean, channel=channel,
             idempotency_key=key, submitted_at=_submitted_at(day), check_flags=False)
     except OperationalError:

@@ -30,7 +30,7 @@ def _setup(state):
 
 @bp.before_request
 def _require_login():
-    from ..auth import end_session, session_expired
+    from .auth import end_session, session_expired
 
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None

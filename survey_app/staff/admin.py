@@ -13,12 +13,14 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from ..audit import record
-from ..auth import hash_password, require, revoke_sessions, scope_unit_ids, subtree_ids, unit_in_scope_or_404
-from ..dataio import ImportRejected, RowError, import_responses, import_units, import_volumes
+from ..services.audit import record
+from ..services.accounts import hash_password, revoke_sessions
+from ..services.units import counters_under, scope_unit_ids, subtree_ids
+from ..services.csv_import import ImportRejected, RowError, import_responses, import_units, import_volumes
 from ..extensions import db
 from ..models import ROLES, UNIT_KINDS, AuditLog, Counter, ReportingCalendar, Target, Unit, User
-from ..tokens import counter_url
+from ..services.tokens import counter_url
+from .auth import require, unit_in_scope_or_404
 from . import bp
 from .common import Page, int_arg
 
@@ -86,8 +88,7 @@ def data_import():
 def posters(code):
     user = require("posters")
     unit = unit_in_scope_or_404(user, code)
-    counters = db.session.scalars(select(Counter).where(Counter.unit_id.in_(subtree_ids(unit.id)))
-                                  .order_by(Counter.code)).all()
+    counters = counters_under(unit.id, include_inactive=True)
     links = {c.id: counter_url(c) for c in counters}
     return render_template("staff/posters.html", unit=unit, counters=counters, links=links)
 
@@ -110,7 +111,7 @@ def poster_download(code, ccode, fmt):
     unit, c = _counter_in_scope(user, code, ccode)
     if fmt not in POSTER_TYPES:
         abort(404)
-    from .. import posters as mod
+    from ..services import posters as mod
 
     kiosk = request.args.get("kiosk") == "1"
     data = {"png": mod.render_png, "svg": mod.render_svg, "pdf": mod.render_pdf}[fmt](c, kiosk)
@@ -123,7 +124,7 @@ def poster_download(code, ccode, fmt):
 def rotate_token(code, ccode):
     user = require("rotate_token")
     unit, c = _counter_in_scope(user, code, ccode)
-    from .. import posters as mod
+    from ..services import posters as mod
 
     mod.rotate_token(c, actor=user.username, user_id=user.id)
     db.session.commit()

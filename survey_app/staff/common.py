@@ -1,5 +1,5 @@
 """Shared helpers of the staff pages: the chosen period, the user's scope,
-cached calls into `survey_app.stats`, paging, and the plain-language wording
+cached calls into `survey_app.services.stats`, paging, and the plain-language wording
 of adequacy, targets and flags.
 
 Statistics are never computed here: every figure comes from `stats.py`
@@ -24,11 +24,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from .. import stats
-from ..auth import db_user, scope_unit_ids, subtree_ids
+from ..services import stats
+from ..services.units import scope_unit_ids
 from ..extensions import db
 from ..models import AuditLog, Unit
-from ..periods import current_report_year, resolve_period
+from ..services.periods import current_report_year, resolve_period
+from .auth import db_user
 from . import bp
 
 ELEMENTS = ("access", "procedure", "staff", "result", "feedback")
@@ -86,10 +87,6 @@ def scope_ids() -> Optional[set[int]]:
 def unit_codes(ids: Optional[set[int]] = None) -> dict[int, str]:
     rows = db.session.execute(select(Unit.id, Unit.code)).all()
     return {i: c for i, c in rows if ids is None or i in ids}
-
-
-def unit_subtree(unit: Unit) -> set[int]:
-    return subtree_ids(unit.id)
 
 
 # ---------------------------------------------------------------- cached statistics
@@ -323,7 +320,7 @@ def unit_name(row_or_unit) -> str:
 
 @bp.app_template_global()
 def staff_can(action: str) -> bool:
-    from ..auth import can
+    from .auth import can
 
     return can(action)
 

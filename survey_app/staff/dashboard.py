@@ -1,7 +1,6 @@
 """Overview, unit page, its charts, comments, flagged responses and exports."""
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from flask import Response as FlaskResponse
@@ -11,11 +10,13 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import charts
-from ..audit import record
-from ..auth import can, require, scope_unit_ids, subtree_ids, unit_in_scope_or_404
-from ..dataio import iter_response_rows
+from ..services.audit import record
+from ..services.periods import local_today
+from ..services.units import scope_unit_ids, subtree_ids
+from ..services.csv_export import iter_response_rows
 from ..extensions import db
 from ..models import Counter, Response
+from .auth import can, require, unit_in_scope_or_404
 from . import bp
 from .common import (ELEMENT_LABELS, ELEMENTS, Page, cached, chosen_period, records, int_arg, isnum, pct,
                      period_choices, unit_codes)
@@ -39,7 +40,7 @@ def index():
     period = chosen_period()
     scope, codes = _scope_codes(user)
     today = request.args.get("units") == "today"
-    opts = {"map_successors": True, "as_of": dt.date.today()} if today else {}
+    opts = {"map_successors": True, "as_of": local_today()} if today else {}
     res = safe_index(period, scope, **opts)
     t = trended(res, period, scope, **opts)
     if codes is not None:

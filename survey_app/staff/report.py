@@ -8,11 +8,12 @@ from flask_babel import gettext as _
 
 from analysis.ranking import compare_to_parent, rank_units
 
-from ..audit import record
-from ..auth import require, scope_unit_ids
+from ..services.audit import record
+from ..services.units import scope_unit_ids
 from ..extensions import db
-from ..periods import current_report_year, resolve_period
-from ..reports import report_csv, report_xlsx
+from ..services.periods import current_report_year, resolve_period
+from ..services.reports import report_csv, report_xlsx
+from .auth import require
 from . import bp
 from .common import KIND_LABELS, records, unit_codes
 from .unitdata import safe_index, table_of

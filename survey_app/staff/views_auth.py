@@ -5,9 +5,10 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..audit import record
-from ..auth import authenticate, db_user, end_session, start_session
+from ..services.audit import record
+from ..services.accounts import authenticate
 from ..extensions import limiter
+from .auth import db_user, end_session, start_session
 from . import _safe_next, bp
 
 

@@ -5,7 +5,7 @@
   a valid CSRF token and idempotency key.  Never a 5xx or a traceback; a
   thank-you means exactly one new response (or none for a repeat / the
   honeypot); any other answer leaves the database unchanged.
-- Every CSV import (units, volumes, responses via dataio): accepted, or
+- Every CSV import (units, volumes, responses via services.csv_import): accepted, or
   refused with ImportRejected and a message, the database unchanged.
 - `python -m analysis` inputs: read_responses / read_volumes / read_units,
   compute_index, and the command line itself: a result or InputError
@@ -48,7 +48,7 @@ def _definition():
 
     import survey_app
 
-    return json.loads((Path(survey_app.__file__).parent / "instruments" / "counter-quick.json").read_text())
+    return json.loads((Path(survey_app.__file__).parent / "questionnaires" / "counter-quick.json").read_text())
 
 
 VALID, PAIRS = form_strategies(_definition())
@@ -209,18 +209,18 @@ def import_world(open_app):
 
 
 def _import_property(app, kind, data):
-    from survey_app import dataio
+    from survey_app.services import csv_import
     from survey_app.extensions import db
 
-    func = {"units": dataio.import_units, "volumes": dataio.import_volumes,
-            "responses": dataio.import_responses}[kind]
+    func = {"units": csv_import.import_units, "volumes": csv_import.import_volumes,
+            "responses": csv_import.import_responses}[kind]
     before = fingerprint(app)
     with app.app_context():
         try:
             func(data, "fuzz.csv", actor="fuzz")
             accepted = True
             event("accepted")
-        except dataio.ImportRejected as exc:
+        except csv_import.ImportRejected as exc:
             db.session.rollback()
             accepted = False
             event("refused")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses
-from survey_app import dataio, stats
+from survey_app.services import csv_export, stats
 from survey_app.extensions import db
 from survey_app.models import Response
 from tests.factories import make_counter, make_response, make_unit, make_volume
@@ -51,7 +51,7 @@ def test_database_path_equals_csv_path(ctx, ci):
     db_result = stats.compute_index("2025", ci=ci, target=0.9)
     # The CSV path: export what the app stores, read it as the analysis CLI does.
     buf = io.StringIO()
-    dataio.write_csv(dataio.iter_response_rows(db.session), buf)
+    csv_export.write_csv(csv_export.iter_response_rows(db.session), buf)
     responses = read_responses(io.StringIO(buf.getvalue()))
     volumes = stats.volumes_frame()
     units = stats.units_frame()
@@ -83,7 +83,7 @@ def test_compressed_frame_is_smaller_than_responses(ctx):
 
 def test_scope_limits_rows(ctx):
     _seed_small(np.random.default_rng(5))
-    from survey_app.auth import subtree_ids
+    from survey_app.services.units import subtree_ids
     from survey_app.models import Unit
 
     x2 = db.session.scalar(select(Unit).where(Unit.code == "X2"))
@@ -118,7 +118,7 @@ def test_pattern_column_matches_answers(ctx):
 
 def test_reporting_calendar_row_sets_the_cut_off(ctx):
     from survey_app.models import ReportingCalendar
-    from survey_app.periods import current_report_year, resolve_period
+    from survey_app.services.periods import current_report_year, resolve_period
 
     assert resolve_period("2025").first.isoformat() == "2024-12-15"  # configuration default
     db.session.add(ReportingCalendar(key="default", cutoff_month=12, cutoff_day=1))
@@ -146,7 +146,7 @@ def test_map_successors_keeps_the_design_on_the_database_path(ctx, ci):
     assert ("unit", "H-X1") not in mapped.index
     # the CSV path gives the same mapped figures
     buf = io.StringIO()
-    dataio.write_csv(dataio.iter_response_rows(db.session), buf)
+    csv_export.write_csv(csv_export.iter_response_rows(db.session), buf)
     csv = compute_index(read_responses(io.StringIO(buf.getvalue())), stats.volumes_frame(), stats.units_frame(),
                         period="2025", options=IndexOptions(ci=ci, target=0.9, map_successors=True)).table
     csv = csv.set_index(["level", "unit_code"]).loc[mapped.index]

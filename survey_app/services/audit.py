@@ -1,8 +1,8 @@
 """The audit log: who changed what, when.  One place writes it."""
 from typing import Any, Optional
 
-from .extensions import db
-from .models import AuditLog
+from ..extensions import db
+from ..models import AuditLog
 
 
 def record(*, actor: str, action: str, target_type: Optional[str] = None,

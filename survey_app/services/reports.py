@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import pandas as pd
 
-from .dataio import csv_safe
+from .csv_export import csv_safe
 
 # (column in the ranked table, header key, kind) — kind: text | int | pct | num
 REPORT_COLUMNS = [

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 from xml.sax.saxutils import escape
 
-import click
 import qrcode
-from flask.cli import AppGroup
 from PIL import Image, ImageDraw, ImageFont
-from sqlalchemy import select
 
-from .extensions import db
-from .models import Counter, Unit
-from .tokens import counter_url, dossier_signature
+from ..models import Counter, Unit
+from .tokens import counter_url
+from .units import counters_under
 
 DPI = 300
 A5_MM = (148, 210)
@@ -208,15 +204,6 @@ def render_svg(counter: Counter, kiosk: bool = False) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
-def counters_under(unit: Unit, include_inactive: bool = False) -> list[Counter]:
-    from .auth import subtree_ids
-
-    q = select(Counter).where(Counter.unit_id.in_(subtree_ids(unit.id))).order_by(Counter.code)
-    if not include_inactive:
-        q = q.where(Counter.active.is_(True))
-    return list(db.session.scalars(q))
-
-
 def _safe_name(code: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", code).strip("._") or "counter"
 
@@ -226,7 +213,7 @@ def write_posters(unit: Unit, out_dir: Path, formats: tuple[str, ...] = ("png", 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     renderers = {"png": render_png, "svg": render_svg, "pdf": render_pdf}
-    for counter in counters_under(unit):
+    for counter in counters_under(unit.id):
         for fmt in formats:
             path = out_dir / f"{_safe_name(counter.code)}{'-kiosk' if kiosk else ''}.{fmt}"
             tmp = path.with_suffix(path.suffix + ".part")
@@ -245,68 +232,3 @@ def rotate_token(counter: Counter, *, actor: str, user_id: Optional[int] = None)
     record(actor=actor, action="token_rotate", target_type="counter", target_id=counter.code,
            details={"token_version": old + 1, "from_version": old}, user_id=user_id)
     return counter.token_version
-
-
-# ---------------------------------------------------------------- CLI
-qr_cli = AppGroup("qr", help="Counter QR codes: posters, token rotation, links.")
-
-
-def _fail(message: str, code: int = 1):
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def _counter(code: str) -> Counter:
-    counter = db.session.scalar(select(Counter).where(Counter.code == code))
-    if counter is None:
-        _fail(f"Không tìm thấy quầy {code}.")
-    return counter
-
-
-@qr_cli.command("posters")
-@click.option("--unit", "unit_code", required=True, help="Unit code: posters for every active counter under it.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--format", "fmt", default="png,svg", show_default=True,
-              help="Comma-separated: png, svg, pdf.")
-@click.option("--kiosk", is_flag=True, help="Posters for the kiosk link /k/<token> instead of /c/<token>.")
-def posters_cmd(unit_code, out_dir, fmt, kiosk):
-    """Write an A5 poster per counter under a unit (QR code, names, short URL, instruction)."""
-    formats = tuple(f.strip().lower() for f in fmt.split(",") if f.strip())
-    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
-    if bad or not formats:
-        _fail(f"Định dạng không hợp lệ: {', '.join(bad) or fmt} (cho phép: png, svg, pdf).", 2)
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
-    if unit is None:
-        _fail(f"Không tìm thấy đơn vị {unit_code}.")
-    written = write_posters(unit, Path(out_dir), formats, kiosk=kiosk)
-    if not written:
-        _fail(f"Đơn vị {unit_code} không có quầy nào đang hoạt động.")
-    for p in written:
-        click.echo(str(p))
-    click.echo(f"Đã tạo {len(written)} tệp áp phích cho {len(written) // len(formats)} quầy.", err=True)
-
-
-@qr_cli.command("rotate")
-@click.option("--counter", "counter_code", required=True, help="Counter code.")
-def rotate_cmd(counter_code):
-    """Give a counter a new QR token: every old poster of it stops working (410)."""
-    counter = _counter(counter_code)
-    version = rotate_token(counter, actor="cli")
-    db.session.commit()
-    click.echo(f"Quầy {counter.code}: mã QR mới (phiên bản {version}). In lại áp phích: mã cũ không còn dùng được.")
-    click.echo(counter_url(counter))
-
-
-@qr_cli.command("link")
-@click.option("--counter", "counter_code", required=True, help="Counter code.")
-@click.option("--dossier", default=None, help="Dossier reference: print a one-time rating link for it.")
-@click.option("--kiosk", is_flag=True, help="The kiosk link.")
-def link_cmd(counter_code, dossier, kiosk):
-    """Print a counter's link (or a dossier-linked link for a receipt)."""
-    counter = _counter(counter_code)
-    url = counter_url(counter, kiosk=kiosk)
-    if dossier:
-        if kiosk:
-            _fail("Liên kết hồ sơ không dùng cho kiosk.", 2)
-        url += "?d=" + dossier_signature(counter.id, dossier)
-    click.echo(url)

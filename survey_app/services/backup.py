@@ -46,9 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-import click
 import sqlalchemy as sa
-from flask.cli import with_appcontext
 from sqlalchemy.engine import Connection, Engine
 
 FORMAT = "sipas-backup"
@@ -159,8 +157,8 @@ def _decoder(kind: str) -> Callable[[Any], Any]:
 # ------------------------------------------------------------------ schema helpers
 
 def _metadata() -> sa.MetaData:
-    from . import models  # noqa: F401  (tables registered on the metadata)
-    from .extensions import db
+    from .. import models  # noqa: F401  (tables registered on the metadata)
+    from ..extensions import db
 
     return db.metadata
 
@@ -511,55 +509,3 @@ def table_digest(conn: Connection, table: sa.Table) -> tuple[int, str]:
 def database_digest(engine: Engine) -> dict[str, tuple[int, str]]:
     with engine.connect() as conn:
         return {t.name: table_digest(conn, t) for t in _tables(_metadata())}
-
-
-# ------------------------------------------------------------------ CLI
-
-def _fail(message: str, code: int = 1):
-    click.echo(message, err=True)
-    raise SystemExit(code)
-
-
-@click.command("backup")
-@with_appcontext
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="Output file (.zip), written 0600; replaced atomically.")
-def backup_command(out):
-    """Back up every table to a portable zip (SQLite ⇄ PostgreSQL)."""
-    from .extensions import db
-
-    try:
-        s = backup(db.engine, out, progress=lambda m: click.echo(m, err=True))
-    except BackupError as exc:
-        _fail(str(exc))
-    except sa.exc.OperationalError as exc:
-        _fail(f"không kết nối được cơ sở dữ liệu: {exc.orig}")
-    except OSError as exc:
-        _fail(f"không ghi được {out}: {exc.strerror}")
-    click.echo(f"Đã sao lưu {s.total_rows} dòng ở {len(s.tables)} bảng (lược đồ {s.revision or 'không rõ'}, "
-               f"{s.backend}) vào {out}")
-
-
-@click.command("restore")
-@with_appcontext
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Empty a non-empty database first (in the same transaction).")
-def restore_command(file, force):
-    """Restore a backup into an empty migrated database (all or nothing)."""
-    from .extensions import db
-
-    try:
-        s = restore(db.engine, file, force=force, progress=lambda m: click.echo(m, err=True))
-    except BackupError as exc:
-        _fail(f"Không khôi phục: {exc}")
-    except sa.exc.OperationalError as exc:
-        _fail(f"Không khôi phục (không có gì được ghi): lỗi cơ sở dữ liệu: {exc.orig}")
-    except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
-        _fail(f"Không khôi phục (không có gì được ghi): dữ liệu bị cơ sở dữ liệu đích từ chối: {exc.orig}")
-    click.echo(f"Đã khôi phục {s.total_rows} dòng ở {len(s.tables)} bảng từ {file} "
-               f"(nguồn {s.backend}, lược đồ {s.revision or 'không rõ'}).")
-
-
-def register(app) -> None:
-    app.cli.add_command(backup_command)
-    app.cli.add_command(restore_command)

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import func, select
 
-from .dbutil import bulk_insert, insert_responses
-from .extensions import db
-from .instruments import latest, sync_instruments
-from .models import (
+from analysis.schema import ALL_STRATUM, ELEMENTS
+
+from ..extensions import db
+from ..models import (
     Counter,
     ReportingCalendar,
     Target,
@@ -35,13 +35,14 @@ from .models import (
     User,
     Volume,
 )
+from .instruments import latest, sync_instruments
+from .responses import bulk_insert, insert_responses
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
 RESTRUCTURE = dt.date(2025, 7, 1)
 START = dt.date(2024, 12, 15)
 END = dt.date(2026, 11, 15)  # fixed, so the seed alone decides the data
-ELEMENTS = ("access", "procedure", "staff", "result", "feedback")
-STRATA = ("ho_tich", "dat_dai", "kinh_doanh", "_all")
+STRATA = ("ho_tich", "dat_dai", "kinh_doanh", ALL_STRATUM)
 COMMENTS = [
     "Cán bộ hướng dẫn tận tình, cảm ơn.",
     "Phải chờ lâu, nên bố trí thêm ghế ngồi.",
@@ -214,7 +215,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             comment = COMMENTS[int(rng.integers(len(COMMENTS)))] if has_comment[i] else None
             resp_rows.append(dict(
                 id=rid, unit_id=u.id, counter_id=c.id, instrument_id=quick.id, channel=str(ch[i]),
-                submitted_at=ts[i], received_at=ts[i], stratum=str(strata[i]) if strata[i] != "khac" else "_all",
+                submitted_at=ts[i], received_at=ts[i], stratum=str(strata[i]) if strata[i] != "khac" else ALL_STRATUM,
                 age_group=str(age[i]) or None, gender=str(gen[i]) or None, comment=comment, flags="",
                 excluded=False, device_hash=None,
             ))
@@ -241,7 +242,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             rid = uuid.UUID(bytes=rng.bytes(16), version=4)
             ts = t + dt.timedelta(seconds=5 * j)
             resp_rows.append(dict(id=rid, unit_id=u.id, counter_id=c.id, instrument_id=quick.id, channel="qr",
-                                  submitted_at=ts, received_at=ts, stratum="_all", age_group=None, gender=None,
+                                  submitted_at=ts, received_at=ts, stratum=ALL_STRATUM, age_group=None, gender=None,
                                   comment=None, flags="", excluded=False, device_hash=device))
             ans_rows.extend({"response_id": rid, "item_key": key, "value": 5} for key in item_keys)
 
@@ -252,7 +253,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
         db.session.add(Target(year=year, unit_kind="commune", target=0.90))
         db.session.add(Target(year=year, unit_kind="department", target=0.95))
         db.session.add(Target(year=year, unit_kind=None, target=0.90))
-    from .auth import hash_password
+    from .accounts import hash_password
 
     password = password or secrets.token_urlsafe(9)
     users = {

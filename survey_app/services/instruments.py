@@ -1,4 +1,5 @@
-"""Questionnaire definitions as data: one JSON file per instrument version.
+"""Questionnaire definitions as data: one JSON file per instrument version
+(`survey_app/questionnaires/*.json`).
 
 `load_definitions()` reads them; `sync_instruments(session)` stores each
 (key, version) once.  Loading the same version twice changes nothing; a
@@ -9,9 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-HERE = Path(__file__).parent
+from flask import current_app
+
+from ..extensions import db
+
+HERE = Path(__file__).resolve().parent.parent / "questionnaires"
 
 LIKERT_VALUES = (1, 2, 3, 4, 5)
 
@@ -40,13 +47,28 @@ def load_definitions(directory: Path = HERE) -> list[dict]:
     return defs
 
 
+def item_specs(inst) -> dict[str, dict]:
+    """Answer columns of an instrument: likert5 / yesno items and each option of
+    a multi-select item as `<key>_<option>` (0/1)."""
+    specs = {}
+    for it in inst.definition["items"]:
+        if it["kind"] == "likert5":
+            specs[it["key"]] = {"values": (1, 2, 3, 4, 5)}
+        elif it["kind"] == "yesno":
+            specs[it["key"]] = {"values": (0, 1)}
+        elif it["kind"] == "multi":
+            for opt in it.get("options", []):
+                specs[f"{it['key']}_{opt['value']}"] = {"values": (0, 1)}
+    return specs
+
+
 def sync_instruments(session, definitions: list[dict] | None = None) -> list[tuple[str, int, str]]:
     """Store new instrument versions.  Returns [(key, version, status)] with
     status 'created' or 'unchanged'.  Raises InstrumentVersionError when a
     stored version's definition differs from the file."""
     from sqlalchemy import select
 
-    from ..models import Instrument, InstrumentItem
+    from ..models import Instrument
 
     out = []
     for d in definitions if definitions is not None else load_definitions():
@@ -68,12 +90,6 @@ def sync_instruments(session, definitions: list[dict] | None = None) -> list[tup
             checksum=digest, definition=d,
         )
         session.add(inst)
-        for pos, it in enumerate(d["items"]):
-            session.add(InstrumentItem(
-                instrument=inst, key=it["key"], element=it.get("element"), kind=it["kind"],
-                required=bool(it.get("required")), position=pos,
-                text_vi=it["text"]["vi"], text_en=it["text"].get("en", ""),
-            ))
         out.append((d["key"], d["version"], "created"))
     session.flush()
     return out
@@ -87,3 +103,38 @@ def latest(session, key: str):
     return session.scalar(
         select(Instrument).where(Instrument.key == key).order_by(Instrument.version.desc()).limit(1)
     )
+
+
+@dataclass(frozen=True)
+class InstrumentRef:
+    """What a form needs of an instrument version (immutable: a changed
+    definition is a new version)."""
+
+    id: int
+    key: str
+    version: int
+    definition: dict
+
+
+_instrument_cache: dict[tuple[str, str], tuple[float, InstrumentRef]] = {}
+
+
+def latest_instrument(key: str) -> Optional[InstrumentRef]:
+    """The latest version of instrument `key`, cached per process for
+    COLLECT_INSTRUMENT_CACHE_SECONDS (default 60; 0 when testing): loading a
+    new version is picked up within that time, and versions never change."""
+    import time
+
+    ttl = float(current_app.config.get("COLLECT_INSTRUMENT_CACHE_SECONDS", 0 if current_app.testing else 60))
+    cache_key = (current_app.config["SQLALCHEMY_DATABASE_URI"], key)
+    hit = _instrument_cache.get(cache_key)
+    now = time.monotonic()
+    if ttl > 0 and hit is not None and hit[0] > now:
+        return hit[1]
+    inst = latest(db.session, key)
+    if inst is None:
+        return None
+    ref = InstrumentRef(inst.id, inst.key, inst.version, inst.definition)
+    if ttl > 0:
+        _instrument_cache[cache_key] = (now + ttl, ref)
+    return ref

@@ -1,4 +1,4 @@
-"""CSV imports and exports in the DESIGN.md formats.
+"""CSV imports in the DESIGN.md formats.
 
 Imports are all-or-nothing: the whole file is validated first; one bad row
 rejects the file with every bad row listed (line number, column, reason) and
@@ -7,7 +7,8 @@ nothing is written.  An accepted file is recorded as an ImportBatch whose
 when two imports of it race: the loser's transaction fails on the unique
 constraint and is rolled back whole.
 
-Used by the CLI (`flask units import` ...) and by the staff pages.
+Used by the CLI (`flask units import` ...) and by the staff pages.  Exports
+are in `csv_export`.
 """
 from __future__ import annotations
 
@@ -17,16 +18,15 @@ import hashlib
 import io
 import uuid
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .dbutil import insert_responses
-from .extensions import db
-from .models import (
-    CHANNELS,
-    Answer,
+from analysis.schema import AGE_GROUPS, ALL_STRATUM, CHANNELS, GENDERS, MAX_COMMENT, RESPONSE_COLUMNS, RESPONSE_OPTIONAL
+
+from ..extensions import db
+from ..models import (
     Counter,
     ImportBatch,
     Instrument,
@@ -34,17 +34,11 @@ from .models import (
     Unit,
     Volume,
 )
+from .instruments import item_specs
+from .periods import local_today
 from .privacy import mask_pii
+from .responses import insert_responses
 
-UNIT_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
-                "successor_code"]
-VOLUME_COLUMNS = ["unit_code", "period_start", "period_end", "stratum", "transactions"]
-RESPONSE_COLUMNS = ["response_id", "unit_code", "submitted_at", "channel", "instrument", "stratum",
-                    "excluded"]
-RESPONSE_OPTIONAL = ["weight", "age_group", "gender", "comment", "counter_code"]
-AGE_GROUPS = ("under_18", "18_29", "30_44", "45_59", "60_plus")
-GENDERS = ("female", "male", "other")
-MAX_COMMENT = 1000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
@@ -273,7 +267,7 @@ def import_units(data: bytes, filename: str, actor: str = "cli") -> ImportResult
                 updated += 1
             c.name_vi, c.name_en = r["name_vi"], r.get("name_en", "")
             c.unit_id = units[r["parent_code"]].id
-            c.active = vt is None or vt > dt.date.today()
+            c.active = vt is None or vt > local_today()
             continue
         u = units[r["code"]]
         u.parent_id = units[r["parent_code"]].id if r.get("parent_code") else None
@@ -335,7 +329,7 @@ def import_volumes(data: bytes, filename: str, actor: str = "cli") -> ImportResu
         except ValueError:
             errors.append(RowError(line, "transactions", f"số giao dịch phải là số nguyên ≥ 0: {r['transactions']!r}"))
             n = None
-        stratum = r.get("stratum", "") or "_all"
+        stratum = r.get("stratum", "") or ALL_STRATUM
         if len(stratum) > 60:
             errors.append(RowError(line, "stratum", "lĩnh vực dài quá 60 ký tự"))
         key = (uid, start, end, stratum)
@@ -373,21 +367,6 @@ def _instrument_index(session) -> dict[str, Instrument]:
     return out
 
 
-def _item_specs(inst: Instrument) -> dict[str, dict]:
-    """Answer columns of an instrument: likert5 / yesno items and each option of
-    a multi-select item as `<key>_<option>` (0/1)."""
-    specs = {}
-    for it in inst.definition["items"]:
-        if it["kind"] == "likert5":
-            specs[it["key"]] = {"values": (1, 2, 3, 4, 5)}
-        elif it["kind"] == "yesno":
-            specs[it["key"]] = {"values": (0, 1)}
-        elif it["kind"] == "multi":
-            for opt in it.get("options", []):
-                specs[f"{it['key']}_{opt['value']}"] = {"values": (0, 1)}
-    return specs
-
-
 def import_responses(data: bytes, filename: str, actor: str = "cli", default_channel: str = "import") -> ImportResult:
     header, rows = _read_csv(data, filename, RESPONSE_COLUMNS[:3])
     instruments = _instrument_index(db.session)
@@ -395,7 +374,7 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
         raise ImportRejected(filename, summary="chưa có bộ câu hỏi nào trong cơ sở dữ liệu (chạy `flask instruments load`)")
     all_item_cols = set()
     for inst in instruments.values():
-        all_item_cols |= set(_item_specs(inst))
+        all_item_cols |= set(item_specs(inst))
     known = set(RESPONSE_COLUMNS) | set(RESPONSE_OPTIONAL) | all_item_cols
     unknown = [h for h in header if h not in known]
     if unknown:
@@ -448,7 +427,7 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
         excl = r.get("excluded", "")
         if excl not in ("", "0", "1"):
             errors.append(RowError(line, "excluded", f"chỉ nhận trống, 0 hoặc 1: {excl!r}"))
-        stratum = r.get("stratum", "") or "_all"
+        stratum = r.get("stratum", "") or ALL_STRATUM
         if len(stratum) > 60:
             errors.append(RowError(line, "stratum", "lĩnh vực dài quá 60 ký tự"))
         age = r.get("age_group", "")
@@ -460,7 +439,7 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
         comment = r.get("comment", "")
         if len(comment) > MAX_COMMENT:
             errors.append(RowError(line, "comment", f"góp ý dài quá {MAX_COMMENT} ký tự"))
-        specs = _item_specs(inst)
+        specs = item_specs(inst)
         answers = []
         for col in all_item_cols & set(header):
             value = r.get(col, "")
@@ -503,93 +482,3 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
     _audit(actor, "import_responses", {"file": filename, "rows": len(parsed)})
     _commit_or_reject(filename)
     return ImportResult("responses", len(parsed), len(parsed), 0, batch.id)
-
-
-# ---------------------------------------------------------------- export
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Escape a cell that a spreadsheet would run as a formula."""
-    if value is None:
-        return ""
-    text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
-def response_columns(session, instrument_ids: Optional[Iterable[int]] = None) -> list[str]:
-    """CSV columns: the fixed ones, then the answer columns of the instruments
-    (counter-quick order first), then the optional ones."""
-    q = select(Instrument).order_by(Instrument.key != "counter-quick", Instrument.key, Instrument.version)
-    if instrument_ids is not None:
-        q = q.where(Instrument.id.in_(list(instrument_ids)))
-    items: list[str] = []
-    for inst in session.scalars(q):
-        for key in _item_specs(inst):
-            if key not in items:
-                items.append(key)
-    return RESPONSE_COLUMNS + items + ["age_group", "gender", "comment", "counter_code"]
-
-
-def iter_response_rows(session, *, start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
-                       unit_ids: Optional[list[int]] = None, batch: int = 5000) -> Iterator[list[str]]:
-    """Yield the export CSV rows (header first), `batch` responses at a time
-    (keyset pagination on (submitted_at, id)), so memory stays flat."""
-    from sqlalchemy import and_, or_
-
-    from .models import Counter as C
-
-    inst_q = select(Response.instrument_id).distinct()
-    cond = []
-    if start is not None:
-        cond.append(Response.submitted_at >= start)
-    if end is not None:
-        cond.append(Response.submitted_at < end)
-    if unit_ids is not None:
-        cond.append(Response.unit_id.in_(unit_ids))
-    inst_ids = list(session.scalars(inst_q.where(*cond)))
-    columns = response_columns(session, inst_ids)
-    yield columns
-    item_cols = columns[len(RESPONSE_COLUMNS):-4]
-    units = dict(session.execute(select(Unit.id, Unit.code)).all())
-    counters = dict(session.execute(select(C.id, C.code)).all())
-    insts = {i.id: i.label for i in session.scalars(select(Instrument))}
-    cols = (Response.id, Response.unit_id, Response.submitted_at, Response.channel, Response.instrument_id,
-            Response.stratum, Response.excluded, Response.age_group, Response.gender, Response.comment,
-            Response.counter_id)
-    last = None
-    while True:
-        # Plain rows, not ORM objects: the export of a province-year stays fast and flat in memory.
-        q = select(*cols).where(*cond).order_by(Response.submitted_at, Response.id).limit(batch)
-        if last is not None:
-            q = q.where(or_(Response.submitted_at > last[0],
-                            and_(Response.submitted_at == last[0], Response.id > last[1])))
-        page = session.execute(q).all()
-        if not page:
-            return
-        answers: dict = {}
-        for rid, key, value in session.execute(
-                select(Answer.response_id, Answer.item_key, Answer.value)
-                .where(Answer.response_id.in_([r.id for r in page]))):
-            answers.setdefault(rid, {})[key] = value
-        for r in page:
-            a = answers.get(r.id, {})
-            row = [str(r.id), units.get(r.unit_id, ""), r.submitted_at.isoformat().replace("+00:00", "Z"),
-                   r.channel, insts.get(r.instrument_id, ""), r.stratum or "_all", "1" if r.excluded else "0"]
-            row = [csv_safe(v) for v in row]
-            row += ["" if a.get(k) is None else str(a[k]) for k in item_cols]
-            row += [r.age_group or "", r.gender or "", csv_safe(r.comment), counters.get(r.counter_id, "")]
-            yield row
-        last = (page[-1].submitted_at, page[-1].id)
-
-
-def write_csv(rows: Iterable[list[str]], fh: IO[str]) -> int:
-    w = csv.writer(fh, lineterminator="\n")
-    n = -1
-    for row in rows:
-        w.writerow(row)
-        n += 1
-    return max(n, 0)
