@@ -511,7 +511,8 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     """The eligible responses of the period with their design: (frame, meta).
 
     Frame columns: the normalised response columns plus ``cell`` (cell id),
-    ``cell_stratum``, ``weight`` (the design weight w), ``count`` and
+    ``cell_stratum``, ``weight`` (the design weight w), ``cell_N`` (the cell's
+    design N for the FPC, NaN when unknown or without FPC), ``count`` and
     ``parent_code`` (the unit's parent as of the tree date). For drivers and
     other models that need response-level data with the same weights.
     """
@@ -520,6 +521,8 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     R["cell"] = P["cell_id"]
     R["cell_stratum"] = P["cells"]["stratum"].to_numpy()[P["cell_id"]] if len(P["cells"]) else ""
     R["weight"] = P["design"].w
+    R["cell_N"] = (P["design"].cell_N[P["cell_id"]] if P["design"].fpc and len(P["cells"])
+                   else np.full(len(R), np.nan))
     tree = P["tree"]
     ua = P["units_arr"]
     dom_cats = _domain_codes(np.asarray(ua.categories, dtype=object), P["smap"])

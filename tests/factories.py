@@ -126,7 +126,11 @@ def _ts(days_ago: float) -> dt.datetime:
 def seed_world(app) -> dict:
     """P(province) > A, B (communes); Q(province) > Y (commune, outside every
     scoped user).  A has 130 responses (one flagged duplicate, one comment that
-    looks like a spreadsheet formula), B 40, Y 30 with a secret comment."""
+    looks like a spreadsheet formula), B 40, Y 30 with a secret comment.
+
+    The responses lie between the start of the current report year and now:
+    call it under the `frozen_clock` fixture (the `world` fixture does), or in
+    the first days after the 15/12 cut-off some fall into the previous year."""
     from survey_app.services.responses import insert_responses
     from survey_app.extensions import db
     from survey_app.services.instruments import latest
@@ -177,9 +181,9 @@ def seed_world(app) -> dict:
                 r["flags"] = "duplicate"
                 r["flag_reason"] = "same answers 4 s apart"
                 flagged = r
-        for i in range(60):  # previous year, lower satisfaction: a significant rise
+        for _ in range(60):  # previous year, lower satisfaction: a significant rise
             add_response(A, answers(0.45), counter=ca1, submitted_at=per.start - dt.timedelta(days=rng.uniform(2, 300)))
-        for i in range(40):
+        for _ in range(40):
             add_response(B, answers(0.7), counter=cb, submitted_at=_ts(rng.uniform(0.5, days)))
         for i in range(30):
             add_response(Y, answers(0.6), counter=cy, submitted_at=_ts(rng.uniform(0.5, days)),

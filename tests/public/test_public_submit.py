@@ -252,7 +252,7 @@ def test_burst_from_one_device_is_flagged_not_dropped(app, client, place):
 
 
 def test_identical_answer_vectors_across_devices_are_flagged(app, place):
-    for i in range(4):
+    for _ in range(4):
         c = app.test_client()  # a new device each time
         assert submit(c, place.url).status_code == 303
     rows = responses(app)

@@ -284,7 +284,27 @@ def test_analysis_library_inputs(responses, volumes, units, period, ci):
         event("InputError")
         return
     event(f"result with {min(len(result.table), 3)}+ rows")
-    assert result.table is not None
+    _assert_sane_estimates(result.table)
+
+
+def _assert_sane_estimates(table) -> None:
+    """Whatever the input: every rate and index lies in [0, 1] inside its own
+    interval, and the counts are whole and not negative."""
+    import pandas as pd
+
+    from analysis.schema import ITEM_KEYS
+
+    eps = 1e-9
+    for est, prefix in [("index", "index")] + [(f"{k}_rate", k) for k in ITEM_KEYS]:
+        e = pd.to_numeric(table[est], errors="coerce")
+        lo = pd.to_numeric(table[f"{prefix}_ci_low"], errors="coerce")
+        hi = pd.to_numeric(table[f"{prefix}_ci_high"], errors="coerce")
+        has = e.notna()
+        assert e[has].between(-eps, 1 + eps).all(), (est, e[has].tolist())
+        both = has & lo.notna() & hi.notna()
+        assert (lo[both] <= e[both] + eps).all() and (e[both] <= hi[both] + eps).all(), (est, table[both])
+    n = pd.to_numeric(table["n"], errors="coerce")
+    assert n.notna().all() and (n >= 0).all() and (n == n.round()).all()
 
 
 @given(responses=csv_file(ANALYSIS_RESPONSE_HEADER, ["response_id", "unit_code", "submitted_at"]),
