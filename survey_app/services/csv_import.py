@@ -111,7 +111,7 @@ def _text(message, **params) -> str:
     """A message in the request's language (Vietnamese outside a request: the CLI)."""
     if has_request_context():
         return str(message) % params if params else str(message)
-    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "vi")):
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
         return str(message) % params if params else str(message)
 
 

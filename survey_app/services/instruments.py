@@ -125,7 +125,7 @@ def latest_instrument(key: str) -> Optional[InstrumentRef]:
     new version is picked up within that time, and versions never change."""
     import time
 
-    ttl = float(current_app.config.get("COLLECT_INSTRUMENT_CACHE_SECONDS", 0 if current_app.testing else 60))
+    ttl = float(current_app.config["COLLECT_INSTRUMENT_CACHE_SECONDS"])
     cache_key = (current_app.config["SQLALCHEMY_DATABASE_URI"], key)
     hit = _instrument_cache.get(cache_key)
     now = time.monotonic()
