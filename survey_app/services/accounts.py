@@ -1,8 +1,7 @@
 """Staff accounts: passwords, roles and their permissions, sign-in counting.
 
-Settings (config keys, all overridable):
-  STAFF_MAX_FAILED_LOGINS failed passwords in a row before the account is locked (default 5)
-  STAFF_LOCK_SECONDS      how long the lock lasts (default 15 min)
+Settings (config.py): STAFF_MAX_FAILED_LOGINS failed passwords in a row lock
+the account for STAFF_LOCK_SECONDS.
 """
 from __future__ import annotations
 
@@ -42,8 +41,13 @@ PERMISSIONS = {
 _DUMMY_HASH = None
 
 
-def _cfg(key: str):
-    return current_app.config[key]
+#: One password policy for the CLI and the staff pages.
+MIN_PASSWORD_LENGTH = 10
+
+
+def password_ok(password: str) -> bool:
+    """Whether `password` meets the policy (at least MIN_PASSWORD_LENGTH characters)."""
+    return len(password or "") >= MIN_PASSWORD_LENGTH
 
 
 def _utcnow() -> _dt.datetime:
@@ -84,8 +88,8 @@ def authenticate(username: str, password: str) -> LoginResult:
     if not verify_password(user.password_hash, password or ""):
         user.failed_logins = (user.failed_logins or 0) + 1
         result = LoginResult(error="invalid")
-        if user.failed_logins >= int(_cfg("STAFF_MAX_FAILED_LOGINS")):
-            lock = int(_cfg("STAFF_LOCK_SECONDS"))
+        if user.failed_logins >= int(current_app.config["STAFF_MAX_FAILED_LOGINS"]):
+            lock = int(current_app.config["STAFF_LOCK_SECONDS"])
             user.locked_until = now + _dt.timedelta(seconds=lock)
             user.failed_logins = 0
             from .audit import record
