@@ -164,9 +164,9 @@ def _chart(unit, period, ids, name, trend_by):
         return (charts.interval_chart(
             [str(ELEMENT_LABELS[e["key"]]) for e in el], [e["rate"] for e in el], [e["low"] for e in el],
             [e["high"] for e in el], target=target if isnum(target) else None,
-            title=_("Satisfied (%) per element, with 95% interval"),
+            title=_("Satisfied (%) per element, with 95% band"),
             target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else "",
-            xlabel=_("% satisfied")))
+            xlabel=_("Satisfied (%)")))
     if name == "trend":
         tr = trend_series(unit, period, ids, trend_by)
         res = safe_index(period, ids)
@@ -175,14 +175,14 @@ def _chart(unit, period, ids, name, trend_by):
         return (charts.trend_chart(
             [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
             target=target if isnum(target) else None, title=_("Satisfaction index over time, with 95% band"),
-            ylabel=_("% satisfied"), target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else ""))
+            ylabel=_("Satisfied (%)"), target_label=_("target %(t)s", t=pct(target, 0)) if isnum(target) else ""))
     if name == "distribution":
         d = distribution(ids, period)
         keys = list(ELEMENTS) + ["overall"]
         return (charts.distribution_chart(
             [str(ELEMENT_LABELS[k]) for k in keys], [d[k] for k in keys],
             [_("1 Very dissatisfied"), _("2 Dissatisfied"), _("3 Neutral"), _("4 Satisfied"), _("5 Very satisfied")],
-            title=_("Answers per element (% of answers)"), xlabel=_("% of answers")))
+            title=_("Share of answers per element (%)"), xlabel=_("Share of answers (%)")))
     if name == "drivers":
         res = safe_index(period, ids)
         d = drivers_table(unit, period, ids, res)
@@ -192,8 +192,8 @@ def _chart(unit, period, ids, name, trend_by):
         return (charts.drivers_chart(
             [str(ELEMENT_LABELS.get(e, e)) for e in d["element"]], list(d["importance"]), list(d["performance"]),
             float(d["importance"].median()), float(d["performance"].median()),
-            title=_("What matters most, and how well it is done"), xlabel=_("Performance (% satisfied)"),
-            ylabel=_("Importance (% of influence)"),
+            title=_("What matters most, and how well it is done"), xlabel=_("Performance (satisfied, %)"),
+            ylabel=_("Importance (influence, %)"),
             quadrant_labels=[_("improve first"), _("keep up")]))
     if name == "counters":
         ctr = counters_table(unit, period, ids)
@@ -201,8 +201,8 @@ def _chart(unit, period, ids, name, trend_by):
             return None
         return (charts.interval_chart(
             [str(c) for c in ctr["unit_code"]], list(ctr["index"]), list(ctr["index_ci_low"]),
-            list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% interval"),
-            xlabel=_("% satisfied")))
+            list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% band"),
+            xlabel=_("Satisfied (%)")))
     return None
 
 
