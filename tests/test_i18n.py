@@ -25,8 +25,8 @@ def _ids(catalog) -> dict:
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
     pot = tmp_path_factory.mktemp("i18n") / "messages.pot"
-    rc = CommandLineInterface().run(["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "_l", "-k", "translate",
-                                     "--no-location", "-o", str(pot), str(ROOT)])
+    rc = CommandLineInterface().run(["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "_l",
+                                     "-k", "translate", "--no-location", "-o", str(pot), str(ROOT)])
     assert rc in (0, None)
     with pot.open("rb") as fh:
         return _ids(read_po(fh))
