@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ROLES, UNIT_KINDS, AuditLog, Counter, ReportingCalendar, Target, Unit, User
-from ..services.accounts import hash_password, revoke_sessions
+from ..services.accounts import MIN_PASSWORD_LENGTH, hash_password, revoke_sessions
 from ..services.audit import record
 from . import bp
 from .auth import require
@@ -147,7 +147,8 @@ def _users_page(status=200, new_form=None):
     users = db.paginate(select(User).order_by(User.username), page=int_arg("page", 1), per_page=USERS_PER_PAGE,
                         error_out=False)
     return render_template("staff/admin_users.html", users=users, roles=ROLES, new_form=new_form or UserForm(
-        creating=True, formdata=None), action_form=ActionForm(), now=dt.datetime.now(dt.timezone.utc)), status
+        creating=True, formdata=None), action_form=ActionForm(), password_min_length=MIN_PASSWORD_LENGTH,
+        now=dt.datetime.now(dt.timezone.utc)), status
 
 
 @bp.get("/admin/users")
