@@ -21,6 +21,8 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from analysis.schema import TYPED_CHANNELS
+
 from ..errors import error_page
 from ..extensions import csrf, db
 from ..models import Counter, Unit
@@ -99,7 +101,7 @@ def _sheet_form() -> EntrySheetForm:
     src = request.form if request.method == "POST" else request.args
     form = EntrySheetForm(src, meta={"csrf": request.method == "POST"
                                      and current_app.config.get("WTF_CSRF_ENABLED", True)})
-    if form.instrument.data not in ENTRY_INSTRUMENTS or form.channel.data not in dict(form.channel.choices):
+    if form.instrument.data not in ENTRY_INSTRUMENTS or form.channel.data not in TYPED_CHANNELS:
         abort(400)
     return form
 

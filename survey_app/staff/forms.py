@@ -99,12 +99,12 @@ IMPORT_KINDS = ("volumes", "responses", "units")
 
 
 class ImportForm(FlaskForm):
-    kind = RadioField(choices=[(k, k) for k in IMPORT_KINDS], validate_choice=False)
+    kind = RadioField(choices=list(IMPORT_KINDS), validate_choice=False)
     file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired(_l("Choose a CSV file to import."))])
 
     def __init__(self, kinds, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kind.choices = [(k, k) for k in kinds]
+        self.kind.choices = list(kinds)
         self.kinds = tuple(kinds)
 
     def validate_kind(self, field):
@@ -175,7 +175,7 @@ class UnitForm(FlaskForm):
     name_vi = StringField(_l("Name (Vietnamese)"), filters=[_strip],
                           validators=[DataRequired(_l("Enter the Vietnamese name.")), Length(max=200)])
     name_en = StringField(_l("Name (English)"), filters=[_strip], validators=[Optional(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=[(k, k) for k in UNIT_KINDS],
+    kind = SelectField(_l("Kind"), choices=list(UNIT_KINDS),
                        validate_choice=False, validators=[InputRequired(_l("Choose a kind."))])
     parent_code = StringField(_l("Parent unit (code)"), filters=[_strip])
     valid_from = LocalDateField(_l("Valid from"), validators=[Optional()])
@@ -250,7 +250,7 @@ class UserForm(FlaskForm):
     username and makes the password required."""
 
     username = StringField(_l("Username"), filters=[_strip], validators=[Optional(), Length(max=80)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES], validate_choice=False)
+    role = SelectField(_l("Role"), choices=list(ROLES), validate_choice=False)
     unit_code = StringField(_l("Unit code (scope)"), filters=[_strip])
     active = BooleanField(_l("active"), false_values=("", "0", "false"))
     password = PasswordField(_l("Password"), validators=[Optional(), _password_policy])
@@ -293,7 +293,7 @@ class TargetForm(FlaskForm):
     year = LocalIntegerField(_l("Report year"), message=_l("Enter a year and a target between 1 and 100%."), validators=[
         InputRequired(_l("Enter a year and a target between 1 and 100%.")),
         NumberRange(2000, 2100, _l("Enter a year and a target between 1 and 100%."))])
-    unit_kind = SelectField(_l("Kind of unit"), choices=[("", "")] + [(k, k) for k in UNIT_KINDS],
+    unit_kind = SelectField(_l("Kind of unit"), choices=["", *UNIT_KINDS],
                             validate_choice=False, filters=[_empty_none])
     unit_code = StringField(_l("Or one unit (code)"), filters=[_strip])
     target = LocalDecimalField(_l("Target (%% satisfied)"))
@@ -345,8 +345,8 @@ class EntrySheetForm(FlaskForm):
     `collect.validate`, like the citizens' own form."""
 
     counter = StringField(filters=[_strip], validators=[DataRequired(), Length(max=40)])
-    instrument = SelectField(choices=[(k, k) for k in ENTRY_INSTRUMENTS], default=ENTRY_INSTRUMENTS[0])
-    channel = SelectField(choices=[(c, c) for c in TYPED_CHANNELS], default=TYPED_CHANNELS[0])
+    instrument = SelectField(choices=list(ENTRY_INSTRUMENTS), default=ENTRY_INSTRUMENTS[0])
+    channel = SelectField(choices=list(TYPED_CHANNELS), default=TYPED_CHANNELS[0])
     date = LocalDateField(validators=[Optional()])
 
 

@@ -17,7 +17,6 @@ UNIT_ROUTES = [
     ("POST", "/staff/units/{u}/counters/{c}/rotate", "rotate_token"),
     ("POST", "/staff/units/{u}/responses/{r}/exclusion", "exclude"),
     ("POST", "/staff/units/{u}/responses/{r}/inclusion", "exclude"),
-    ("GET", "/staff/entry/form?counter={c}&instrument=counter-quick&channel=paper", "view"),
 ]
 GLOBAL_ROUTES = [
     ("GET", "/staff/", "view"),
