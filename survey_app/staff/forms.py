@@ -208,7 +208,7 @@ class UnitForm(FlaskForm):
         if self.parent is None:
             raise ValidationError(_l("Parent unit %(c)s not found.", c=field.data))
         if self.unit is not None:
-            from ..auth import subtree_ids
+            from ..services.units import subtree_ids
 
             if self.parent.id in subtree_ids(self.unit.id):
                 raise ValidationError(_l("A unit cannot be placed under itself or one of its own units."))
