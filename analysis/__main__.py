@@ -7,7 +7,7 @@ Commands::
               [--weights-from auto|volumes|none|column] [--adequacy yamane|cochran|quota]
               [--quota commune=150,ward=200] [--target 0.9 | --target commune=0.9,district=0.95]
               [--as-of YYYY-MM-DD] [--rollup pooled|mean_of_units] [--map-successors]
-              [--criteria] [--calendar] [--cap-n-eff] [--shrink] [--rank]
+              [--criteria] [--calendar] [--no-cap-n-eff] [--shrink] [--rank]
               [--out out.csv|out.xlsx|out.json|-]
     adequacy  --volumes V.csv [--units U.csv] --period P [--adequacy ...] [--out ...]
               required sample sizes from volumes alone (fieldwork planning), with a
@@ -18,7 +18,9 @@ Commands::
 
 Outputs (see :mod:`analysis.output`): ``.csv`` + ``<out>.meta.json``,
 ``.xlsx`` with a ``method`` sheet, ``.json`` with a ``meta`` key, ``-`` = CSV
-on stdout (default). Input problems print ``error: <file>, line L, column 'C':
+on stdout (default). Every output names the method version (``method``
+column, ``meta.method_version``): ``sipas-index/2.0``, or
+``sipas-index/2.0-uncapped`` with ``--no-cap-n-eff``. Input problems print ``error: <file>, line L, column 'C':
 message`` lines on stderr and exit with code 2, never a traceback; ``drivers``,
 ``trend``, ``--shrink`` and ``--rank`` need modules of their own and print
 "not available yet" (exit 2) when those are absent. Progress goes to stderr
@@ -149,7 +151,7 @@ def cmd_adequacy(args, progress) -> int:
 
     from . import adequacy as adq
     from .hierarchy import tree_as_of
-    from .index import METHOD_VERSION
+    from .schema import METHOD_VERSION
     from .weights import volumes_in_period
 
     period = _period(args.period, args.calendar)
@@ -235,8 +237,9 @@ def _common(p, responses=True):
     p.add_argument("--rollup", choices=ROLLUPS, default=ROLLUPS[0])
     p.add_argument("--map-successors", action="store_true", help="map retired units to their successors")
     p.add_argument("--criteria", action="store_true", help="element index from criteria items (<element>_cK)")
-    p.add_argument("--cap-n-eff", action="store_true",
-                   help="truncate the design effective size of wilson/beta at n_kish/(1-f) (off by default)")
+    p.add_argument("--cap-n-eff", action=argparse.BooleanOptionalAction, default=True,
+                   help="cap the design effective size of wilson/beta at n_kish/(1-f) (method version 2, the "
+                        "default); --no-cap-n-eff gives the R-exact svyciprop intervals (logit is never capped)")
     p.add_argument("--out", default="-", help="out.csv | out.xlsx | out.json | - (CSV on stdout)")
 
 

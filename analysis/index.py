@@ -38,16 +38,21 @@ from .errors import InputError, Problem
 from .hierarchy import Tree, successor_map, tree_as_of
 from .io import criteria_columns, prepare_responses, prepare_units, prepare_volumes, check_known_units
 from .periods import Period, parse_period
-from .schema import (CI_METHODS, DEFAULT_LEVEL, ELEMENTS, OVERALL, ROLLUPS, ROOT_CODE, ROOT_LEVEL, SATISFIED_MIN,
-                     UNIT_LEVEL, WEIGHT_SOURCES)
+from .schema import (CI_METHODS, DEFAULT_LEVEL, ELEMENTS, METHOD_VERSION, METHOD_VERSION_UNCAPPED, OVERALL,
+                     ROLLUPS, ROOT_CODE, ROOT_LEVEL, SATISFIED_MIN, SE_ZERO, UNIT_LEVEL, WEIGHT_SOURCES)
 from .targets import resolve_targets, target_status
 from .variance import Design, cell_moments, domain_variance, lincomb_influence, moment_variance
 from .weights import SEP, cells_for, volumes_in_period
 
-__all__ = ["METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index", "weighted_responses", "INDEX_COLUMNS"]
+__all__ = ["METHOD_VERSION", "method_label", "IndexOptions", "IndexResult", "compute_index", "weighted_responses",
+           "INDEX_COLUMNS"]
 
-#: version of the published method; bump on any change that can move a figure
-METHOD_VERSION = "sipas-index/1.0"
+
+
+def method_label(cap_n_eff: bool = True) -> str:
+    """The method version an output names: :data:`METHOD_VERSION`, or its uncapped (R-exact) variant."""
+    return METHOD_VERSION if cap_n_eff else METHOD_VERSION_UNCAPPED
+
 
 INDEX_COLUMNS = [
     "unit_code", "level", "period", "n", "n_kish", "deff", "N", "response_rate", "overall_rate",
@@ -80,7 +85,8 @@ class IndexOptions:
     calendar: bool = False                  # read "2025" etc. as calendar periods
     low_n: float = 30
     wide_ci: float = 0.30
-    cap_n_eff: bool = False                 # truncate p(1-p)/Var at n_kish/(1-f) (wilson, beta)
+    cap_n_eff: bool = True                  # n_eff := min(p(1-p)/Var, n_kish/(1-f)) (wilson, beta; method 2);
+                                            # False: the R-exact svyciprop intervals. logit is never capped.
 
     def validate(self):
         checks = [
@@ -499,7 +505,8 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     ids = tree.ids(P["units_arr"])
     par = tree.nodes["parent"].to_numpy()[np.maximum(ids, 0)]
     R["parent_code"] = np.where((ids >= 0) & (par >= 0), tree.nodes["code"].to_numpy()[np.maximum(par, 0)], "")
-    meta = {"method_version": METHOD_VERSION, "n_read": P["n_read"], "n_used": int(P["count"][P["eligible"]].sum()),
+    meta = {"method_version": method_label(P["opts"].cap_n_eff), "n_read": P["n_read"],
+            "n_used": int(P["count"][P["eligible"]].sum()),
             "n_left_out": P["left_out"], "weights_from_used": P["mode"],
             "period": None if P["period"] is None else P["period"].label}
     return R, meta
@@ -580,7 +587,7 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
     table["target"] = resolve_targets(opts.target, year, table["kind"])
     table["target_status"] = target_status(table["index_ci_low"], table["index_ci_high"], table["target"])
     table["period"] = period.label if period is not None else ""
-    table["method"] = METHOD_VERSION
+    table["method"] = method_label(opts.cap_n_eff)
     table["ci_method"] = opts.ci
     table["rollup"] = opts.rollup
     table["weights_from"] = mode
@@ -624,7 +631,8 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
 
     Members of parent P: its own unit row (if any) and, for each child Q,
     Q's parent row when Q has one, else Q's unit row. Estimate = mean over
-    members with a value; Var = Σ Var / U². Bottom-up by depth, so a
+    members with a value; Var = Σ Var_w / U² with each member's working variance
+    (:func:`_working_var`: its own, or the working SE² where it is reported 0). Bottom-up by depth, so a
     province is the mean of its districts' means.
     """
     if len(tree.nodes) == 0:
@@ -646,7 +654,7 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
         for q, (vc, varc) in value_cols.items():
             v = m[vc].to_numpy(float)
             g[q + "_v"] = v
-            g[q + "_var"] = np.where(np.isfinite(v), m[varc].to_numpy(float), np.nan)
+            g[q + "_var"] = np.where(np.isfinite(v), _working_var(m, q, varc, opts.level), np.nan)
         return g
 
     order = sorted(set(depth[node[is_parent.to_numpy()]]), reverse=True) if is_parent.any() else []
@@ -704,6 +712,18 @@ def _mean_of_units(table: pd.DataFrame, tree: Tree, V: _Vars, opts: IndexOptions
         masks = {e: ~np.isfinite(t.loc[sel, f"{e}_rate"].to_numpy(float)) for e in V.groups}
         t.loc[sel, "_missing_list"] = _missing_vectorised(masks, np.arange(len(sel)))
     return t
+
+
+def _working_var(rows: pd.DataFrame, q: str, var_col: str, level: float) -> np.ndarray:
+    """A member's variance for ``mean_of_units``: its own where its SE is positive, else the
+    square of the working SE (METHODOLOGY §4): a child reported exact under the Var = 0 rule
+    still carries the uncertainty of its published interval."""
+    se_col = "index_se" if q == "index" else f"{q}_se"
+    lo_col = "index_ci_low" if q == "index" else f"{q}_ci_low"
+    hi_col = "index_ci_high" if q == "index" else f"{q}_ci_high"
+    se = rows[se_col].to_numpy(float)
+    sw = ci.working_se(se, rows[lo_col].to_numpy(float), rows[hi_col].to_numpy(float), level)
+    return np.where(se > SE_ZERO, rows[var_col].to_numpy(float), sw * sw)
 
 
 def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: IndexOptions):
@@ -809,6 +829,15 @@ def _order_columns(table: pd.DataFrame, V: _Vars) -> pd.DataFrame:
     return table[[c for c in cols if c in table.columns]]
 
 
+def _cap_note(opts: IndexOptions) -> str:
+    """One sentence on the n_eff cap, for method notes."""
+    if opts.ci == "logit":
+        return "not applicable: logit intervals use the SE directly (never capped)"
+    if opts.cap_n_eff:
+        return "n_eff = min(p(1-p)/Var, n_kish/(1-f)) (METHODOLOGY §4, method version 2)"
+    return "off: n_eff = p(1-p)/Var, the R-exact svyciprop interval"
+
+
 def _meta(opts, period, mode, n_read, left_out, eligible, count, cutoff, as_of, V, alpha, cells) -> dict:
     params = asdict(opts)
     params["elements"] = list(opts.elements)
@@ -819,7 +848,8 @@ def _meta(opts, period, mode, n_read, left_out, eligible, count, cutoff, as_of, 
     params["element_weights_normalised"] = alpha
     params["element_modes"] = V.modes
     return {
-        "method_version": METHOD_VERSION,
+        "method_version": method_label(opts.cap_n_eff),
+        "n_eff_cap": _cap_note(opts),
         "parameters": params,
         "period": None if period is None else {
             "label": period.label, "first": period.first.isoformat(), "last": period.last.isoformat(),

@@ -116,7 +116,8 @@ def proportion_interval(p, var, n, df, method: str = "wilson", level: float = DE
 
     ``n`` = responses in each domain (for Korn–Graubard), ``df`` = design df
     (floored), ``n_kish`` and ``f`` feed the Var = 0 rule. NaN ``p`` gives NaN.
-    ``cap_n_eff`` (off by default, not part of survey's methods) truncates the
+    ``cap_n_eff`` (off here; on by default in :class:`analysis.index.IndexOptions`,
+    method version 2; not part of survey's methods) truncates the
     design effective size ``p(1-p)/Var`` of wilson and beta at ``n_kish/(1-f)``,
     so a variance estimate that is too small by chance cannot make the interval
     narrower than the weighting alone allows.

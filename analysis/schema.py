@@ -56,6 +56,13 @@ ROOT_LEVEL = "root"
 ROLLUPS: tuple[str, ...] = ("pooled", "mean_of_units")
 #: Interval methods for rates (METHODOLOGY §4).
 CI_METHODS: tuple[str, ...] = ("wilson", "beta", "logit")
+#: Version of the published method; bump on any change that can move a figure.
+#: 2.0: the n_eff cap is the default for wilson and beta (METHODOLOGY §4),
+#: successor mapping changes the domains only (§6), counter rows are ignored,
+#: ``mean_of_units`` sums the children's working variances.
+METHOD_VERSION = "sipas-index/2.0"
+#: The label of the same method run with ``cap_n_eff=False`` (R-exact intervals).
+METHOD_VERSION_UNCAPPED = METHOD_VERSION + "-uncapped"
 #: Sample-adequacy rules (METHODOLOGY §5).
 ADEQUACY_RULES: tuple[str, ...] = ("yamane", "cochran", "quota")
 #: Where the weights come from (METHODOLOGY §3).

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import uuid
@@ -20,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TEST_CONFIG, login, pg_admin
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -50,7 +49,7 @@ def _unavailable(what: str):
 @pytest.fixture(scope="session")
 def pg_server_url():
     """URL of a PostgreSQL server (maintenance database) to create test databases in."""
-    from pgserver import ThrowawayPostgres, reachable
+    from tests.pgserver import ThrowawayPostgres, reachable
 
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
     if url.startswith("postgres"):
@@ -71,17 +70,6 @@ def pg_server_url():
     server.cleanup()
 
 
-def _pg_admin(server_url: str, sql: str) -> None:
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with eng.connect() as conn:
-            conn.execute(sa.text(sql))
-    finally:
-        eng.dispose()
-
-
 @pytest.fixture(scope="session")
 def fresh_database(request):
     """Factory: a URL of a new empty database of the chosen backend (dropped at the end)."""
@@ -95,14 +83,14 @@ def fresh_database(request):
             return f"sqlite:///{path}"
         server = request.getfixturevalue("pg_server_url")
         name = f"sipas_test_{uuid.uuid4().hex[:10]}"
-        _pg_admin(server, f'CREATE DATABASE "{name}"')
+        pg_admin(server, f'CREATE DATABASE "{name}"')
         made.append((server, name))
         return server.rsplit("/", 1)[0] + "/" + name
 
     yield make
     for server, name in made:
         try:
-            _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except Exception:  # noqa: BLE001
             pass
     shutil.rmtree(tmpdir, ignore_errors=True)
@@ -134,14 +122,6 @@ def _clean(db) -> None:
         else:
             for t in tables:
                 conn.execute(t.delete())
-
-
-TEST_CONFIG = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret-key-not-for-production",
-    "PUBLIC_BASE_URL": "http://sipas.test",
-    "RATELIMIT_STORAGE_URI": "memory://",
-}
 
 
 @pytest.fixture
@@ -190,6 +170,22 @@ def make_loaded_app(make_app):
 
 
 @pytest.fixture
+def open_app(make_loaded_app):
+    """Factory: a loaded app with the public rate limits out of the way
+    (fuzzing and concurrency post a lot from one client); extra config as kwargs."""
+    def make(**overrides):
+        return make_loaded_app(**dict({"RATELIMIT_ENABLED": False}, **overrides))
+
+    return make
+
+
+@pytest.fixture
+def backend(request) -> str:
+    """The database backend of this run: "sqlite" or "postgresql"."""
+    return request.config.getoption("--db")
+
+
+@pytest.fixture
 def app(make_loaded_app):
     return make_loaded_app()
 
@@ -209,6 +205,52 @@ def ctx(app):
     """An application context for direct database work in a test."""
     with app.app_context():
         yield app
+
+
+# ------------------------------------------------------------------ data of the collection and staff tests
+
+@pytest.fixture
+def place(app):
+    """A commune with one counter (tests.factories.Place) in `app`."""
+    from tests.factories import make_place
+
+    with app.app_context():
+        return make_place()
+
+
+@pytest.fixture
+def sapp(make_loaded_app):
+    """The staff tests' app: CSRF off, login rate limit out of the way."""
+    return make_loaded_app(WTF_CSRF_ENABLED=False, STAFF_LOGIN_RATE="1000 per minute")
+
+
+@pytest.fixture
+def world(sapp):
+    """tests.factories.seed_world in `sapp`."""
+    from tests.factories import seed_world
+
+    return seed_world(sapp)
+
+
+@pytest.fixture
+def as_role(sapp, world):
+    """as_role(role) -> a test client signed in with that role."""
+    def make(role):
+        c = sapp.test_client()
+        r = login(c, world["users"][role])
+        assert r.status_code == 302, r.data[:500]
+        return c
+    return make
+
+
+# ------------------------------------------------------------------ analysis
+
+@pytest.fixture
+def rng():
+    """A seeded NumPy generator."""
+    import numpy as np
+
+    return np.random.default_rng(12345)
 
 
 # ------------------------------------------------------------------ live server + browser

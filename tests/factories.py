@@ -1,20 +1,34 @@
-"""Small data factories for tests (call inside an app context)."""
+"""THE test data builders (one module): database rows (call inside an app
+context), the staff tests' small province, the collection tests' counter
+("place"), and the pure-pandas frames of the analysis tests.
+
+Non-factory helpers (form scraping, logins, fingerprints) live in
+tests/helpers.py.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import random
 import uuid
+from dataclasses import dataclass
 
-from survey_app.auth import hash_password
-from survey_app.extensions import db
-from survey_app.instruments import latest
-from survey_app.models import Answer, Counter, Response, Unit, User, Volume
+from analysis.schema import ALL_STRATUM, ITEM_KEYS
 
 _seq = itertools.count(1)
 UTC = dt.timezone.utc
+#: The password of every user the factories make.
+PASSWORD = "correct horse 42"
+#: The staff roles, least privileged first.
+ROLES = ("counter_staff", "unit_leader", "analyst", "admin")
 
 
-def make_unit(code=None, kind="commune", parent=None, name_vi=None, **kw) -> Unit:
+# ------------------------------------------------------------------ database rows
+
+def make_unit(code=None, kind="commune", parent=None, name_vi=None, **kw):
+    from survey_app.extensions import db
+    from survey_app.models import Unit
+
     code = code or f"U{next(_seq):04d}"
     u = Unit(code=code, name_vi=name_vi or f"Đơn vị {code}", name_en=f"Unit {code}", kind=kind,
              parent=parent, **kw)
@@ -23,7 +37,10 @@ def make_unit(code=None, kind="commune", parent=None, name_vi=None, **kw) -> Uni
     return u
 
 
-def make_counter(unit: Unit, code=None, **kw) -> Counter:
+def make_counter(unit, code=None, **kw):
+    from survey_app.extensions import db
+    from survey_app.models import Counter
+
     c = Counter(code=code or f"{unit.code}-Q{next(_seq)}", unit=unit, name_vi=kw.pop("name_vi", "Quầy 1"),
                 name_en="Desk 1", token_version=kw.pop("token_version", 1), active=kw.pop("active", True), **kw)
     db.session.add(c)
@@ -31,9 +48,13 @@ def make_counter(unit: Unit, code=None, **kw) -> Counter:
     return c
 
 
-def make_response(unit: Unit, answers: dict[str, int] | None = None, *, counter: Counter | None = None,
+def make_response(unit, answers: dict[str, int] | None = None, *, counter=None,
                   submitted_at: dt.datetime | None = None, channel="qr", instrument="counter-quick",
-                  stratum="_all", **kw) -> Response:
+                  stratum=ALL_STRATUM, **kw):
+    from survey_app.extensions import db
+    from survey_app.instruments import latest
+    from survey_app.models import Answer, Response
+
     inst = latest(db.session, instrument)
     r = Response(id=uuid.uuid4(), unit=unit, counter=counter, instrument_id=inst.id, channel=channel,
                  submitted_at=submitted_at or dt.datetime(2025, 6, 1, 3, 0, tzinfo=UTC), stratum=stratum, **kw)
@@ -44,17 +65,184 @@ def make_response(unit: Unit, answers: dict[str, int] | None = None, *, counter:
     return r
 
 
-def make_volume(unit: Unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.date(2025, 12, 14),
-                stratum="_all") -> Volume:
+def make_volume(unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.date(2025, 12, 14),
+                stratum=ALL_STRATUM):
+    from survey_app.extensions import db
+    from survey_app.models import Volume
+
     v = Volume(unit=unit, period_start=start, period_end=end, stratum=stratum, transactions=transactions)
     db.session.add(v)
     db.session.flush()
     return v
 
 
-def make_user(username=None, role="analyst", unit: Unit | None = None, password="correct horse 42") -> User:
+def make_user(username=None, role="analyst", unit=None, password=PASSWORD):
+    from survey_app.auth import hash_password
+    from survey_app.extensions import db
+    from survey_app.models import User
+
     u = User(username=username or f"user{next(_seq)}", password_hash=hash_password(password), role=role,
              unit_id=unit.id if unit else None)
     db.session.add(u)
     db.session.flush()
     return u
+
+
+# ------------------------------------------------------------------ a counter with its link (collection tests)
+
+@dataclass
+class Place:
+    unit_id: int
+    counter_id: int
+    counter_code: str
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"/c/{self.token}"
+
+    @property
+    def kiosk_url(self) -> str:
+        return f"/k/{self.token}"
+
+
+def make_place(code: str = "XA-TP", name_vi: str = "UBND xã Tân Phú") -> Place:
+    """A commune with one counter, committed; its citizen link."""
+    from survey_app.extensions import db
+    from survey_app.tokens import counter_token
+
+    unit = make_unit(code=code, name_vi=name_vi)
+    counter = make_counter(unit, code=f"{code}-Q1", name_vi="Quầy 1 — Hộ tịch")
+    db.session.commit()
+    return Place(unit.id, counter.id, counter.code, counter_token(counter.id, counter.token_version))
+
+
+# ------------------------------------------------------------------ a small province (staff tests)
+
+def _ts(days_ago: float) -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_ago)
+
+
+def seed_world(app) -> dict:
+    """P(province) > A, B (communes); Q(province) > Y (commune, outside every
+    scoped user).  A has 130 responses (one flagged duplicate, one comment that
+    looks like a spreadsheet formula), B 40, Y 30 with a secret comment."""
+    from survey_app.dbutil import insert_responses
+    from survey_app.extensions import db
+    from survey_app.instruments import latest
+    from survey_app.models import Target, answer_pattern
+    from survey_app.periods import current_report_year, resolve_period
+
+    rng = random.Random(7)
+    with app.app_context():
+        year = current_report_year()
+        per = resolve_period(str(year))
+        prev = resolve_period(str(year - 1))
+        P = make_unit("P", kind="province", name_vi="Tỉnh Phú Thịnh")
+        A = make_unit("P-A", kind="commune", parent=P, name_vi="Xã An Phú")
+        B = make_unit("P-B", kind="commune", parent=P, name_vi="Xã Bình Minh")
+        Q = make_unit("Q", kind="province", name_vi="Tỉnh Khác")
+        Y = make_unit("Q-Y", kind="commune", parent=Q, name_vi="Xã Ngoài Phạm Vi")
+        ca1, ca2 = make_counter(A, code="P-A-Q1"), make_counter(A, code="P-A-Q2")
+        cb = make_counter(B, code="P-B-Q1")
+        cy = make_counter(Y, code="Q-Y-Q1")
+        for u, n in ((A, 1000), (B, 500), (Y, 300)):
+            make_volume(u, n, start=per.first, end=per.last)
+            make_volume(u, n, start=prev.first, end=prev.last)
+        db.session.add(Target(year=year, unit_kind="commune", target=0.8))
+        days = max(2, (dt.datetime.now(dt.timezone.utc) - per.start).days - 1)
+
+        inst_id = latest(db.session, "counter-quick").id
+        resp_rows, ans_rows = [], []
+
+        def add_response(unit, ans, counter=None, submitted_at=None, comment=None):
+            rid = uuid.uuid4()
+            resp_rows.append(dict(id=rid, unit_id=unit.id, counter_id=counter.id if counter else None,
+                                  instrument_id=inst_id, channel="qr", submitted_at=submitted_at,
+                                  received_at=submitted_at, stratum=ALL_STRATUM, comment=comment, flags="",
+                                  excluded=False, pattern=answer_pattern(ans)))
+            ans_rows.extend({"response_id": rid, "item_key": k, "value": v} for k, v in ans.items())
+            return resp_rows[-1]
+
+        def answers(p):
+            return {k: (rng.choice([4, 5]) if rng.random() < p else rng.choice([1, 2, 3])) for k in ITEM_KEYS}
+
+        flagged = None
+        for i in range(130):
+            r = add_response(A, answers(0.85), counter=ca1 if i % 2 else ca2,
+                             submitted_at=_ts(rng.uniform(0.5, days)),
+                             comment="=HYPERLINK(\"http://evil\")" if i == 3 else (
+                                 "Cán bộ nhiệt tình" if i % 10 == 0 else None))
+            if i == 5:
+                r["flags"] = "duplicate"
+                r["flag_reason"] = "same answers 4 s apart"
+                flagged = r
+        for i in range(60):  # previous year, lower satisfaction: a significant rise
+            add_response(A, answers(0.45), counter=ca1, submitted_at=per.start - dt.timedelta(days=rng.uniform(2, 300)))
+        for i in range(40):
+            add_response(B, answers(0.7), counter=cb, submitted_at=_ts(rng.uniform(0.5, days)))
+        for i in range(30):
+            add_response(Y, answers(0.6), counter=cy, submitted_at=_ts(rng.uniform(0.5, days)),
+                         comment="SECRET-Y comment" if i == 0 else None)
+        insert_responses(resp_rows, ans_rows)
+        users = {}
+        for role in ROLES:
+            scope = {"counter_staff": A, "unit_leader": A, "analyst": P, "admin": None}[role]
+            users[role] = make_user(role, role=role, unit=scope, password=PASSWORD).username
+        db.session.commit()
+        return dict(year=year, flagged=str(flagged["id"]), users=users, inside="P-A", outside="Q-Y",
+                    counter_in="P-A-Q1", counter_out="Q-Y-Q1")
+
+
+# ------------------------------------------------------------------ analysis frames (pure pandas, no app)
+
+ITEMS = list(ITEM_KEYS)
+
+
+def make_responses(rows, ts="2025-03-01T10:00:00+07:00"):
+    """A responses frame.  rows: list of dicts with unit_code and optional
+    stratum, items, excluded, age_group, submitted_at."""
+    import pandas as pd
+
+    out = []
+    for i, r in enumerate(rows):
+        rec = {"response_id": f"r{i}", "unit_code": r.get("unit_code", "U"), "submitted_at": r.get("submitted_at", ts),
+               "channel": "qr", "instrument": "counter-quick/1", "stratum": r.get("stratum", ""),
+               "excluded": r.get("excluded", ""), "age_group": r.get("age_group", "")}
+        for k in ITEMS:
+            rec[k] = r.get(k, "")
+        for k, v in r.items():
+            if k not in rec:
+                rec[k] = v
+        out.append(rec)
+    return pd.DataFrame(out).astype(str).replace({"nan": ""})
+
+
+def make_volumes(rows):
+    """A volumes frame.  rows: (unit, stratum, transactions[, start, end])."""
+    import pandas as pd
+
+    recs = []
+    for r in rows:
+        u, s, t = r[:3]
+        start, end = (r[3], r[4]) if len(r) > 3 else ("2024-12-15", "2025-12-14")
+        recs.append({"unit_code": u, "period_start": start, "period_end": end, "stratum": s, "transactions": t})
+    return pd.DataFrame(recs)
+
+
+def make_units(rows):
+    """A units frame.  rows: (code, kind, parent[, valid_from, valid_to, successor])."""
+    import pandas as pd
+
+    recs = []
+    for r in rows:
+        code, kind, parent = r[:3]
+        vf, vt, succ = (list(r[3:]) + ["", "", ""])[:3]
+        recs.append({"code": code, "name_vi": code, "name_en": code, "kind": kind, "parent_code": parent,
+                     "valid_from": vf, "valid_to": vt, "successor_code": succ})
+    return pd.DataFrame(recs)
+
+
+def uniform_rows(unit, n, value=5, stratum="", **extra):
+    """n response rows of `unit` answering `value` to every item."""
+    return [dict(unit_code=unit, stratum=stratum, **{k: value for k in ITEMS}, **extra) for _ in range(n)]

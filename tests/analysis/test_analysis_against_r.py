@@ -46,7 +46,8 @@ def _run_case(case, ci):
     known = set(units["code"]) if units is not None else None
     resp = read_responses(d / "responses.csv", known_units=known)
     vols = read_volumes(d / "volumes.csv") if (d / "volumes.csv").exists() else None
-    opts = IndexOptions(ci=ci, weights_from=prm["weights_from"], element_mode=prm["element_mode"])
+    # R's svyciprop: the uncapped intervals (method version 2 caps n_eff by default)
+    opts = IndexOptions(ci=ci, weights_from=prm["weights_from"], element_mode=prm["element_mode"], cap_n_eff=False)
     return compute_index(resp, vols, units, period=prm["period"], options=opts).table.copy()
 
 

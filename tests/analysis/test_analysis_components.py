@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis import InputError, IndexOptions, compute_index, parse_period
+from analysis import IndexOptions, InputError, compute_index, parse_period
 from analysis.adequacy import adequacy_status, cochran, required_n, yamane
 from analysis.intervals import index_interval, proportion_interval, wilson
 from analysis.io import prepare_volumes
 from analysis.targets import parse_target_arg, resolve_targets, target_status
 from analysis.weights import kish_n, volumes_in_period
-from analysis_factories import make_responses, make_volumes, uniform_rows
-
+from tests.factories import make_responses, make_volumes, uniform_rows
 
 # ----------------------------------------------------------------------------- adequacy
 

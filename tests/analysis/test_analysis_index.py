@@ -9,7 +9,7 @@ import pytest
 
 import analysis.index as index_module
 from analysis import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, compute_index
-from analysis_factories import make_responses, make_units, make_volumes, uniform_rows
+from tests.factories import make_responses, make_units, make_volumes, uniform_rows
 
 ELEMENTS = ["access", "procedure", "staff", "result", "feedback"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -113,14 +113,14 @@ def test_unit_validation_parent_and_overlap():
 
 
 def test_unit_cycle_is_an_input_error():
-    from analysis_factories import make_responses, make_units
+    from tests.factories import make_responses, make_units
     units = make_units([("A", "district", "B"), ("B", "district", "A")])
     with pytest.raises(InputError):
         compute_index(make_responses([{"unit_code": "A", "overall": 5}]), units=units)
 
 
 def test_unparseable_period_is_an_input_error():
-    from analysis_factories import make_responses
+    from tests.factories import make_responses
     with pytest.raises(InputError):
         compute_index(make_responses([{"unit_code": "A", "overall": 5}]), period="2025-Q9")
 

@@ -5,9 +5,14 @@ import pytest
 from scipy import special, stats
 
 from analysis import IndexOptions, compute_index
-from analysis.intervals import proportion_interval, working_logit, working_point, working_se
+from analysis.intervals import (
+    proportion_interval,
+    working_logit,
+    working_point,
+    working_se,
+)
 from analysis.schema import SE_ZERO
-from analysis_factories import make_responses, uniform_rows
+from tests.factories import make_responses, uniform_rows
 
 Z95 = stats.norm.ppf(0.975)
 
@@ -83,3 +88,32 @@ def test_on_an_index_table():
     sw = working_se(t["index_se"], t["index_ci_low"], t["index_ci_high"])
     assert sw["A"] == pytest.approx((t.loc["A", "index_ci_high"] - t.loc["A", "index_ci_low"]) / (2 * Z95))
     assert sw["B"] == t.loc["B", "index_se"]
+
+
+def _mou(rows, vols):
+    from tests.factories import make_units, make_volumes
+
+    units = make_units([("D", "district", ""), ("C1", "commune", "D"), ("C2", "commune", "D")])
+    return compute_index(make_responses(rows), make_volumes(vols), units, period="2025",
+                         options=IndexOptions(rollup="mean_of_units")).table.set_index("unit_code")
+
+
+def test_mean_of_units_uses_the_working_se_of_a_zero_se_child():
+    rows = uniform_rows("C1", 10) + uniform_rows("C2", 20) + uniform_rows("C2", 10, value=2)
+    t = _mou(rows, [("C1", "_all", 500), ("C2", "_all", 400)])
+    c1, c2, d = t.loc["C1"], t.loc["C2"], t.loc["D"]
+    assert c1["index_se"] == 0.0 and c1["access_se"] == 0.0
+    sw1 = working_se(c1["index_se"], c1["index_ci_low"], c1["index_ci_high"])
+    assert sw1 > 0.05
+    assert d["index_se"] == pytest.approx(np.sqrt(sw1 ** 2 + c2["index_se"] ** 2) / 2, rel=1e-12)
+    sa = working_se(c1["access_se"], c1["access_ci_low"], c1["access_ci_high"])
+    assert d["access_se"] == pytest.approx(np.sqrt(sa ** 2 + c2["access_se"] ** 2) / 2, rel=1e-12)
+
+
+def test_mean_of_units_census_child_adds_nothing():
+    # C1 is a census (10 responses, 10 transactions): exact, working SE 0
+    rows = uniform_rows("C1", 10) + uniform_rows("C2", 20) + uniform_rows("C2", 10, value=2)
+    t = _mou(rows, [("C1", "_all", 10), ("C2", "_all", 400)])
+    c1, c2, d = t.loc["C1"], t.loc["C2"], t.loc["D"]
+    assert c1["index_ci_low"] == c1["index_ci_high"] == 1.0
+    assert d["index_se"] == pytest.approx(c2["index_se"] / 2, rel=1e-12)

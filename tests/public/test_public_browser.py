@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from public_helpers import responses
+
+from tests.helpers import responses
 
 PHONE = {"width": 360, "height": 640}
 
@@ -110,11 +111,11 @@ def test_kiosk_resets_to_an_empty_form(app, live_server, page_factory, place, sc
 
 def test_staff_keyboard_entry(app, live_server, browser, place, screenshot_dir):
     """Digits typed one after another fill consecutive fields; Enter saves; the next sheet is empty."""
-    from factories import make_user
     from sqlalchemy import select
 
     from survey_app.extensions import db
     from survey_app.models import Unit
+    from tests.factories import make_user
 
     with app.app_context():
         user = make_user(role="counter_staff", unit=db.session.scalar(select(Unit).where(Unit.code == "XA-TP")))

@@ -8,7 +8,9 @@ import socket
 import uuid
 
 import pytest
-from public_helpers import ANSWERS, make_place, open_form, responses, submit
+
+from tests.factories import make_place
+from tests.helpers import ANSWERS, open_form, responses, submit
 
 
 def _app_with(make_app, **config):

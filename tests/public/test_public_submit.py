@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from public_helpers import ANSWERS, open_form, responses, scrape, submit
+
+from tests.helpers import ANSWERS, open_form, responses, scrape, submit
 
 
 def test_valid_submission_stored_once_with_all_answers(app, client, place):

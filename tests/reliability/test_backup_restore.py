@@ -17,7 +17,8 @@ import zipfile
 
 import pytest
 import sqlalchemy as sa
-from reliability_helpers import (
+
+from tests.helpers import (
     create_pg_database,
     disposing,
     drop_pg_database,
@@ -31,11 +32,10 @@ UTC = dt.timezone.utc
 def _seed(app) -> None:
     """A demo province plus the awkward cases: a successor cycle, JSON null
     next to SQL NULL, non-ASCII text, an import batch and audit rows."""
-    from factories import make_counter, make_response, make_unit, make_user
-
     from survey_app import dataio, demo
     from survey_app.extensions import db
     from survey_app.models import AuditLog
+    from tests.factories import make_counter, make_response, make_unit, make_user
 
     with app.app_context():
         demo.seed(60, seed=11, password="demo-password-123")
@@ -317,10 +317,9 @@ def test_backup_is_a_consistent_snapshot_while_responses_arrive(seeded, fresh_ap
     consistent (every answer's response is in it) and restores cleanly."""
     import threading
 
-    from factories import make_response
-
     from survey_app.extensions import db
     from survey_app.models import Unit
+    from tests.factories import make_response
 
     stop = threading.Event()
     written = []

@@ -17,8 +17,9 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from public_helpers import ANSWERS, make_place, scrape
-from reliability_helpers import count
+
+from tests.factories import make_place
+from tests.helpers import ANSWERS, count, scrape
 
 N = 8
 
@@ -109,11 +110,10 @@ def _import_race(app, kind, monkeypatch):
     Both are held at the start of `_record_batch` (its checksum) until both
     got there, so both pass the "already imported?" SELECT: the worst case
     every time, not only when the scheduler happens to interleave them."""
-    from factories import make_unit
-
     from survey_app import dataio
     from survey_app.extensions import db
     from survey_app.models import Response, Volume
+    from tests.factories import make_unit
 
     with app.app_context():
         make_unit(code="IMP-1")

@@ -17,8 +17,9 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from public_helpers import ANSWERS, make_place, scrape
-from reliability_helpers import count, disposing, form_fields, standalone_app
+
+from tests.factories import make_place
+from tests.helpers import ANSWERS, count, disposing, form_fields, scrape, standalone_app
 
 PASSWORD = "correct horse 42"
 
@@ -49,10 +50,9 @@ def _resend(client, url, fields):
 
 
 def _staff_client(app, unit_id):
-    from factories import make_user
-
     from survey_app.extensions import db
     from survey_app.models import Unit
+    from tests.factories import make_user
 
     with app.app_context():
         make_user(username="fault-analyst", role="analyst", unit=db.session.get(Unit, unit_id),
@@ -79,7 +79,7 @@ def _responses(app) -> int:
 def throwaway_pg(request):
     if request.config.getoption("--db") != "postgresql":
         pytest.skip("the PostgreSQL fault tests run in the --db postgresql run")
-    from pgserver import ThrowawayPostgres
+    from tests.pgserver import ThrowawayPostgres
 
     try:
         server = ThrowawayPostgres()
@@ -98,7 +98,7 @@ def throwaway_pg(request):
 def pg_world(throwaway_pg):
     """An app on a new database of the throw-away server, a counter, a signed-in
     analyst; the server is running again when the test ends."""
-    from reliability_helpers import create_pg_database, drop_pg_database
+    from tests.helpers import create_pg_database, drop_pg_database
 
     url = create_pg_database(throwaway_pg.url)
     app = standalone_app(url)  # the default engine options: pool_pre_ping on
@@ -107,7 +107,7 @@ def pg_world(throwaway_pg):
             place = make_place()
         staff = _staff_client(app, place.unit_id)
         yield app, place, staff
-        from pgserver import reachable
+        from tests.pgserver import reachable
 
         if not reachable("127.0.0.1", throwaway_pg.port):
             throwaway_pg.start()

@@ -21,7 +21,13 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from fuzz_strategies import (
+from hypothesis import event, example, given
+from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
+
+from tests.factories import make_place
+from tests.helpers import fingerprint, scrape
+from tests.reliability.fuzz_strategies import (
     CONTENT_TYPES,
     ENCODINGS,
     RESPONSE_HEADER,
@@ -34,11 +40,6 @@ from fuzz_strategies import (
     text_value,
     urlencode_bytes,
 )
-from hypothesis import event, example, given
-from hypothesis import strategies as st
-from public_helpers import make_place, scrape
-from reliability_helpers import fingerprint
-from werkzeug.datastructures import MultiDict
 
 
 def _definition():
@@ -195,9 +196,8 @@ def test_public_pages_any_query_or_token(form_world, query, token, kiosk):
 @pytest.fixture
 def import_world(open_app):
     """A small tree the CSV rows can refer to: P-ROOT with counter P-ROOT-Q1, FZ-1."""
-    from factories import make_counter, make_unit
-
     from survey_app.extensions import db
+    from tests.factories import make_counter, make_unit
 
     app = open_app()
     with app.app_context():
@@ -264,7 +264,14 @@ ANALYSIS_RESPONSE_HEADER = [c for c in RESPONSE_HEADER if c != "counter_code"]
        ci=st.sampled_from(["wilson", "beta", "logit"]))
 @budget(60)
 def test_analysis_library_inputs(responses, volumes, units, period, ci):
-    from analysis import IndexOptions, InputError, compute_index, read_responses, read_units, read_volumes
+    from analysis import (
+        IndexOptions,
+        InputError,
+        compute_index,
+        read_responses,
+        read_units,
+        read_volumes,
+    )
 
     try:
         u = read_units(io.BytesIO(units), source="units.csv") if units is not None else None

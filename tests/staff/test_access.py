@@ -2,9 +2,9 @@
 staff route and export → allowed, 403 (role may not) or 404 (outside scope)."""
 import pytest
 
-from staffkit import ROLES, login
-
 from survey_app.auth import PERMISSIONS
+from tests.factories import ROLES
+from tests.helpers import login
 
 # (method, url template, permission, takes a unit)
 UNIT_ROUTES = [

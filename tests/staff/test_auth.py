@@ -2,7 +2,8 @@
 import datetime as dt
 import re
 
-from staffkit import PASSWORD, login
+from tests.factories import PASSWORD
+from tests.helpers import login
 
 
 def test_login_page_and_wrong_password(sapp, world):

@@ -8,7 +8,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from staffkit import PASSWORD, seed_world
+from tests.factories import PASSWORD, seed_world
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 idle time-out, no caching."""
 import time
 
-from staffkit import login
+from tests.helpers import login
 
 
 def test_entry_needs_login_and_times_out(sapp, world):

@@ -4,9 +4,16 @@ code, and both are shown with the figures `services.stats` computes."""
 import datetime as dt
 import re
 
-from factories import make_counter, make_response, make_unit, make_user, make_volume
-from staffkit import PASSWORD, login
 from survey_app.extensions import db
+from tests.factories import (
+    PASSWORD,
+    make_counter,
+    make_response,
+    make_unit,
+    make_user,
+    make_volume,
+)
+from tests.helpers import login
 
 UTC = dt.timezone.utc
 

@@ -1,18 +1,11 @@
 """Tests for analysis.ranking: rank intervals, parent comparison, Fay-Herriot."""
 
-import pathlib
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize, special, stats
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from analysis.ranking import (  # noqa: E402
+from analysis.ranking import (
     _average_ranks,
     compare_to_parent,
     fay_herriot,

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses
-from factories import make_counter, make_response, make_unit, make_volume
 from survey_app import dataio, stats
 from survey_app.extensions import db
 from survey_app.models import Response
+from tests.factories import make_counter, make_response, make_unit, make_volume
 
 UTC = dt.timezone.utc
 

@@ -5,11 +5,10 @@ import io
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from factories import make_counter, make_unit
 from survey_app.extensions import db
-from survey_app.models import (Answer, AuditLog, Counter, Response, Unit, User,
-                               Volume)
+from survey_app.models import Answer, AuditLog, Counter, Response, Unit, User, Volume
 from survey_app.tokens import parse_counter_token
+from tests.factories import make_counter, make_unit
 
 
 def snapshot() -> dict:

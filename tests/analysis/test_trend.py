@@ -1,17 +1,10 @@
 """Tests for analysis.trend (change against the previous period)."""
 
-import pathlib
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from analysis.trend import trend  # noqa: E402
+from analysis.trend import trend
 
 
 def _t(rows):

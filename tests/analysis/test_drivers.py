@@ -1,17 +1,10 @@
 """Tests for analysis.drivers (weighted logistic key-driver analysis)."""
 
-import pathlib
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from analysis.drivers import ELEMENTS, drivers  # noqa: E402
+from analysis.drivers import ELEMENTS, drivers
 
 
 def _to_item(sat, rng):

@@ -2,10 +2,10 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from factories import make_counter, make_response, make_unit
 from survey_app import quality
 from survey_app.extensions import db
 from survey_app.models import AuditLog, Response
+from tests.factories import make_counter, make_response, make_unit
 
 T0 = dt.datetime(2025, 5, 5, 2, 0, tzinfo=dt.timezone.utc)
 

@@ -1,8 +1,0 @@
-"""Fixtures of the analysis tests."""
-import numpy as np
-import pytest
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(12345)

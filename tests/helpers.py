@@ -1,0 +1,209 @@
+"""Test helpers that are not data builders (those are in tests/factories.py):
+the test configuration, logins, form scraping and submitting, stored rows,
+database fingerprints, standalone apps and PostgreSQL databases."""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+from tests.factories import PASSWORD
+
+#: The configuration every test app starts from.
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "PUBLIC_BASE_URL": "http://sipas.test",
+    "RATELIMIT_STORAGE_URI": "memory://",
+}
+
+
+# ------------------------------------------------------------------ staff pages
+
+def login(client, username, password=PASSWORD):
+    return client.post("/staff/login", data={"username": username, "password": password})
+
+
+# ------------------------------------------------------------------ the citizen form
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_KEY = re.compile(r'name="k" value="([^"]+)"')
+
+
+def scrape(html: str) -> dict:
+    """The hidden fields of a rendered form."""
+    out = {"csrf_token": _CSRF.search(html).group(1), "k": _KEY.search(html).group(1)}
+    d = re.search(r'name="d" value="([^"]+)"', html)
+    if d:
+        out["d"] = d.group(1)
+    return out
+
+
+def open_form(client, url: str) -> dict:
+    r = client.get(url)
+    assert r.status_code == 200, r.status_code
+    return scrape(r.get_data(as_text=True))
+
+
+ANSWERS = {"overall": "5", "access": "4", "procedure": "3", "staff": "5", "result": "na", "feedback": "2",
+           "stratum": "ho_tich", "age_group": "45_59", "gender": "female", "comment": "Cán bộ nhiệt tình."}
+
+
+def submit(client, url: str, answers: dict | None = None, hidden: dict | None = None, **kw):
+    hidden = hidden if hidden is not None else open_form(client, url)
+    data = dict(hidden)
+    data.update(ANSWERS if answers is None else answers)
+    return client.post(url, data=data, **kw)
+
+
+def responses(app):
+    """Every stored response (oldest first), detached, with `answer_map`."""
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import Response
+
+    with app.app_context():
+        rows = list(db.session.scalars(select(Response).order_by(Response.received_at)))
+        for r in rows:
+            r.answer_map = {a.item_key: a.value for a in r.answers}
+        db.session.expunge_all()
+        return rows
+
+
+def form_fields(html: str) -> dict:
+    """What a browser would send on pressing the first POST form's button:
+    hidden and text inputs, checked radios / checkboxes (first value kept),
+    textareas.  Empty when the page has no POST form."""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.fields: dict = {}
+            self.in_form = self.done = False
+            self.textarea = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if self.done:
+                return
+            if tag == "form" and (a.get("method") or "").lower() == "post":
+                self.in_form = True
+            if not self.in_form:
+                return
+            if tag == "input" and a.get("name"):
+                kind = (a.get("type") or "text").lower()
+                if kind in ("radio", "checkbox"):
+                    if "checked" in a:
+                        self.fields.setdefault(a["name"], a.get("value") or "on")
+                elif kind not in ("submit", "button", "image", "file", "reset"):
+                    self.fields.setdefault(a["name"], a.get("value") or "")
+            elif tag == "textarea" and a.get("name"):
+                self.textarea = a["name"]
+                self.fields.setdefault(self.textarea, "")
+
+        def handle_data(self, data):
+            if self.textarea:
+                self.fields[self.textarea] += data
+
+        def handle_endtag(self, tag):
+            if tag == "textarea":
+                self.textarea = None
+            elif tag == "form" and self.in_form:
+                self.in_form, self.done = False, True
+
+    p = P()
+    p.feed(html)
+    return p.fields
+
+
+# ------------------------------------------------------------------ database state
+
+def fingerprint(app) -> dict:
+    """(rows, SHA-256) of every application table: equal = same content."""
+    from survey_app.backup import database_digest
+    from survey_app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        return database_digest(db.engine)
+
+
+def count(app, model) -> int:
+    from sqlalchemy import func, select
+
+    from survey_app.extensions import db
+
+    with app.app_context():
+        n = db.session.scalar(select(func.count()).select_from(model))
+        db.session.remove()
+        return n
+
+
+# ------------------------------------------------------------------ apps and databases of their own
+
+def standalone_app(url: str, *, schema: str = "create_all", instruments: bool = True, **overrides):
+    """An app on its own database `url`: schema made by `create_all` or by the
+    migrations (`schema="migrate"`), instruments loaded unless told not to."""
+    from survey_app import create_app
+    from survey_app.extensions import db
+    from survey_app.instruments import sync_instruments
+
+    cfg = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False)
+    cfg.update(overrides)
+    app = create_app(cfg)
+    with app.app_context():
+        if schema == "migrate":
+            from flask_migrate import upgrade
+
+            upgrade()
+        else:
+            db.create_all()
+        if instruments:
+            sync_instruments(db.session)
+            db.session.commit()
+        db.session.remove()
+    return app
+
+
+def pg_admin(server_url: str, sql: str) -> None:
+    """Run `sql` outside a transaction on the server of `server_url`."""
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(sa.text(sql))
+    finally:
+        eng.dispose()
+
+
+def create_pg_database(server_url: str, prefix: str = "sipas_rel") -> str:
+    """A new empty database on the PostgreSQL server of `server_url`; its URL."""
+    import uuid
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    pg_admin(server_url, f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop the database of `url` (best effort)."""
+    server, name = url.rsplit("/", 1)
+    try:
+        pg_admin(server + "/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:  # noqa: BLE001 - best effort at teardown
+        pass
+
+
+@contextmanager
+def disposing(*apps):
+    try:
+        yield
+    finally:
+        from survey_app.extensions import db
+
+        for a in apps:
+            with a.app_context():
+                db.session.remove()
+                db.engine.dispose()
