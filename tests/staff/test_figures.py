@@ -112,7 +112,7 @@ def test_figures_cache_uses_flask_caching_and_audited_changes_invalidate(sapp, w
 
 
 def test_admin_unit_search_takes_percent_and_underscore_literally(sapp, world, as_role):
-    from factories import make_unit
+    from tests.factories import make_unit
 
     from survey_app.extensions import db
 
