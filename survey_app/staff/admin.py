@@ -203,31 +203,31 @@ def admin_user_update(uid):
     return redirect(url_for("staff.admin_users"))
 
 
-@bp.post("/admin/users/<int:uid>/unlock")
-def admin_user_unlock(uid):
+def _user_action(uid, change, action):
+    """Apply `change(user)` to a user (a button of the users page), audited."""
     me = require("admin")
     u = _user_or_404(uid)
     if not ActionForm().validate_on_submit():
         abort(400)
-    u.locked_until, u.failed_logins = None, 0
-    record(actor=me.username, user_id=me.id, action="user_unlock", target_type="user", target_id=u.username)
+    change(u)
+    record(actor=me.username, user_id=me.id, action=action, target_type="user", target_id=u.username)
     db.session.commit()
     flash(_("User %(u)s updated.", u=u.username), "info")
     return redirect(url_for("staff.admin_users"))
+
+
+def _unlock(u: User) -> None:
+    u.locked_until, u.failed_logins = None, 0
+
+
+@bp.post("/admin/users/<int:uid>/unlock")
+def admin_user_unlock(uid):
+    return _user_action(uid, _unlock, "user_unlock")
 
 
 @bp.post("/admin/users/<int:uid>/revoke")
 def admin_user_revoke(uid):
-    me = require("admin")
-    u = _user_or_404(uid)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    revoke_sessions(u)
-    record(actor=me.username, user_id=me.id, action="user_revoke_sessions", target_type="user",
-           target_id=u.username)
-    db.session.commit()
-    flash(_("User %(u)s updated.", u=u.username), "info")
-    return redirect(url_for("staff.admin_users"))
+    return _user_action(uid, revoke_sessions, "user_revoke_sessions")
 
 
 # ---------------------------------------------------------------- targets and the reporting calendar

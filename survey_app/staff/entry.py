@@ -106,15 +106,21 @@ def _sheet_form() -> EntrySheetForm:
     return form
 
 
-@bp.get("/entry/form")
-def entry_sheet():
+def _sheet_context():
+    """(form, counter, questionnaire) of the sheet asked for (403/404/400/503 otherwise)."""
     require("view")
     form = _sheet_form()
     counter = _counter_in_scope(form.counter.data)
     inst = instruments.latest_instrument(form.instrument.data)
     if inst is None:
-        return error_page(503)
+        abort(error_page(503))
     form.validate()
+    return form, counter, inst
+
+
+@bp.get("/entry/form")
+def entry_sheet():
+    form, counter, inst = _sheet_context()
     day = form.date.data if not form.date.errors else None
     return _render_sheet(counter, inst, form.channel.data, (day or _local_today()).isoformat(),
                          alert=_("Saved. Next questionnaire.") if request.args.get("saved") else None)
@@ -122,12 +128,7 @@ def entry_sheet():
 
 @bp.post("/entry/form")
 def entry_save():
-    require("view")
-    form = _sheet_form()
-    counter = _counter_in_scope(form.counter.data)
-    inst = instruments.latest_instrument(form.instrument.data)
-    if inst is None:
-        return error_page(503)
+    form, counter, inst = _sheet_context()
     channel = form.channel.data
     posted = request.form
     key = posted.get(submissions.KEY_FIELD, "")
@@ -138,7 +139,6 @@ def entry_save():
         return _render_sheet(counter, inst, channel, day_shown, values=values, errors=errors,
                              key=key if submissions.valid_key(key) else None, alert=alert, status=status)
 
-    form.validate()
     if form.meta.csrf and form.csrf_token.errors:
         return again(alert=_("This page was open for a long time, so for your security it has to be sent once "
                              "more. What you typed is kept: please check it and save again."))
