@@ -106,13 +106,6 @@ def index_result(period, unit_ids=None, **kw):
     return cached("index", lambda: stats.compute_index(period, unit_ids=ids, **kw), period, ids, kw)
 
 
-def response_frame(period, unit_ids=None):
-    from ..services import stats
-
-    ids = None if unit_ids is None else sorted(unit_ids)
-    return cached("frame", lambda: stats.response_frame(period, unit_ids=ids), period, ids)
-
-
 def safe_index(period, unit_ids, quiet: bool = False, **options):
     """The index result, or None with a message when the data cannot be
     analysed (e.g. a response in a procedure field that has no volume).
@@ -204,7 +197,7 @@ def drivers_table(unit: Unit, period, unit_ids, res) -> "Optional[pd.DataFrame]"
     """What matters most (`stats.drivers_table`), cached; None when there are too few responses."""
     from ..services import stats
 
-    return cached("drivers", lambda: stats.drivers_table(unit.code, res, response_frame(period, unit_ids)),
+    return cached("drivers", lambda: stats.drivers_table(unit.code, period, unit_ids, res),
                   unit.code, period, sorted(unit_ids))
 
 
