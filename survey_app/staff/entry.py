@@ -12,7 +12,6 @@ idempotency key per rendered sheet so a double Enter stores one row.
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -27,6 +26,7 @@ from ..errors import error_page
 from ..extensions import csrf, db
 from ..models import Counter, Unit
 from ..services import instruments, responses, submissions
+from ..services.periods import local_today, local_zone
 from ..services.units import scope_unit_ids
 from . import bp
 from .auth import db_user, require
@@ -58,26 +58,18 @@ def _counter_in_scope(code: str):
     return counter
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Ho_Chi_Minh"))
-
-
-def _local_today() -> dt.date:
-    return dt.datetime.now(_tz()).date()
-
-
 def _submitted_at(day: dt.date) -> dt.datetime:
     """Now for today's questionnaires; noon local time for an earlier day."""
-    if day == _local_today():
+    if day == local_today():
         return dt.datetime.now(dt.timezone.utc)
-    return dt.datetime.combine(day, dt.time(12), _tz()).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(12), local_zone()).astimezone(dt.timezone.utc)
 
 
 @bp.get("/entry/")
 def entry_start():
     require("view")
     return render_template("entry/start.html", counters=_counters(), instruments=ENTRY_INSTRUMENTS,
-                           locale=str(get_locale() or "vi"), today=_local_today().isoformat())
+                           locale=str(get_locale() or "vi"), today=local_today().isoformat())
 
 
 def _render_sheet(counter, inst, channel, day, *, values=None, errors=None, key=None, alert=None, status=200):
@@ -88,7 +80,7 @@ def _render_sheet(counter, inst, channel, day, *, values=None, errors=None, key=
         title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
         questions=submissions.questions(inst.definition, locale), values=values or {}, errors=errors or {},
         key=key or submissions.new_key(), csrf_token=generate_csrf(), alert=alert, fields=submissions,
-        saved=session.get("entry_saved", 0), today=_local_today().isoformat(), locale=locale,
+        saved=session.get("entry_saved", 0), today=local_today().isoformat(), locale=locale,
         ok_flash=status == 200 and not errors,
     )
     resp = make_response(body, status)
@@ -122,7 +114,7 @@ def _sheet_context():
 def entry_sheet():
     form, counter, inst = _sheet_context()
     day = form.date.data if not form.date.errors else None
-    return _render_sheet(counter, inst, form.channel.data, (day or _local_today()).isoformat(),
+    return _render_sheet(counter, inst, form.channel.data, (day or local_today()).isoformat(),
                          alert=_("Saved. Next questionnaire.") if request.args.get("saved") else None)
 
 
@@ -146,7 +138,7 @@ def entry_save():
         return again(errors={"": _("The form was sent in an unexpected shape. Please send it again.")})
     result = submissions.validate(inst.definition, posted, extra_fields=SHEET_FIELDS)
     errors = dict(result.errors)
-    today = _local_today()
+    today = local_today()
     day = None if form.date.errors else (form.date.data or today)
     if day is None or day > today or (today - day).days > MAX_AGE_DAYS:
         errors["date"] = _("Enter the date written on the questionnaire (not in the future, at most "

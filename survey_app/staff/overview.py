@@ -2,13 +2,13 @@
 adequacy, target and trend; sortable, filterable, paged."""
 from __future__ import annotations
 
-import datetime as dt
 import math
 
 from flask import current_app, render_template, request
 
 from analysis.schema import ROOT_LEVEL, UNIT_LEVEL
 
+from ..services.periods import local_today
 from ..services.units import scope_unit_ids
 from . import bp
 from .auth import require
@@ -44,7 +44,7 @@ def index():
     scope = scope_unit_ids(user)
     codes = None if scope is None else set(unit_codes(scope).values())
     today = request.args.get("units") == "today"
-    opts = {"map_successors": True, "as_of": dt.date.today()} if today else {}
+    opts = {"map_successors": True, "as_of": local_today()} if today else {}
     res = safe_index(period, scope, **opts)
     t = trended(res, period, scope, **opts)
     if codes is not None:

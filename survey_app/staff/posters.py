@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Counter, Unit
 from ..services.tokens import counter_url
-from ..services.units import subtree_ids
+from ..services.units import counters_under, subtree_ids
 from . import bp
 from .auth import require, unit_in_scope_or_404
 from .forms import ActionForm
@@ -21,8 +21,7 @@ POSTER_TYPES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/
 def posters(code):
     user = require("posters")
     unit = unit_in_scope_or_404(user, code)
-    counters = db.session.scalars(select(Counter).where(Counter.unit_id.in_(subtree_ids(unit.id)))
-                                  .order_by(Counter.code)).all()
+    counters = counters_under(unit.id, include_inactive=True)
     links = {c.id: counter_url(c) for c in counters}
     return render_template("staff/posters.html", unit=unit, counters=counters, links=links, form=ActionForm())
 
