@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make run    set up, migrate, seed the demo on first run, serve on http://127.0.0.1:5000
+#   make run    set up, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT)
+#               (HOST / PORT: make run PORT=8080); prints the links and demo logins on every run
 #   make test   set up and run the whole test suite on SQLite and on PostgreSQL
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,6 +11,8 @@ PORT   ?= 5000
 PYTEST_ARGS ?=
 
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
+# The address served, seen by the app too: printed links and QR codes follow it (PUBLIC_BASE_URL wins).
+RUN_ENV := FLASK_RUN_HOST=$(HOST) FLASK_RUN_PORT=$(PORT)
 
 .PHONY: run test test-sqlite test-postgresql setup setup-dev lint system-deps db bench clean
 
@@ -34,17 +37,15 @@ lint: setup-dev
 	$(BIN)/ruff check .
 
 db: setup
-	$(FLASK) db upgrade
-	$(FLASK) instruments load
-	$(FLASK) demo seed --if-empty
+	$(RUN_ENV) $(FLASK) db upgrade
+	$(RUN_ENV) $(FLASK) instruments load
+	$(RUN_ENV) $(FLASK) demo seed --if-empty
 
 run: db
 	@echo ""
-	@echo "SIPAS đang chạy / is running:  http://$(HOST):$(PORT)/staff/login"
-	@if [ -f instance/demo_credentials.txt ]; then echo "Tài khoản demo / demo logins (user / password):"; sed 's/^/  /' instance/demo_credentials.txt; fi
-	@echo "Đường dẫn quầy / counter links:  $(FLASK) counters list"
+	@$(RUN_ENV) $(BIN)/python scripts/links.py
 	@echo ""
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(FLASK) run
 
 # Debian packages the tests need (headless Chromium for the browser tests;
 # PostgreSQL binaries when no server is reachable).  Installed only when missing.

@@ -15,14 +15,24 @@ Modules, each usable alone: :mod:`analysis.io` (CSV readers/validators),
 the domain constants and file schemas live in :mod:`analysis.schema`.
 The command line is ``python -m analysis`` (see :mod:`analysis.__main__`).
 """
-from .adequacy import adequacy_status, cochran, required_n, yamane
-from .errors import InputError, Problem
-from .index import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, IndexResult, compute_index, weighted_responses
-from .intervals import index_interval, proportion_interval, wilson, working_se
-from .io import prepare_responses, prepare_units, prepare_volumes, read_responses, read_units, read_volumes
-from .periods import Period, parse_period, period_contains, previous_period
+# The names below are loaded on first use (PEP 562), so that importing one light module of the package
+# (``analysis.schema``, ``analysis.errors``) does not import pandas, numpy and scipy: the app's citizen
+# pages use the schema and must never load the statistics stack.
+import importlib
+
 from .schema import ELEMENTS, ITEM_KEYS
-from .weights import kish_n, volumes_in_period
+
+_EXPORTS = {
+    ".adequacy": ("adequacy_status", "cochran", "required_n", "yamane"),
+    ".errors": ("InputError", "Problem"),
+    ".index": ("INDEX_COLUMNS", "METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index",
+               "weighted_responses"),
+    ".intervals": ("index_interval", "proportion_interval", "wilson", "working_se"),
+    ".io": ("prepare_responses", "prepare_units", "prepare_volumes", "read_responses", "read_units", "read_volumes"),
+    ".periods": ("Period", "parse_period", "period_contains", "previous_period"),
+    ".weights": ("kish_n", "volumes_in_period"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "METHOD_VERSION", "INDEX_COLUMNS", "IndexOptions", "IndexResult", "compute_index", "weighted_responses",
@@ -33,3 +43,16 @@ __all__ = [
     "volumes_in_period", "kish_n", "proportion_interval", "index_interval", "wilson", "working_se",
     "required_n", "yamane", "cochran", "adequacy_status",
 ]
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

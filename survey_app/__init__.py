@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import Defaults, env_overrides, normalise_database_url
+from .config import Defaults, derive, normalise_database_url, plain_env
 from .extensions import babel, cache, csrf, db, limiter, login_manager, migrate
 
 
@@ -30,18 +30,20 @@ def create_app(config=None, instance_path=None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)
     app.config.from_pyfile("config.py", silent=True)
-    app.config.update(env_overrides())
+    app.config.from_prefixed_env("SIPAS")
+    app.config.update(plain_env())
     if config:
         app.config.update(config)
+    derive(app.config)
 
     os.makedirs(app.instance_path, exist_ok=True)
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
         path = Path(app.instance_path) / app.config["SQLITE_FILENAME"]
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
-    secret_from_file = not app.config.get("SECRET_KEY")
+    secret_from_file = not app.config["SECRET_KEY"]
     if secret_from_file:
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
 
@@ -50,7 +52,7 @@ def create_app(config=None, instance_path=None) -> Flask:
     check_production(app, secret_from_file)
     init_security(app)
 
-    if int(app.config.get("PROXY_FIX") or 0):
+    if int(app.config["PROXY_FIX"] or 0):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = int(app.config["PROXY_FIX"])

@@ -1,36 +1,93 @@
-"""Configuration defaults.
+"""Every configuration default, in one class.
 
-Order of precedence (later wins): these defaults, `instance/config.py`,
-environment variables (`DATABASE_URL`, `SECRET_KEY`, `RATELIMIT_STORAGE_URI`,
-`PUBLIC_BASE_URL`, and any `SIPAS_<NAME>` for a config key `<NAME>`), then the
-mapping passed to `create_app(config)`.
+Order of precedence (later wins):
+
+1. `Defaults` below;
+2. `instance/config.py` (a Python file of UPPER_CASE names);
+3. the environment: `SIPAS_<NAME>` sets the key `<NAME>` (Flask's `from_prefixed_env`: values are read as
+   JSON when they parse, so `SIPAS_DEFAULT_TARGET=0.95` is a number and `SIPAS_PRODUCTION=true` a boolean),
+   plus the few plain names every host knows: `DATABASE_URL`, `SECRET_KEY`, `RATELIMIT_STORAGE_URI`,
+   `PUBLIC_BASE_URL`;
+4. the mapping passed to `create_app(config)`.
+
+Code reads `current_app.config[NAME]`, never `config.get(NAME, default)`: a key read anywhere is defined here.
 """
-import json
+from __future__ import annotations
+
 import os
+from collections.abc import Mapping, MutableMapping
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class Defaults:
-    # Filled in by create_app: env DATABASE_URL, else SQLite in instance/.
+    # ------------------------------------------------------------------ database and secrets
+    # None = SQLite file SQLITE_FILENAME in the instance folder (env DATABASE_URL for a server).
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLITE_FILENAME = "sipas.sqlite3"
-    # Filled in by create_app: env SECRET_KEY, else generated once into instance/.
+    # None = generated once into instance/secret_key (env SECRET_KEY in production).
     SECRET_KEY = None
+    # Production mode (env SIPAS_PRODUCTION=true): refuse unsafe settings, Secure cookies (security.py).
+    PRODUCTION = False
+    # Number of proxies in front of the app (werkzeug ProxyFix); 0 = none.
+    PROXY_FIX = 0
 
+    # ------------------------------------------------------------------ time, calendar, targets
+    # The one time-zone key: the reporting calendar, "today" and Flask-Babel's
+    # BABEL_DEFAULT_TIMEZONE (derived from it in create_app) all use it.
     TIMEZONE = "Asia/Ho_Chi_Minh"
     REPORT_CUTOFF_MONTH = 12
     REPORT_CUTOFF_DAY = 15
     DEFAULT_TARGET = 0.90
 
+    # ------------------------------------------------------------------ languages
     BABEL_DEFAULT_LOCALE = "vi"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
     LANGUAGES = ("vi", "en")
 
-    # Base of absolute URLs (QR codes, `counters list`).
-    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # ------------------------------------------------------------------ addresses
+    # Base of absolute URLs (QR codes, `counters list`, the demo's printed links).
+    # None = the address `flask run` / `make run` serves (FLASK_RUN_HOST/PORT), else http://127.0.0.1:5000.
+    PUBLIC_BASE_URL = None
 
-    # Rate limiting (Flask-Limiter): memory:// for one process; set
-    # RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers.
+    # ------------------------------------------------------------------ citizen form
+    # Rate limits (Flask-Limiter syntax) of the citizen pages, per key (public/routes.py).
+    PUBLIC_LIMIT_IP = "300/minute"
+    PUBLIC_LIMIT_COUNTER = "60/minute"
+    PUBLIC_LIMIT_DEVICE = "10/minute"
+    PUBLIC_LIMIT_IP_GET = "600/minute"
+    # Largest citizen form body accepted (bytes); larger gets 413.
+    PUBLIC_MAX_FORM_BYTES = 32 * 1024
+    # Seconds before the kiosk's thank-you page returns to an empty form.
+    KIOSK_RESET_SECONDS = 8
+    # CSRF (Flask-WTF); tokens stay valid for a long time: citizens keep the form open.
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = 6 * 3600
+
+    # Quality flags on submissions (seconds / counts; quality.py and collect.py).
+    COLLECT_BURST_WINDOW = 600
+    COLLECT_BURST_COUNT = 3
+    COLLECT_KIOSK_BURST_WINDOW = 60
+    COLLECT_KIOSK_BURST_COUNT = 2
+    COLLECT_IDENTICAL_WINDOW = 180
+    COLLECT_IDENTICAL_COUNT = 2
+    COLLECT_DUPLICATE_WINDOW = 60
+    # Seconds a loaded questionnaire is kept per process (0 = read it on every request);
+    # None = 60, or 0 when TESTING.
+    COLLECT_INSTRUMENT_CACHE_SECONDS = None
+
+    # ------------------------------------------------------------------ staff
+    STAFF_IDLE_TIMEOUT = 30 * 60          # seconds without a request before a session ends
+    STAFF_ABSOLUTE_TIMEOUT = 12 * 3600    # seconds after sign-in when a session ends whatever happens
+    STAFF_MAX_FAILED_LOGINS = 5           # failed passwords in a row before the account is locked
+    STAFF_LOCK_SECONDS = 15 * 60          # how long the lock lasts
+    STAFF_LOGIN_RATE = "30 per 5 minutes"  # Flask-Limiter limit on POST /staff/login per client
+    STAFF_PAGE_SIZE = 50                  # rows per page of the long staff lists
+    STAFF_CACHE_SECONDS = 300             # how long computed staff figures are cached
+
+    # ------------------------------------------------------------------ rate-limit storage
+    # memory:// for one process; RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers
+    # (the figures cache then uses the same Redis, see CACHE_TYPE).
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = False
     # A Redis outage must never turn a citizen's submission into an error:
@@ -38,26 +95,42 @@ class Defaults:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True
 
-    # CSRF tokens stay valid for a long time: citizens keep the form open.
-    WTF_CSRF_TIME_LIMIT = 6 * 3600
-
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
-    # Set True in production behind HTTPS.
-    SESSION_COOKIE_SECURE = False
-    # Number of proxies in front of the app (ProxyFix); 0 = none.
-    PROXY_FIX = 0
-
-    # Flask-Caching: per-process by default; set CACHE_TYPE="RedisCache" and
-    # CACHE_REDIS_URL to share cached figures between workers.
-    CACHE_TYPE = "SimpleCache"
+    # ------------------------------------------------------------------ cache (Flask-Caching)
+    # None = automatic: RedisCache when CACHE_REDIS_URL is set or RATELIMIT_STORAGE_URI is a Redis URL
+    # (the staff figures are then shared by all workers), else SimpleCache (per process).
+    CACHE_TYPE = None
+    CACHE_REDIS_URL = None
+    CACHE_KEY_PREFIX = "sipas:cache:"
     CACHE_DEFAULT_TIMEOUT = 300
 
-    # Demo seed on first run of `make run` / `flask demo seed`.
+    # ------------------------------------------------------------------ cookies
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # True in production (forced by PRODUCTION) behind HTTPS.
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+
+    # ------------------------------------------------------------------ demo
+    # Responses made by `flask demo seed` (the first `make run`).
     DEMO_RESPONSES = 50000
 
 
-ENV_KEYS = ("DATABASE_URL", "SECRET_KEY", "RATELIMIT_STORAGE_URI", "PUBLIC_BASE_URL")
+# Plain environment names (no SIPAS_ prefix) and the config key each sets.
+PLAIN_ENV = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+    "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "PUBLIC_BASE_URL": "PUBLIC_BASE_URL",
+}
+DEFAULT_SERVED = ("127.0.0.1", "5000")
+
+
+def plain_env(environ: Mapping[str, str] | None = None) -> dict:
+    """The config keys set by the plain environment names (empty values ignored)."""
+    environ = os.environ if environ is None else environ
+    return {key: environ[name] for name, key in PLAIN_ENV.items() if environ.get(name)}
 
 
 def normalise_database_url(url: str) -> str:
@@ -69,17 +142,28 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def env_overrides() -> dict:
-    out = {}
-    for key, value in os.environ.items():
-        if key.startswith("SIPAS_"):
-            try:  # JSON values (numbers, booleans, lists) as Flask's from_prefixed_env
-                out[key[len("SIPAS_"):]] = json.loads(value)
-            except ValueError:
-                out[key[len("SIPAS_"):]] = value
-    if os.environ.get("DATABASE_URL"):
-        out["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
-    for key in ENV_KEYS[1:]:
-        if os.environ.get(key):
-            out[key] = os.environ[key]
-    return out
+def served_base_url(environ: Mapping[str, str] | None = None) -> str:
+    """The address `flask run` serves (FLASK_RUN_HOST / FLASK_RUN_PORT, as `make run` sets them)."""
+    environ = os.environ if environ is None else environ
+    host = environ.get("FLASK_RUN_HOST") or DEFAULT_SERVED[0]
+    port = environ.get("FLASK_RUN_PORT") or DEFAULT_SERVED[1]
+    if host in ("0.0.0.0", "::"):  # listening everywhere: print a reachable address
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def derive(config: MutableMapping) -> None:
+    """The settings computed from others (after every source has been read)."""
+    config["BABEL_DEFAULT_TIMEZONE"] = config["TIMEZONE"]
+    if not config["PUBLIC_BASE_URL"]:
+        config["PUBLIC_BASE_URL"] = served_base_url()
+    if config["COLLECT_INSTRUMENT_CACHE_SECONDS"] is None:
+        config["COLLECT_INSTRUMENT_CACHE_SECONDS"] = 0 if config["TESTING"] else 60
+    if not config["CACHE_TYPE"]:
+        redis_url = config["CACHE_REDIS_URL"]
+        limiter_url = str(config["RATELIMIT_STORAGE_URI"] or "")
+        if not redis_url and limiter_url.startswith(REDIS_SCHEMES):
+            redis_url = config["CACHE_REDIS_URL"] = limiter_url
+        config["CACHE_TYPE"] = "RedisCache" if redis_url else "SimpleCache"

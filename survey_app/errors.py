@@ -14,6 +14,7 @@ network, allowed by its hash in the page's Content-Security-Policy),
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 from pathlib import Path
@@ -24,26 +25,27 @@ from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from .security import CSP
+
 log = logging.getLogger(__name__)
 
 CSS_PATH = Path(__file__).parent / "static" / "public.css"
 JS_PATH = Path(__file__).parent / "static" / "public.js"
-_static_cache: dict[Path, tuple[float, str, str]] = {}
 
 
 def _read_static(path: Path) -> tuple[str, str]:
     """(text, base64 sha256) of a static file, re-read when it changes."""
     try:
-        mtime = path.stat().st_mtime
+        mtime = path.stat().st_mtime_ns
     except OSError:
         return "", ""
-    cached = _static_cache.get(path)
-    if cached is None or cached[0] != mtime:
-        text = path.read_text(encoding="utf-8")
-        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-        cached = (mtime, text, digest)
-        _static_cache[path] = cached
-    return cached[1], cached[2]
+    return _static_file(path, mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _static_file(path: Path, mtime_ns: int) -> tuple[str, str]:
+    text = path.read_text(encoding="utf-8")
+    return text, base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
 def inline_css() -> Markup:
@@ -63,11 +65,7 @@ def static_version() -> str:
 def _csp_for_inline_css(resp):
     digest = g.get("inline_css_hash")
     if digest and resp.mimetype == "text/html":
-        try:
-            from .security import CSP as base
-        except ImportError:  # pragma: no cover - security module absent
-            base = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
-        resp.headers["Content-Security-Policy"] = base.replace(
+        resp.headers["Content-Security-Policy"] = CSP.replace(
             "style-src 'self'", f"style-src 'self' 'sha256-{digest}'")
     return resp
 

@@ -61,7 +61,7 @@ def init_i18n(app, babel) -> None:
         lang = request.args.get("lang")
         if lang in app.config["LANGUAGES"] and request.cookies.get("lang") != lang:
             resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax",
-                            httponly=True, secure=app.config.get("SESSION_COOKIE_SECURE", False))
+                            httponly=True, secure=app.config["SESSION_COOKIE_SECURE"])
         return resp
 
     @app.context_processor

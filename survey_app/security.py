@@ -23,12 +23,12 @@ class UnsafeConfiguration(RuntimeError):
 
 
 def check_production(app: Flask, secret_from_file: bool) -> None:
-    if not app.config.get("PRODUCTION"):
+    if not app.config["PRODUCTION"]:
         return
     problems = []
     if app.debug or os.environ.get("FLASK_DEBUG", "").lower() in ("1", "true", "yes"):
         problems.append("debug mode is on")
-    if secret_from_file or not app.config.get("SECRET_KEY") or len(str(app.config["SECRET_KEY"])) < 32:
+    if secret_from_file or not app.config["SECRET_KEY"] or len(str(app.config["SECRET_KEY"])) < 32:
         problems.append("SECRET_KEY must be set (32+ characters) in the environment or instance/config.py")
     if problems:
         raise UnsafeConfiguration("refusing to start in production: " + "; ".join(problems))
@@ -37,9 +37,6 @@ def check_production(app: Flask, secret_from_file: bool) -> None:
 
 
 def init_security(app: Flask) -> None:
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
-
     @app.after_request
     def _headers(resp):
         h = resp.headers

@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 DEVICE_COOKIE = "sipas_dev"
 QR_INSTRUMENT = "counter-quick"
-DEFAULT_MAX_FORM_BYTES = 32 * 1024
 
 
 # ------------------------------------------------------------------ health
@@ -84,8 +83,8 @@ def key_ip() -> str:
     return f"ip:{_ip_hash()}"
 
 
-def _limit(name: str, default: str):
-    return lambda: current_app.config.get(name, default)
+def _limit(name: str):
+    return lambda: current_app.config[name]
 
 
 def _on_breach(_limit_info):
@@ -117,13 +116,13 @@ def _form_limits(view):
     counter, and a loose per-IP ceiling (a whole centre may share one IP).
     One window each (every window is a storage round trip per request);
     config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter syntax."""
-    view = limiter.limit(_limit("PUBLIC_LIMIT_IP", "300/minute"), key_func=key_ip,
+    view = limiter.limit(_limit("PUBLIC_LIMIT_IP"), key_func=key_ip,
                          methods=["POST"], scope="public-ip", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER", "60/minute"), key_func=key_counter,
+    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER"), key_func=key_counter,
                          methods=["POST"], scope="public-counter", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE", "10/minute"), key_func=key_device,
+    view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE"), key_func=key_device,
                          methods=["POST"], scope="public-device", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_IP_GET", "600/minute"), key_func=key_ip,
+    view = limiter.limit(_limit("PUBLIC_LIMIT_IP_GET"), key_func=key_ip,
                          methods=["GET"], scope="public-ip-get")(view)
     return view
 
@@ -170,7 +169,7 @@ def _device_cookie(resp, value: str | None = None):
     if not request.cookies.get(DEVICE_COOKIE) or value:
         resp.set_cookie(DEVICE_COOKIE, value or secrets.token_urlsafe(16), max_age=400 * 24 * 3600,
                         httponly=True, samesite="Lax",
-                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
     return resp
 
 
@@ -273,7 +272,7 @@ def _form_flow(token: str, kiosk: bool):
 
 
 def _submit(token: str, counter, inst, kiosk: bool):
-    limit = int(current_app.config.get("PUBLIC_MAX_FORM_BYTES", DEFAULT_MAX_FORM_BYTES))
+    limit = int(current_app.config["PUBLIC_MAX_FORM_BYTES"])
     if (request.content_length or 0) > limit:
         return error_page(413)
     request.max_content_length = limit
@@ -287,7 +286,7 @@ def _submit(token: str, counter, inst, kiosk: bool):
                             key=key if collect.valid_key(key) else None, dossier=sig, alert=alert,
                             status=status)
 
-    if current_app.config.get("WTF_CSRF_ENABLED", True):
+    if current_app.config["WTF_CSRF_ENABLED"]:
         try:
             validate_csrf(form.get(collect.CSRF_FIELD))
         except ValidationError:
@@ -351,7 +350,7 @@ def kiosk_thanks(token):
     counter, err = _resolve(token)
     if err is not None:
         return err
-    seconds = int(current_app.config.get("KIOSK_RESET_SECONDS", 8))
+    seconds = int(current_app.config["KIOSK_RESET_SECONDS"])
     next_url = url_for("public.kiosk", token=token, lang=current_app.config["BABEL_DEFAULT_LOCALE"])
     return _no_store(make_response(render_template("public/thanks.html", counter=counter, kiosk=True,
                                                    seconds=seconds, next_url=next_url)))
