@@ -27,13 +27,7 @@ def _setup(state):
 
     login_manager.login_view = "staff.login"
     login_manager.login_message = None
-    app = state.app
-    for key, value in {"STAFF_IDLE_TIMEOUT": 30 * 60, "STAFF_ABSOLUTE_TIMEOUT": 12 * 3600,
-                       "STAFF_MAX_FAILED_LOGINS": 5, "STAFF_LOCK_SECONDS": 15 * 60,
-                       "STAFF_LOGIN_RATE": "30 per 5 minutes", "STAFF_PAGE_SIZE": 50,
-                       "STAFF_CACHE_SECONDS": 300}.items():
-        app.config.setdefault(key, value)
-    ui.init_app(app)
+    ui.init_app(state.app)  # settings (STAFF_*): survey_app/config.py
 
 
 @bp.before_request

@@ -92,7 +92,7 @@ def _sheet_form() -> EntrySheetForm:
     """What the sheet is for; a questionnaire or channel that is not offered is a 400."""
     src = request.form if request.method == "POST" else request.args
     form = EntrySheetForm(src, meta={"csrf": request.method == "POST"
-                                     and current_app.config.get("WTF_CSRF_ENABLED", True)})
+                                     and current_app.config["WTF_CSRF_ENABLED"]})
     if form.instrument.data not in ENTRY_INSTRUMENTS or form.channel.data not in TYPED_CHANNELS:
         abort(400)
     return form

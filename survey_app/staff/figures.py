@@ -68,7 +68,7 @@ def cache_key(name: str, *key_parts) -> str:
 
 def cached(name: str, fn, *key_parts):
     """`fn()`, kept for STAFF_CACHE_SECONDS per database, data generation and `key_parts`."""
-    ttl = int(current_app.config.get("STAFF_CACHE_SECONDS", 300))
+    ttl = int(current_app.config["STAFF_CACHE_SECONDS"])
     if ttl <= 0:
         return fn()
     key = cache_key(name, *key_parts)

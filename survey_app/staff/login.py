@@ -14,7 +14,7 @@ from .forms import ActionForm, LoginForm, first_errors
 
 
 def _login_rate():
-    return current_app.config.get("STAFF_LOGIN_RATE", "30 per 5 minutes")
+    return current_app.config["STAFF_LOGIN_RATE"]
 
 
 def _page(form, status=200):

@@ -71,7 +71,7 @@ def index():
     if len(t):
         t = t.sort_values([SORTS[sort], "unit_code"], ascending=[order == "asc", True], na_position="last",
                           kind="mergesort")
-    per = int(current_app.config.get("STAFF_PAGE_SIZE", 50))
+    per = int(current_app.config["STAFF_PAGE_SIZE"])
     total = len(t)
     page_no = min(int_arg("page", 1), max(1, -(-total // per)))
     rows = records(t.iloc[(page_no - 1) * per: page_no * per])
