@@ -16,8 +16,17 @@ from ..services.accounts import MIN_PASSWORD_LENGTH, hash_password, revoke_sessi
 from ..services.audit import record
 from . import bp
 from .auth import require
-from .forms import (ActionForm, CalendarForm, CounterForm, TargetForm, UnitForm, UserForm, first_errors, int_arg,
-                    unit_by_code)
+from .forms import (
+    ActionForm,
+    CalendarForm,
+    CounterForm,
+    TargetForm,
+    UnitForm,
+    UserForm,
+    first_errors,
+    int_arg,
+    unit_by_code,
+)
 
 UNITS_PER_PAGE = 100
 USERS_PER_PAGE = 100

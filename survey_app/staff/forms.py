@@ -17,8 +17,16 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
-                     StringField)
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from analysis.schema import TYPED_CHANNELS, UNIT_KINDS
@@ -289,10 +297,12 @@ class UserForm(FlaskForm):
             raise ValidationError(password_problem(""))
 
 
+TARGET_MESSAGE = _l("Enter a year and a target between 1 and 100%.")
+
+
 class TargetForm(FlaskForm):
-    year = LocalIntegerField(_l("Report year"), message=_l("Enter a year and a target between 1 and 100%."), validators=[
-        InputRequired(_l("Enter a year and a target between 1 and 100%.")),
-        NumberRange(2000, 2100, _l("Enter a year and a target between 1 and 100%."))])
+    year = LocalIntegerField(_l("Report year"), message=TARGET_MESSAGE,
+                             validators=[InputRequired(TARGET_MESSAGE), NumberRange(2000, 2100, TARGET_MESSAGE)])
     unit_kind = SelectField(_l("Kind of unit"), choices=["", *UNIT_KINDS],
                             validate_choice=False, filters=[_empty_none])
     unit_code = StringField(_l("Or one unit (code)"), filters=[_strip])
@@ -305,7 +315,7 @@ class TargetForm(FlaskForm):
     def validate_target(self, field):
         v = getattr(field, "number", None)
         if v is None or not (0 < v <= 100):
-            raise ValidationError(_l("Enter a year and a target between 1 and 100%."))
+            raise ValidationError(TARGET_MESSAGE)
 
     def validate_unit_kind(self, field):
         if field.data not in UNIT_KINDS:

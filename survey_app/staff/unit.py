@@ -20,8 +20,22 @@ from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
 from . import bp
 from .auth import can, require, unit_in_scope_or_404
-from .figures import (cached, comments_query, counters_table, distribution, drivers_table, elements_of, flagged_query,
-                      records, rows_by_code, safe_index, table_of, trend_series, trended, unit_row)
+from .figures import (
+    cached,
+    comments_query,
+    counters_table,
+    distribution,
+    drivers_table,
+    elements_of,
+    flagged_query,
+    records,
+    rows_by_code,
+    safe_index,
+    table_of,
+    trend_series,
+    trended,
+    unit_row,
+)
 from .forms import ExclusionForm, chosen_period, first_errors, int_arg, period_choices
 
 SCALE = ("1", "2", "3", "4", "5")
