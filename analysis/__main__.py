@@ -7,7 +7,7 @@ Commands::
               [--weights-from auto|volumes|none|column] [--adequacy yamane|cochran|quota]
               [--quota commune=150,ward=200] [--target 0.9 | --target commune=0.9,district=0.95]
               [--as-of YYYY-MM-DD] [--rollup pooled|mean_of_units] [--map-successors]
-              [--criteria] [--calendar] [--no-cap-n-eff] [--shrink] [--rank]
+              [--criteria] [--calendar] [--no-cap-n-eff] [--shrink] [--rank [--rank-among adequate|all]]
               [--out out.csv|out.xlsx|out.json|-]
     adequacy  --volumes V.csv [--units U.csv] --period P [--adequacy ...] [--out ...]
               required sample sizes from volumes alone (fieldwork planning), with a
@@ -132,15 +132,19 @@ def cmd_index(args, progress) -> int:
     res = compute_index(resp, vols, units, period=period, options=opts)
     table, meta = res.table, res.meta
     if args.shrink:
-        ranking = _optional("ranking")
+        shrinkage = _optional("shrinkage")
         progress("shrinking (Fay-Herriot)")
-        table = ranking.shrink_index(table, group="level")
-        meta["shrink"] = "Fay-Herriot, logit scale, per level; for ranking only"
+        table = shrinkage.shrink_index(table, group="level")
+        meta["shrink"] = "Fay-Herriot, logit scale, per level; working SE; limited to each unit's interval; " \
+                         "for ranking only"
     if args.rank:
         ranking = _optional("ranking")
         progress("ranking")
-        table = ranking.rank_units(table, group="level", seed=args.seed, n_sim=args.n_sim)
-        meta["ranking"] = {"seed": args.seed, "n_sim": args.n_sim, "group": "level"}
+        table = ranking.rank_units(table, group="level", seed=args.seed, n_sim=args.n_sim,
+                                   rank_among=args.rank_among)
+        meta["ranking"] = {"seed": args.seed, "n_sim": args.n_sim, "group": "level", "rank_among": args.rank_among,
+                           "rule_vi": ranking.ranking_note(args.rank_among, "vi"),
+                           "rule_en": ranking.ranking_note(args.rank_among, "en")}
     _write(table, meta, args.out, progress)
     return 0
 
@@ -193,7 +197,7 @@ def cmd_drivers(args, progress) -> int:
     resp, vols, units = _load(args, progress)
     frame, meta = weighted_responses(resp, vols, units, period=_period(args.period, args.calendar), options=opts)
     progress("fitting drivers")
-    table = drv.drivers(frame, weight="weight", count="count", group=args.group, strata="cell")
+    table = drv.drivers(frame, weight="weight", count="count", group=args.group, strata="cell", fpc="cell_N")
     meta["command"] = "drivers"
     _write(table, meta, args.out, progress)
     return 0
@@ -201,7 +205,7 @@ def cmd_drivers(args, progress) -> int:
 
 def cmd_trend(args, progress) -> int:
     tr = _optional("trend")
-    from .index import compute_index
+    from .index import compute_pair
     from .periods import previous_period
 
     opts = _options(args)
@@ -210,8 +214,7 @@ def cmd_trend(args, progress) -> int:
         raise InputError("trend needs --period")
     resp, vols, units = _load(args, progress)
     prev = _period(args.previous, args.calendar) if args.previous else previous_period(period)
-    cur = compute_index(resp, vols, units, period=period, options=opts)
-    old = compute_index(resp, vols, units, period=prev, options=opts)
+    cur, old = compute_pair(resp, vols, units, period=period, previous=prev, options=opts)
     table = tr.trend(cur.table, old.table, key=["unit_code", "level"])
     meta = {"method_version": cur.meta["method_version"], "command": "trend",
             "current": cur.meta, "previous": old.meta}
@@ -253,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", action="store_true", help="add ranks with 95%% rank intervals")
     p.add_argument("--seed", type=int, default=20251215)
     p.add_argument("--n-sim", type=int, default=2000)
+    p.add_argument("--rank-among", choices=["adequate", "all"], default="adequate",
+                   help="with --rank: rank only units with an adequate sample (default) or all units")
     p.set_defaults(func=cmd_index)
     p = sub.add_parser("adequacy", help="required sample sizes from volumes (fieldwork planning)")
     _common(p, responses=False)

@@ -19,19 +19,25 @@ and ``x_e = 1`` when element ``e`` is 4 or 5::
   ``var_weights`` is used because survey weights are not numbers of
   observations, so statsmodels' model-based df, log-likelihood and SEs under
   ``freq_weights`` would be wrong for them.  Neither is used for inference.
-* **Standard errors**: design-based linearisation (sandwich), as
-  ``svyglm(design = svydesign(ids = ~1, weights = ~w[, strata = ~strata]))``
-  computes them: ``V = B^-1 M B^-1`` with the bread
-  ``B = sum_i c_i w_i mu_i (1 - mu_i) x_i x_i'`` and the meat
-  ``M = sum_h n_h / (n_h - 1) sum_{i in h} c_i (z_i - zbar_h)(z_i - zbar_h)'``,
-  ``z_i = w_i (y_i - mu_i) x_i`` the response's weighted score, ``c_i`` its
-  ``count`` (a compressed row stands for ``c_i`` identical responses, each its
-  own PSU, so compressed and expanded data give identical results), ``n_h`` the
-  responses in stratum ``h`` (one stratum when ``strata`` is None; a stratum
-  with a single response is centred on the overall mean, like
-  ``survey.lonely.psu = "adjust"``).  No finite-population correction: the
-  drivers are model parameters.  Wald z tests (normal reference; groups have at
-  least ``min_n`` responses).
+* **Standard errors**: design-based linearisation (sandwich) over the *full*
+  survey design, the complete responses of the group being a domain, as
+  ``svyglm(design = subset(svydesign(ids = ~1, strata = ~cell, weights = ~w,
+  fpc = ~N_cell), complete & in_group))`` computes them:
+  ``V = B^-1 M B^-1`` with the bread
+  ``B = sum_i c_i w_i mu_i (1 - mu_i) x_i x_i'`` over the domain and the meat
+  ``M = sum_h f_h n_h / (n_h - 1) sum_{i in h} c_i (z_i - zbar_h)(z_i - zbar_h)'``,
+  ``z_i = w_i (y_i - mu_i) x_i`` the response's weighted score (0 outside
+  the domain: incomplete responses and other groups stay in their strata),
+  ``zbar_h`` its mean over *all* ``n_h`` responses of stratum ``h`` in the
+  design, ``c_i`` the row's ``count`` (a compressed row stands for ``c_i``
+  identical responses, each its own PSU, so compressed and expanded data give
+  identical results) and ``f_h = 1 - n_h / N_h`` the finite-population
+  correction (column ``fpc`` = N of the row's stratum; 1 when unknown or no
+  ``fpc`` column).  A stratum with a single response is not centred and
+  scaled by ``f_h`` (``survey.lonely.psu = "adjust"``: the scores sum to 0, so
+  centring on the grand mean is centring on 0); a census stratum (f = 0)
+  adds nothing.  One stratum when ``strata`` is None.  Wald z tests (normal
+  reference; groups have at least ``min_n`` responses).
 * **Importance** of an element: its share of the positive coefficients,
   ``max(b_e, 0) / sum_k max(b_k, 0)`` (sums to 1 over the elements; an element
   whose satisfaction does not raise overall satisfaction has importance 0).
@@ -57,9 +63,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["drivers", "ELEMENTS", "QUADRANTS"]
+from .schema import ELEMENTS, OVERALL, SATISFIED_MIN, UNDER_18
 
-ELEMENTS = ("access", "procedure", "staff", "result", "feedback")
+__all__ = ["drivers", "QUADRANTS"]
+
 QUADRANTS = ("improve_first", "keep_up", "lower_priority", "possible_overkill")
 
 _COLUMNS = [
@@ -101,29 +108,30 @@ def _sandwich(
     mu: np.ndarray,
     w: np.ndarray,
     c: np.ndarray,
-    strata: np.ndarray | None,
+    strata: np.ndarray,
+    n_h: np.ndarray,
+    f_h: np.ndarray,
 ) -> np.ndarray:
-    """Linearisation covariance of the weighted logistic coefficients."""
+    """Linearisation covariance of the weighted logistic coefficients (domain rows given).
+
+    ``strata``: stratum code of each domain row; ``n_h`` / ``f_h``: responses
+    and ``1 - n/N`` of every stratum of the full design.
+    """
     bread = X.T @ (X * (c * w * mu * (1.0 - mu))[:, None])
     z = X * (w * (y - mu))[:, None]
     k = X.shape[1]
     meat = np.zeros((k, k))
-    total_n = c.sum()
-    grand = (c[:, None] * z).sum(axis=0) / total_n
-    codes = np.zeros(len(y), dtype=np.int64) if strata is None else strata
-    for h in np.unique(codes):
-        sel = codes == h
-        ch = c[sel]
-        nh = ch.sum()
-        zh = z[sel]
+    for h in np.unique(strata):
+        sel = strata == h
+        ch, zh, nh, fh = c[sel], z[sel], n_h[h], f_h[h]
+        if fh < 1e-7:  # a census stratum
+            continue
+        q = zh.T @ (zh * ch[:, None])
         if nh > 1:
-            centre = (ch[:, None] * zh).sum(axis=0) / nh
-            factor = nh / (nh - 1.0)
-        else:  # lonely PSU: centre on the overall mean ("adjust")
-            centre = grand
-            factor = 1.0
-        d = zh - centre
-        meat += factor * (d.T @ (d * ch[:, None]))
+            s = (ch[:, None] * zh).sum(axis=0)
+            meat += fh * nh / (nh - 1.0) * (q - np.outer(s, s) / nh)
+        else:  # lonely PSU ("adjust"): not centred
+            meat += fh * q
     binv = np.linalg.inv(bread)
     return binv @ meat @ binv
 
@@ -132,7 +140,9 @@ def _fit_group(
     items: pd.DataFrame,
     w: np.ndarray,
     c: np.ndarray,
-    strata_codes: np.ndarray | None,
+    strata_codes: np.ndarray,
+    n_h: np.ndarray,
+    f_h: np.ndarray,
     outcome: str,
     elements: Sequence[str],
     min_n: int,
@@ -147,7 +157,7 @@ def _fit_group(
         PerfectSeparationWarning,
     )
 
-    sat = (items >= 4).astype(float).where(items.notna())
+    sat = (items >= SATISFIED_MIN).astype(float).where(items.notna())
     valid_w = np.isfinite(w) & (w > 0) & np.isfinite(c) & (c > 0)
     n_responses = float(c[np.isfinite(c) & (c > 0)].sum())
 
@@ -182,7 +192,7 @@ def _fit_group(
     X = np.column_stack([np.ones(len(y)), Xe[:, varying]])
     wc = w[complete]
     cc = c[complete]
-    st = None if strata_codes is None else strata_codes[complete]
+    st = strata_codes[complete]
 
     status = "ok"
     try:
@@ -197,7 +207,7 @@ def _fit_group(
             status = "not_converged"
         params = np.asarray(res.params, dtype=float)
         mu = np.asarray(res.fittedvalues, dtype=float)
-        cov = _sandwich(X, y, mu, wc, cc, st)
+        cov = _sandwich(X, y, mu, wc, cc, st, n_h, f_h)
     except (PerfectSeparationError, np.linalg.LinAlgError, ValueError) as exc:
         rows = group_row("failed")
         rows[0]["error"] = str(exc)
@@ -285,12 +295,13 @@ def drivers(
     frame: pd.DataFrame,
     *,
     weight: str | None = "weight",
-    outcome: str = "overall",
+    outcome: str = OVERALL,
     elements: Sequence[str] = ELEMENTS,
     group: str | Sequence[str] | None = None,
     min_n: int = 100,
     count: str | None = "count",
     strata: str | None = None,
+    fpc: str | None = None,
     eligible_only: bool = True,
     level: float = 0.95,
     importance_cut: float | None = None,
@@ -316,6 +327,10 @@ def drivers(
         a smaller group gets one row with ``status = "too_few"``.
     strata:
         Optional stratum (cell) column for the linearisation variance.
+    fpc:
+        Optional column with the population size N of the row's stratum
+        (NaN or inf = unknown: no finite-population correction), e.g. the
+        ``cell_N`` column of :func:`analysis.index.weighted_responses`.
     eligible_only:
         Leave out responses flagged ``excluded`` = 1 and ``age_group`` =
         ``under_18`` when those columns exist (METHODOLOGY 2).
@@ -342,6 +357,8 @@ def drivers(
         needed.append(weight)
     if strata is not None:
         needed.append(strata)
+    if fpc is not None:
+        needed.append(fpc)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise KeyError(f"columns not in frame: {missing}")
@@ -355,7 +372,7 @@ def drivers(
         if "excluded" in df.columns:
             keep &= ~(pd.to_numeric(df["excluded"], errors="coerce").fillna(0) == 1).to_numpy()
         if "age_group" in df.columns:
-            keep &= ~(df["age_group"].astype(object) == "under_18").to_numpy()
+            keep &= ~(df["age_group"].astype(object) == UNDER_18).to_numpy()
         n_left_out = int((~keep).sum())
         df = df.loc[keep]
     df = df.reset_index(drop=True)
@@ -371,16 +388,33 @@ def drivers(
         if count is not None and count in df.columns
         else np.ones(len(df))
     )
+    # The design: every eligible row with a valid weight and count, in its stratum.
+    in_design = np.isfinite(w_all) & (w_all > 0) & np.isfinite(c_all) & (c_all > 0)
     s_all = (
         df[strata].astype(object).fillna("_all").factorize()[0]
         if strata is not None
-        else None
+        else np.zeros(len(df), dtype=np.int64)
     )
+    n_strata = int(s_all.max()) + 1 if len(s_all) else 0
+    n_h = np.bincount(s_all[in_design], weights=c_all[in_design], minlength=n_strata)
+    f_h = np.ones(n_strata)
+    if fpc is not None:
+        N_all = pd.to_numeric(df[fpc], errors="coerce").to_numpy(float)
+        for h in range(n_strata):
+            vals = N_all[in_design & (s_all == h)]
+            vals = np.unique(vals[np.isfinite(vals)])
+            if vals.size > 1:
+                raise ValueError(f"column {fpc!r} must hold one population size per stratum")
+            if vals.size == 1:
+                if vals[0] < n_h[h]:
+                    raise ValueError(f"column {fpc!r}: a stratum has more responses than its population")
+                f_h[h] = (vals[0] - n_h[h]) / vals[0]
 
     method = (
         "logistic_pseudo_ml(statsmodels GLM Binomial, var_weights="
         f"{weight or '1'}*{count if count is not None and count in df.columns else '1'}; "
-        f"SE=linearisation sandwich, strata={strata or 'none'}, no FPC; Wald z; "
+        f"SE=linearisation sandwich over the full design (complete cases of the group as a domain), "
+        f"strata={strata or 'none'}, FPC={fpc or 'none'}; Wald z; "
         f"satisfied=4-5; importance=positive coefficient share; "
         f"quadrant cut={'median' if importance_cut is None else importance_cut}"
         f"/{'median' if performance_cut is None else performance_cut}; "
@@ -401,7 +435,9 @@ def drivers(
             items.iloc[idx],
             w_all[idx],
             c_all[idx],
-            None if s_all is None else s_all[idx],
+            s_all[idx],
+            n_h,
+            f_h,
             outcome,
             elements,
             min_n,
@@ -419,7 +455,9 @@ def drivers(
     out.attrs["drivers"] = {
         "method": "logistic_pseudo_ml",
         "weights": "var_weights = weight * count",
-        "se": "linearisation sandwich (svyglm ids=~1)",
+        "se": "linearisation sandwich over the full design, complete cases as a domain "
+        "(svyglm on subset(svydesign(ids=~1, strata, weights, fpc), complete))",
+        "fpc": fpc,
         "outcome": outcome,
         "elements": list(elements),
         "group": gcols,

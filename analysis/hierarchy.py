@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
+from .schema import COUNTER_KIND
 
-__all__ = ["Tree", "tree_as_of", "successor_map", "flat_tree"]
+__all__ = ["Tree", "tree_as_of", "successor_map", "flat_tree", "without_counters"]
 
 
 @dataclass
@@ -88,8 +89,11 @@ def tree_as_of(units: pd.DataFrame | None, as_of: dt.date | None, extra_codes=()
 
     ``extra_codes`` (codes met in the data but absent from ``units``, possible
     only when no unit file is given) become top-level nodes of kind ``unit``.
-    A parent cycle is an :class:`InputError`.
+    Counter rows (kind ``counter``: service points, not units of the index)
+    are left out. A parent cycle is an :class:`InputError`.
     """
+    if units is not None and len(units):
+        units = without_counters(units)
     if units is None or len(units) == 0:
         nodes = pd.DataFrame({"code": pd.Series(sorted(set(extra_codes)), dtype=object)})
         for c in ("name_vi", "name_en", "successor_code"):
@@ -123,6 +127,14 @@ def tree_as_of(units: pd.DataFrame | None, as_of: dt.date | None, extra_codes=()
     up_arr = np.vstack(up)
     nodes["depth"] = (up_arr[1:] >= 0).sum(axis=0) if len(up) > 1 else 0
     return Tree(nodes=nodes, up=up_arr, index=index, as_of=as_of)
+
+
+def without_counters(units: pd.DataFrame) -> pd.DataFrame:
+    """The unit rows that are units of the index (rows of kind ``counter`` dropped)."""
+    if "kind" not in units.columns:
+        return units
+    keep = units["kind"].astype(str).str.strip() != COUNTER_KIND
+    return units if keep.all() else units.loc[keep]
 
 
 def successor_map(tree: Tree, source: str = "units") -> dict:

@@ -25,6 +25,7 @@ effect ``n / n_kish``.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ import pandas as pd
 from . import adequacy as adq
 from . import intervals as ci
 from .errors import InputError, Problem
-from .hierarchy import Tree, successor_map, tree_as_of
+from .hierarchy import Tree, successor_map, tree_as_of, without_counters
 from .io import criteria_columns, prepare_responses, prepare_units, prepare_volumes, check_known_units
 from .periods import Period, parse_period
 from .schema import (CI_METHODS, DEFAULT_LEVEL, ELEMENTS, METHOD_VERSION, METHOD_VERSION_UNCAPPED, OVERALL,
@@ -44,8 +45,8 @@ from .targets import resolve_targets, target_status
 from .variance import Design, cell_moments, domain_variance, lincomb_influence, moment_variance
 from .weights import SEP, cells_for, volumes_in_period
 
-__all__ = ["METHOD_VERSION", "method_label", "IndexOptions", "IndexResult", "compute_index", "weighted_responses",
-           "INDEX_COLUMNS"]
+__all__ = ["METHOD_VERSION", "method_label", "IndexOptions", "IndexResult", "compute_index", "compute_pair",
+           "weighted_responses", "tree_date", "INDEX_COLUMNS"]
 
 
 
@@ -366,6 +367,13 @@ def _map_codes(codes: np.ndarray, mapping: dict) -> np.ndarray:
     return new[k]
 
 
+def _domain_codes(codes, smap: dict) -> np.ndarray:
+    """The unit whose domain a collecting unit's data belong to: itself, or its successor
+    when ``--map-successors`` maps it (METHODOLOGY §6)."""
+    codes = np.asarray(codes, dtype=object)
+    return _map_codes(codes, smap) if smap and len(codes) else codes
+
+
 def _looks_prepared(frame, source) -> bool:
     """The normalised columns a prepare_* function adds are there (attrs survive slicing)."""
     need = {"responses": {"count": "i", "excluded": "b", "under_18": "b"},
@@ -392,6 +400,7 @@ def _validated_inputs(responses, volumes, units):
     vols = _prepared(volumes, prepare_volumes, "volumes")
     if units_f is not None:
         known = set(units_f["code"])
+        counters = known - set(without_counters(units_f)["code"])
         problems = []
         for frame, src in ((resp, "responses"), (vols, "volumes")):
             if frame is None:
@@ -400,9 +409,22 @@ def _validated_inputs(responses, volumes, units):
                 check_known_units(frame["unit_code"], known, src, "unit_code")
             except InputError as exc:
                 problems += exc.problems
+            problems += _counter_codes(frame, counters, src)
         if problems:
             raise InputError(problems)
     return resp, vols, units_f
+
+
+def _counter_codes(frame: pd.DataFrame, counters: set, source: str) -> list:
+    """A problem per counter code used as a unit code (counters are not units of the index)."""
+    if not counters:
+        return []
+    codes = frame["unit_code"].astype(object).to_numpy()
+    bad = pd.Series(codes).isin(counters).to_numpy()
+    lines = frame["line"].to_numpy() if "line" in frame.columns else np.arange(len(frame)) + 2
+    return [Problem(source, int(lines[np.flatnonzero(codes == c)[0]]), "unit_code",
+                    f"{c!r} is a counter (kind = counter) in the unit file, not a unit; use its unit's code")
+            for c in sorted(set(codes[bad]))]
 
 
 def _eligibility(resp: pd.DataFrame, period, opts: IndexOptions):
@@ -460,12 +482,9 @@ def _prepare(responses, volumes, units, period, options) -> dict:
     if vols is not None:
         data_codes |= set(_distinct(vols["unit_code"]))
     tree = tree_as_of(units_f, as_of, extra_codes=data_codes if units_f is None else ())
+    # successor mapping changes the domains only (METHODOLOGY §6): cells, weights and FPC
+    # stay those of the collecting unit; the tree walks use domain codes (see _domain_codes)
     smap = successor_map(tree) if opts.map_successors and units_f is not None else {}
-    if smap:
-        R["unit_code"] = _map_codes(R["unit_code"].to_numpy(object), smap)
-        if vols is not None:
-            vols = vols.copy()
-            vols["unit_code"] = _map_codes(vols["unit_code"].to_numpy(object), smap)
 
     # volumes, cells, weights
     vol = volumes_in_period(vols, period)
@@ -483,7 +502,7 @@ def _prepare(responses, volumes, units, period, options) -> dict:
                     cell_N=cells["N"].to_numpy(float), fpc=(mode == "volumes"))
     return dict(opts=opts, period=period, R=R, vol=vol, tree=tree, cells=cells, design=design, mode=mode,
                 units_arr=units_arr, n_read=n_read, left_out=left_out, eligible=eligible, count=count,
-                cutoff=cutoff, as_of=as_of, alpha=alpha, cell_id=cell_id)
+                cutoff=cutoff, as_of=as_of, alpha=alpha, cell_id=cell_id, smap=smap)
 
 
 def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
@@ -492,7 +511,8 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     """The eligible responses of the period with their design: (frame, meta).
 
     Frame columns: the normalised response columns plus ``cell`` (cell id),
-    ``cell_stratum``, ``weight`` (the design weight w), ``count`` and
+    ``cell_stratum``, ``weight`` (the design weight w), ``cell_N`` (the cell's
+    design N for the FPC, NaN when unknown or without FPC), ``count`` and
     ``parent_code`` (the unit's parent as of the tree date). For drivers and
     other models that need response-level data with the same weights.
     """
@@ -501,8 +521,16 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     R["cell"] = P["cell_id"]
     R["cell_stratum"] = P["cells"]["stratum"].to_numpy()[P["cell_id"]] if len(P["cells"]) else ""
     R["weight"] = P["design"].w
+    R["cell_N"] = (P["design"].cell_N[P["cell_id"]] if P["design"].fpc and len(P["cells"])
+                   else np.full(len(R), np.nan))
     tree = P["tree"]
-    ids = tree.ids(P["units_arr"])
+    ua = P["units_arr"]
+    dom_cats = _domain_codes(np.asarray(ua.categories, dtype=object), P["smap"])
+    if P["smap"]:
+        # the collecting unit keeps the design (its cells); unit_code names the domain
+        R["cell_unit"] = R["unit_code"]
+        R["unit_code"] = pd.Categorical(dom_cats[ua.codes]) if len(ua) else R["unit_code"]
+    ids = tree.ids(dom_cats)[ua.codes] if len(ua) else np.zeros(0, np.int64)
     par = tree.nodes["parent"].to_numpy()[np.maximum(ids, 0)]
     R["parent_code"] = np.where((ids >= 0) & (par >= 0), tree.nodes["code"].to_numpy()[np.maximum(par, 0)], "")
     meta = {"method_version": method_label(P["opts"].cap_n_eff), "n_read": P["n_read"],
@@ -512,19 +540,21 @@ def weighted_responses(responses: pd.DataFrame, volumes: pd.DataFrame | None = N
     return R, meta
 
 
-def _level_tables(design: Design, V: _Vars, tree: Tree, cells, vol, units_arr, alpha, opts) -> pd.DataFrame:
+def _level_tables(design: Design, V: _Vars, tree: Tree, cells, vol, units_arr, alpha, opts,
+                  smap: dict | None = None) -> pd.DataFrame:
     """Estimates for the unit level, every parent depth of the tree and the root.
 
     Unit rows: units with eligible responses or with volume in the period.
     Parent rows: nodes with children whose subtree holds such a unit (one
     domain pass per depth: every cell has one ancestor at a given depth).
     """
+    smap = smap or {}
     ucodes, uniq = units_arr.codes, np.asarray(units_arr.categories, dtype=object)
-    node_of_row = tree.ids(uniq)[ucodes] if len(units_arr) else np.zeros(0, np.int64)
-    node_of_cell = tree.ids(cells["unit_code"].to_numpy(object))
+    node_of_row = tree.ids(_domain_codes(uniq, smap))[ucodes] if len(units_arr) else np.zeros(0, np.int64)
+    node_of_cell = tree.ids(_domain_codes(cells["unit_code"].to_numpy(object), smap))
     M = len(tree.nodes)
     data_node = np.zeros(M, bool)
-    data_node[tree.ids(vol["unit_code"].to_numpy(object))] = True
+    data_node[tree.ids(_domain_codes(vol["unit_code"].to_numpy(object), smap))] = True
     data_node[node_of_row] = True
     stats = _cell_stats(design, V)
     est = _estimate_level(design, V, stats, node_of_row, M, node_of_cell, alpha, opts)
@@ -577,12 +607,12 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
         "n_read", "left_out", "eligible", "count", "cutoff", "as_of"))
     V = _build_vars(R, tuple(opts.elements), opts.element_mode)
 
-    table = _level_tables(design, V, tree, cells, vol, units_arr, alpha, opts)
+    table = _level_tables(design, V, tree, cells, vol, units_arr, alpha, opts, P["smap"])
     if opts.rollup == "mean_of_units":
         table = _mean_of_units(table, tree, V, opts)
 
     # -- population, adequacy, flags, targets
-    table = _population_and_flags(table, tree, vol, cells, design, opts)
+    table = _population_and_flags(table, tree, vol, cells, design, opts, P["smap"])
     year = period.year if period is not None else None
     table["target"] = resolve_targets(opts.target, year, table["kind"])
     table["target_status"] = target_status(table["index_ci_low"], table["index_ci_high"], table["target"])
@@ -594,6 +624,37 @@ def compute_index(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
     table = _order_columns(_filter_level(table, opts.level_filter).reset_index(drop=True), V)
     meta = _meta(opts, period, mode, n_read, left_out, eligible, count, cutoff, as_of, V, alpha, cells)
     return IndexResult(table=table, meta=meta, cells=cells)
+
+
+def tree_date(period: Period | None, options: IndexOptions | None = None) -> dt.date | None:
+    """The date of the unit tree an index uses: ``options.as_of``, else the period's last day."""
+    as_of = (options or IndexOptions()).as_of
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of)
+    return as_of or (period.last if period is not None else None)
+
+
+def compute_pair(responses: pd.DataFrame, volumes: pd.DataFrame | None = None,
+                 units: pd.DataFrame | None = None, *, period: Period | str, previous: Period | str,
+                 options: IndexOptions | None = None) -> tuple[IndexResult, IndexResult]:
+    """The index of ``period`` and of ``previous``, for a trend.
+
+    With ``map_successors`` both periods are put on the same tree, the later
+    period's (METHODOLOGY §6), so a unit merged between them is compared with
+    the units that were mapped into it. Without it, each period keeps its own
+    tree ("as it was then").
+    """
+    opts = options or IndexOptions()
+    if isinstance(period, str):
+        period = parse_period(period, calendar=opts.calendar)
+    if isinstance(previous, str):
+        previous = parse_period(previous, calendar=opts.calendar)
+    if opts.map_successors:
+        later = period if previous.last <= period.last else previous
+        opts = dataclasses.replace(opts, as_of=tree_date(later, opts))
+    cur = compute_index(responses, volumes, units, period=period, options=opts)
+    old = compute_index(responses, volumes, units, period=previous, options=opts)
+    return cur, old
 
 
 def _block(est: dict, nodes: np.ndarray, level: str | None, tree: Tree) -> pd.DataFrame:
@@ -726,12 +787,17 @@ def _working_var(rows: pd.DataFrame, q: str, var_col: str, level: float) -> np.n
     return np.where(se > SE_ZERO, rows[var_col].to_numpy(float), sw * sw)
 
 
-def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: IndexOptions):
-    """N, response rate, required_n, adequacy and the flags column."""
+def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: IndexOptions, smap=None):
+    """N, response rate, required_n, adequacy and the flags column.
+
+    A unit's N is the volume of the units whose domain it is (itself, plus the
+    units mapped into it under ``--map-successors``); volume rows are matched
+    to cells on the collecting unit.
+    """
     M = max(len(tree.nodes), 1)  # an empty tree still has the root row
     depth = tree.nodes["depth"].to_numpy()
     # per-node (unit) recorded volume and flags
-    vnode = tree.ids(vol["unit_code"].to_numpy(object))
+    vnode = tree.ids(_domain_codes(vol["unit_code"].to_numpy(object), smap or {}))
     N_unit = np.bincount(vnode, weights=vol["N"].to_numpy(float), minlength=M)
     has_vol = np.bincount(vnode, minlength=M) > 0
     prorated = np.bincount(vnode, weights=vol["prorated"].to_numpy(float), minlength=M) > 0
@@ -739,7 +805,7 @@ def _population_and_flags(table, tree: Tree, vol, cells, design: Design, opts: I
     vkeys = (vol["unit_code"] + SEP + vol["stratum"]).to_numpy(object) if len(vol) else np.zeros(0, object)
     unused = ~pd.Series(vkeys).isin(cell_keys).to_numpy() if len(vol) else np.zeros(0, bool)
     strata_empty = np.bincount(vnode, weights=unused.astype(float), minlength=M) > 0
-    cnode = tree.ids(cells["unit_code"].to_numpy(object))
+    cnode = tree.ids(_domain_codes(cells["unit_code"].to_numpy(object), smap or {}))
     over = np.bincount(cnode, weights=cells["over_population"].to_numpy(float), minlength=M) > 0
 
     def subtree(values):

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
+from .schema import ALL_STRATUM, ELEMENTS, ITEM_KEYS, RESPONSE_COLUMNS, UNDER_18, UNIT_COLUMNS, VOLUME_COLUMNS
 
 __all__ = [
     "ITEM_KEYS",
@@ -47,12 +48,6 @@ __all__ = [
     "check_known_units",
 ]
 
-ELEMENTS = ("access", "procedure", "staff", "result", "feedback")
-ITEM_KEYS = ("overall",) + ELEMENTS
-RESPONSE_COLUMNS = ("response_id", "unit_code", "submitted_at", "channel", "instrument", "stratum", "excluded")
-VOLUME_COLUMNS = ("unit_code", "period_start", "period_end", "stratum", "transactions")
-UNIT_COLUMNS = ("code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to", "successor_code")
-ALL_STRATUM = "_all"
 MAX_PROBLEMS = 1000
 
 _CRIT_RE = re.compile(r"^(%s)_c(\d+)$" % "|".join(ELEMENTS))
@@ -264,7 +259,7 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
     if "age_group" in df.columns:
         age = _text_cat(df["age_group"])
         out["age_group"] = age
-        out["under_18"] = np.asarray(age == "under_18")
+        out["under_18"] = np.asarray(age == UNDER_18)
     else:
         out["under_18"] = False
     if "count" in df.columns:

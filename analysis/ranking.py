@@ -1,17 +1,19 @@
-"""Ranking with uncertainty, comparison with the parent, and small-area shrinkage.
+"""Ranking with uncertainty and comparison with the parent (METHODOLOGY 6).
 
-METHODOLOGY.md section 6:
+* **Ranking**: rank by index and give a 95% rank interval, simulated from each
+  unit's estimate and **working SE** (METHODOLOGY 4: a SE reported 0 under the
+  Var = 0 rule is not certainty; the width of the published interval stands in
+  for it), seeded and reproducible.  By default only units whose adequacy is
+  ``adequate`` are ranked (``rank_among="adequate"``); the others get no rank
+  number and ``rank_status = "sample_too_small"`` ("not ranked: sample too
+  small"), listed after the ranked ones by :func:`order_ranked`.
+* **Comparison with the parent**: units whose interval overlaps the parent's
+  are "not different" (:func:`compare_to_parent`).
 
-* **Ranking** with uncertainty: rank by index and give a 95% rank interval
-  (simulation from each unit's estimate and SE, seeded, reproducible).
-* Units whose interval overlaps the parent's are "not different".
-* **Small units** (optional): empirical-Bayes Fay-Herriot shrunk index on the
-  logit scale beside the direct one, *for ranking only*; the direct estimates
-  stay the published figures.
-
-Pure functions: pandas in, pandas out.  Every output records its method and
-parameters, both in a ``*_method`` column and in ``DataFrame.attrs``.
-This module imports only numpy, pandas and scipy.
+The Fay-Herriot shrinkage lives in :mod:`analysis.shrinkage`.  Pure functions:
+pandas in, pandas out.  Every output records its method and parameters, both
+in a ``*_method`` column and in ``DataFrame.attrs``.  This module imports only
+numpy, pandas and scipy.
 """
 
 from __future__ import annotations
@@ -21,22 +23,69 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
+
+from .intervals import working_logit, working_se
+from .schema import DEFAULT_LEVEL
 
 __all__ = [
     "rank_units",
+    "order_ranked",
+    "ranking_note",
     "compare_to_parent",
-    "shrink_index",
-    "fay_herriot",
-    "ZERO_SE",
+    "RANK_AMONG",
+    "RANK_STATUSES",
+    "group_list",
+    "group_codes",
+    "interval_columns",
+    "numeric_column",
 ]
 
-#: An SE at or below this counts as zero (METHODOLOGY 4: "floating-point dust is
-#: not information").
-ZERO_SE = 1e-9
+#: Which units get a rank number (METHODOLOGY 6; ``--rank-among``).
+RANK_AMONG: tuple[str, ...] = ("adequate", "all")
+#: Values of the ``rank_status`` column.
+RANK_STATUSES: tuple[str, ...] = ("ranked", "sample_too_small", "no_estimate")
+#: The adequacy value of a unit that may be ranked by default (METHODOLOGY 5).
+ADEQUATE = "adequate"
+
+_NOTES = {
+    "adequate": {
+        "vi": "Xếp hạng theo chỉ số hài lòng, kèm khoảng hạng 95% (mô phỏng từ ước lượng và sai số chuẩn làm việc "
+              "của từng đơn vị). Chỉ xếp hạng các đơn vị có cỡ mẫu đạt yêu cầu; các đơn vị khác được liệt kê sau, "
+              "ghi \"không xếp hạng: cỡ mẫu quá nhỏ\", không có số hạng.",
+        "en": "Ranked by satisfaction index with a 95% rank interval (simulated from each unit's estimate and "
+              "working standard error). Only units with an adequate sample are ranked; the others are listed after "
+              "them as \"not ranked: sample too small\", without a rank number.",
+    },
+    "all": {
+        "vi": "Xếp hạng theo chỉ số hài lòng, kèm khoảng hạng 95% (mô phỏng từ ước lượng và sai số chuẩn làm việc "
+              "của từng đơn vị). Mọi đơn vị có ước lượng đều được xếp hạng, kể cả đơn vị có cỡ mẫu chưa đạt yêu cầu.",
+        "en": "Ranked by satisfaction index with a 95% rank interval (simulated from each unit's estimate and "
+              "working standard error). Every unit with an estimate is ranked, including units whose sample is "
+              "not adequate.",
+    },
+}
+_STATUS_LABELS = {
+    "ranked": {"vi": "được xếp hạng", "en": "ranked"},
+    "sample_too_small": {"vi": "không xếp hạng: cỡ mẫu quá nhỏ", "en": "not ranked: sample too small"},
+    "no_estimate": {"vi": "không xếp hạng: không có dữ liệu", "en": "not ranked: no data"},
+}
 
 
-def _group_list(group: str | Sequence[str] | None) -> list[str]:
+def ranking_note(rank_among: str = "adequate", lang: str = "vi") -> str:
+    """The ranking rule as one sentence for method notes (``lang`` ``vi`` or ``en``)."""
+    if rank_among not in RANK_AMONG:
+        raise ValueError(f"rank_among must be one of {RANK_AMONG}")
+    return _NOTES[rank_among]["en" if lang == "en" else "vi"]
+
+
+def rank_status_label(status: str, lang: str = "vi") -> str:
+    """Reader-facing text of a ``rank_status`` value (``lang`` ``vi`` or ``en``)."""
+    return _STATUS_LABELS[status]["en" if lang == "en" else "vi"]
+
+
+def group_list(group: str | Sequence[str] | None) -> list[str]:
+    """Group column(s) as a list (``None`` = no grouping)."""
     if group is None:
         return []
     if isinstance(group, str):
@@ -44,7 +93,7 @@ def _group_list(group: str | Sequence[str] | None) -> list[str]:
     return list(group)
 
 
-def _group_codes(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
+def group_codes(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
     """Integer code per row for the groups (all rows one group when no columns).
 
     Missing group values form their own group (``dropna=False``).
@@ -52,6 +101,23 @@ def _group_codes(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
     if not cols:
         return np.zeros(len(table), dtype=np.int64)
     return table.groupby(cols, sort=True, dropna=False).ngroup().to_numpy()
+
+
+def interval_columns(se: str, low: str | None, high: str | None) -> tuple[str, str]:
+    """Interval column names of an SE column: ``index_se`` -> ``index_ci_low`` / ``index_ci_high``.
+
+    The index table names the interval of ``<q>_se`` ``<q>_ci_low`` / ``<q>_ci_high``
+    (``index``, ``overall``, each element).  Explicit names win.
+    """
+    stem = se[:-3] if se.endswith("_se") else se
+    return (low or f"{stem}_ci_low", high or f"{stem}_ci_high")
+
+
+def numeric_column(table: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats; all NaN when the table has no such column."""
+    if name in table.columns:
+        return pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float, copy=True)
+    return np.full(len(table), np.nan)
 
 
 # ---------------------------------------------------------------------------
@@ -90,6 +156,11 @@ def rank_units(
     *,
     estimate: str = "index",
     se: str = "index_se",
+    low: str | None = None,
+    high: str | None = None,
+    ci_level: float = DEFAULT_LEVEL,
+    rank_among: str = "adequate",
+    adequacy: str = "adequacy",
     group: str | Sequence[str] | None = None,
     n_sim: int = 2000,
     seed: int = 20251215,
@@ -105,15 +176,26 @@ def rank_units(
         One row per unit (domain), e.g. the index table.
     estimate, se:
         Column names of the point estimate and its standard error.
+    low, high, ci_level:
+        The published interval of the estimate and its level (default
+        ``<se without _se>_ci_low`` / ``_ci_high``, e.g. ``index_ci_low``, at
+        95%), from which the working SE of a unit whose SE is reported 0 is
+        taken (:func:`analysis.intervals.working_se`).  Missing columns count
+        as unknown intervals.
+    rank_among:
+        ``"adequate"`` (default, METHODOLOGY 6): only rows whose ``adequacy``
+        column is ``"adequate"`` are ranked; ``"all"``: every row with an
+        estimate.
+    adequacy:
+        Name of the adequacy column (needed when ``rank_among="adequate"``).
     group:
         Column name(s); ranks are computed within each group (for example
-        ``"level"`` or ``"parent_code"``, or ``["period", "level"]``).  ``None``
+        ``"level"`` or ``"kind"``, or ``["period", "level"]``).  ``None``
         ranks all rows together.
-    n_sim:
-        Number of simulation draws.
-    seed:
-        Seed of ``numpy.random.default_rng``; the same table, seed and
-        parameters always give the same intervals.
+    n_sim, seed:
+        Number of simulation draws and the seed of
+        ``numpy.random.default_rng``; the same table, seed and parameters
+        always give the same intervals.
     level:
         Coverage of the rank interval (default 0.95).
     higher_is_better:
@@ -125,60 +207,72 @@ def rank_units(
 
     Method
     ------
-    * ``rank``: rank of the point estimate within its group, 1 = best, ties get
-      the average rank (``pandas.Series.rank(method="average")``).
-    * Simulation: draw ``n_sim`` replicates of every unit at once (a
-      ``n_sim x units`` matrix).  On the logit scale a unit with 0 < p < 1 is
-      drawn as ``expit(logit(p) + Z * se / (p (1 - p)))`` (delta method, so the
-      draws stay inside (0, 1)); a unit with p on the boundary 0 or 1 but a
-      positive SE is drawn as ``p + Z * se`` clipped to [0, 1]; a unit with
-      SE <= 1e-9 stays fixed at its estimate.  On the identity scale every unit
-      is drawn as ``estimate + Z * se``.  Each replicate is ranked within the
-      groups (ties averaged), and ``rank_low`` /
-      ``rank_high`` are the lower ``(1-level)/2`` and upper ``(1+level)/2``
-      quantiles of each unit's simulated ranks (``numpy.quantile`` with
-      ``method="lower"`` / ``"higher"``, so the bounds are ranks that occurred).
-      The interval is widened, if needed, to contain the point rank (it almost
-      always does already).
-    * A unit with a missing estimate is not ranked (all rank columns NaN).  A
-      unit with an estimate but a missing SE takes part at its point value in
-      every replicate, and gets the widest possible interval [1, n_ranked]
-      because its uncertainty is unknown.
+    * ``rank``: rank of the point estimate among the ranked rows of its group,
+      1 = best, ties get the average rank.
+    * Simulation: ``n_sim`` replicates of every ranked unit at once.  On the
+      logit scale a unit is drawn as ``expit(l + Z * s)`` with
+      ``(l, s)`` = :func:`analysis.intervals.working_logit` (logit of the
+      estimate and delta-method working SE; the interval's midpoint in place of
+      p = 0 or 1); on the identity scale as ``estimate + Z * working SE``.
+      A census (working SE 0: zero-width interval) stays at its estimate.
+      Each replicate is ranked within the groups (ties averaged); ``rank_low``
+      / ``rank_high`` are the ``(1-level)/2`` and ``(1+level)/2`` quantiles
+      of each unit's simulated ranks (``method="lower"`` / ``"higher"``, so the
+      bounds are ranks that occurred), widened if needed to contain the point
+      rank.
+    * A unit with an estimate but neither a positive SE nor a finite interval
+      takes part at its point value and gets the widest interval
+      [1, n_ranked]: its uncertainty is unknown.
 
     Returns
     -------
-    A copy of ``table`` with columns ``rank``, ``rank_low``, ``rank_high``,
-    ``n_ranked`` (units ranked in the row's group) and ``rank_method``; the
-    parameters are also in ``attrs["rank"]``.
+    A copy of ``table`` with ``rank``, ``rank_low``, ``rank_high``,
+    ``n_ranked`` (units ranked in the row's group), ``rank_status``
+    (``ranked``; ``sample_too_small``: not ranked because its adequacy is not
+    ``adequate``; ``no_estimate``) and ``rank_method``.  Rows that are not
+    ranked have NaN ranks and ``n_ranked`` 0; the row order is kept (see
+    :func:`order_ranked`).  Parameters are in ``attrs["rank"]``, the rule as
+    a sentence from :func:`ranking_note`.
     """
     if n_sim < 1:
         raise ValueError("n_sim must be at least 1")
-    if not 0 < level < 1:
-        raise ValueError("level must be in (0, 1)")
+    if not 0 < level < 1 or not 0 < ci_level < 1:
+        raise ValueError("level and ci_level must be in (0, 1)")
     if scale not in ("auto", "logit", "identity"):
         raise ValueError("scale must be 'auto', 'logit' or 'identity'")
+    if rank_among not in RANK_AMONG:
+        raise ValueError(f"rank_among must be one of {RANK_AMONG}")
     for col in (estimate, se):
         if col not in table.columns:
             raise KeyError(f"column {col!r} not in table")
-    gcols = _group_list(group)
+    if rank_among == "adequate" and adequacy not in table.columns:
+        raise KeyError(
+            f"rank_among='adequate' needs the {adequacy!r} column; pass rank_among='all' to rank every unit"
+        )
+    gcols = group_list(group)
     for col in gcols:
         if col not in table.columns:
             raise KeyError(f"group column {col!r} not in table")
+    low, high = interval_columns(se, low, high)
 
     out = table.copy()
-    est = pd.to_numeric(out[estimate], errors="coerce").to_numpy(dtype=float)
-    sev = pd.to_numeric(out[se], errors="coerce").to_numpy(dtype=float)
-    codes = _group_codes(out, gcols)
+    est = numeric_column(out, estimate)
+    sev = numeric_column(out, se)
+    lo_v, hi_v = numeric_column(out, low), numeric_column(out, high)
+    codes = group_codes(out, gcols)
 
-    ranked = np.isfinite(est)
-    se_known = np.isfinite(sev) & (sev >= 0)
+    has_est = np.isfinite(est)
+    if rank_among == "adequate":
+        eligible = (out[adequacy].astype(object) == ADEQUATE).to_numpy()
+    else:
+        eligible = np.ones(len(out), dtype=bool)
+    ranked = has_est & eligible
+    status = np.where(ranked, "ranked", np.where(has_est, "sample_too_small", "no_estimate")).astype(object)
     sign = -1.0 if higher_is_better else 1.0  # rank ascending of sign*estimate
 
     finite_est = est[ranked]
     if scale == "auto":
-        use_logit = bool(finite_est.size) and bool(
-            np.all((finite_est >= 0) & (finite_est <= 1))
-        )
+        use_logit = bool(finite_est.size) and bool(np.all((finite_est >= 0) & (finite_est <= 1)))
     else:
         use_logit = scale == "logit"
         if use_logit and np.any((finite_est < 0) | (finite_est > 1)):
@@ -188,39 +282,29 @@ def rank_units(
     rank = np.full(n, np.nan)
     rank_low = np.full(n, np.nan)
     rank_high = np.full(n, np.nan)
-    n_ranked = np.zeros(n, dtype=np.int64)
 
-    # Point ranks, within groups.
+    # Point ranks, within groups, among the ranked rows.
     key = pd.Series(sign * est, index=out.index)
     grp = pd.Series(codes, index=out.index)
-    point = key.where(ranked).groupby(grp).rank(method="average", ascending=True)
-    rank[:] = point.to_numpy(dtype=float)
-    counts = pd.Series(ranked.astype(np.int64)).groupby(codes).transform("sum")
-    n_ranked[:] = counts.to_numpy()
+    rank[:] = key.where(ranked).groupby(grp).rank(method="average", ascending=True).to_numpy(dtype=float)
+    n_ranked = pd.Series(ranked.astype(np.int64)).groupby(codes).transform("sum").to_numpy()
 
     idx = np.flatnonzero(ranked)
     if idx.size:
         rng = np.random.default_rng(seed)
         e = est[idx]
-        s = np.where(se_known[idx], sev[idx], 0.0)
-        moving = s > ZERO_SE
         z = rng.standard_normal((n_sim, idx.size))
         sims = np.broadcast_to(e, (n_sim, idx.size)).copy()
         if use_logit:
-            interior = moving & (e > 0) & (e < 1)
-            boundary = moving & ~interior
-            if interior.any():
-                pi = e[interior]
-                lscale = s[interior] / (pi * (1.0 - pi))
-                sims[:, interior] = special.expit(
-                    special.logit(pi) + z[:, interior] * lscale
-                )
-            if boundary.any():
-                sims[:, boundary] = np.clip(
-                    e[boundary] + z[:, boundary] * s[boundary], 0.0, 1.0
-                )
+            lg, ls = (np.asarray(v, dtype=float) for v in working_logit(e, sev[idx], lo_v[idx], hi_v[idx], ci_level))
+            moving = np.isfinite(lg) & np.isfinite(ls) & (ls > 0)
+            sims[:, moving] = special.expit(lg[moving] + z[:, moving] * ls[moving])
+            known = np.isfinite(ls)
         else:
-            sims[:, moving] = e[moving] + z[:, moving] * s[moving]
+            sw = np.asarray(working_se(sev[idx], lo_v[idx], hi_v[idx], ci_level), dtype=float)
+            moving = np.isfinite(sw) & (sw > 0)
+            sims[:, moving] = e[moving] + z[:, moving] * sw[moving]
+            known = np.isfinite(sw)
         sims *= sign
 
         alpha = 1.0 - level
@@ -228,29 +312,28 @@ def rank_units(
         for g in np.unique(sub_codes):
             cols = np.flatnonzero(sub_codes == g)
             r = _average_ranks(sims[:, cols])
-            lo = np.quantile(r, alpha / 2.0, axis=0, method="lower")
-            hi = np.quantile(r, 1.0 - alpha / 2.0, axis=0, method="higher")
             rows = idx[cols]
-            rank_low[rows] = lo
-            rank_high[rows] = hi
+            rank_low[rows] = np.quantile(r, alpha / 2.0, axis=0, method="lower")
+            rank_high[rows] = np.quantile(r, 1.0 - alpha / 2.0, axis=0, method="higher")
 
-        # Contain the point rank; unknown SE -> widest interval.
+        # Contain the point rank; unknown uncertainty -> widest interval.
         rank_low[idx] = np.minimum(rank_low[idx], rank[idx])
         rank_high[idx] = np.maximum(rank_high[idx], rank[idx])
-        unknown = idx[~se_known[idx]]
+        unknown = idx[~known]
         rank_low[unknown] = 1.0
         rank_high[unknown] = n_ranked[unknown].astype(float)
 
     method = (
-        f"simulation({'logit' if use_logit else 'identity'}-normal; "
+        f"simulation({'logit' if use_logit else 'identity'}-normal; working SE; "
         f"n_sim={n_sim}; seed={seed}; level={level}; ties=average; "
-        f"group={'+'.join(gcols) if gcols else 'all'}; "
+        f"group={'+'.join(gcols) if gcols else 'all'}; rank_among={rank_among}; "
         f"{'higher' if higher_is_better else 'lower'}_is_better)"
     )
     out["rank"] = rank
     out["rank_low"] = rank_low
     out["rank_high"] = rank_high
     out["n_ranked"] = np.where(ranked, n_ranked, 0)
+    out["rank_status"] = status
     out["rank_method"] = method
     out.attrs = dict(out.attrs)
     out.attrs["rank"] = {
@@ -258,13 +341,37 @@ def rank_units(
         "scale": "logit" if use_logit else "identity",
         "estimate": estimate,
         "se": se,
+        "low": low,
+        "high": high,
+        "ci_level": ci_level,
+        "rank_among": rank_among,
         "group": gcols,
         "n_sim": n_sim,
         "seed": seed,
         "level": level,
         "higher_is_better": higher_is_better,
+        "note_vi": ranking_note(rank_among, "vi"),
+        "note_en": ranking_note(rank_among, "en"),
     }
     return out
+
+
+def order_ranked(table: pd.DataFrame, *, group: str | Sequence[str] | None = None,
+                 key: str = "unit_code") -> pd.DataFrame:
+    """Rows of a :func:`rank_units` result in reading order.
+
+    Within each group (in group order): the ranked rows by rank (ties by
+    ``key``), then the rows that are not ranked ("not ranked: sample too
+    small", then "no data") by ``key`` only, so their order implies no rank.
+    """
+    gcols = group_list(group)
+    order = {s: i for i, s in enumerate(RANK_STATUSES)}
+    tmp = table.assign(
+        _st=table["rank_status"].map(order).fillna(len(order)),
+        _rk=table["rank"].where(table["rank_status"] == "ranked"),
+    )
+    by = gcols + ["_st", "_rk"] + ([key] if key in table.columns else [])
+    return tmp.sort_values(by, na_position="last", kind="mergesort").drop(columns=["_st", "_rk"])
 
 
 # ---------------------------------------------------------------------------
@@ -336,7 +443,11 @@ def compare_to_parent(
     Non-overlap of two 95% intervals is a conservative test (it implies a
     difference at a level well beyond 5%), and a pooled parent contains the
     unit itself, so the two are not independent; the rule is the one the
-    methodology prescribes, kept simple on purpose.
+    methodology prescribes, kept simple on purpose.  It compares the
+    *published* intervals, so a unit whose SE is reported 0 under the Var = 0
+    rule (one response at 100%, say) takes part with its honest
+    ``n_kish / (1 - f)`` interval, exactly the uncertainty its working SE
+    carries elsewhere (METHODOLOGY 4): it is never "above" by false certainty.
 
     ``parent_table_or_lookup`` may be
 
@@ -434,8 +545,8 @@ def compare_to_parent(
         p_low[fallback], p_high[fallback], p_est[fallback] = single
         found = found | fallback
 
-    u_low = pd.to_numeric(out[low], errors="coerce").to_numpy(float, copy=True)
-    u_high = pd.to_numeric(out[high], errors="coerce").to_numpy(float, copy=True)
+    u_low = numeric_column(out, low)
+    u_high = numeric_column(out, high)
     known = found & np.isfinite(u_low) & np.isfinite(u_high)
     known &= np.isfinite(p_low) & np.isfinite(p_high)
 
@@ -460,296 +571,5 @@ def compare_to_parent(
         "high": high,
         "rule": "above if unit_low > parent_high; below if unit_high < parent_low; "
         "else not_different",
-    }
-    return out
-
-
-# ---------------------------------------------------------------------------
-# Fay-Herriot shrinkage
-# ---------------------------------------------------------------------------
-
-
-def _gls(y: np.ndarray, X: np.ndarray, w: np.ndarray):
-    """Weighted least squares with weights w = 1/(A+D): beta, M = X'WX, residuals."""
-    Xw = X * w[:, None]
-    M = X.T @ Xw
-    beta = np.linalg.solve(M, Xw.T @ y)
-    resid = y - X @ beta
-    return beta, M, resid
-
-
-def _reml_loglik(A: float, y: np.ndarray, X: np.ndarray, D: np.ndarray) -> float:
-    """Restricted log-likelihood of the Fay-Herriot model (up to a constant)."""
-    w = 1.0 / (A + D)
-    _, M, r = _gls(y, X, w)
-    _, logdet_m = np.linalg.slogdet(M)
-    return -0.5 * (np.sum(np.log(A + D)) + logdet_m + np.sum(w * r * r))
-
-
-def _ml_loglik(A: float, y: np.ndarray, X: np.ndarray, D: np.ndarray) -> float:
-    """Profile log-likelihood (beta at its GLS value) of the model, up to a constant."""
-    w = 1.0 / (A + D)
-    _, _, r = _gls(y, X, w)
-    return -0.5 * (np.sum(np.log(A + D)) + np.sum(w * r * r))
-
-
-def _fit_A(
-    y: np.ndarray,
-    X: np.ndarray,
-    D: np.ndarray,
-    method: str,
-    tol: float = 1e-10,
-    max_iter: int = 200,
-) -> tuple[float, int, bool]:
-    """Estimate the model variance A >= 0; returns (A, iterations, converged)."""
-    m, p = X.shape
-    if method == "FH":
-        # Fay-Herriot (1979) moment equation: sum w r^2 = m - p, w = 1/(A+D),
-        # r the GLS residuals at A.  The left side decreases in A.
-        def g(a: float) -> float:
-            w = 1.0 / (a + D)
-            _, _, r = _gls(y, X, w)
-            return float(np.sum(w * r * r) - (m - p))
-
-        if g(0.0) <= 0:
-            return 0.0, 0, True
-        hi = max(float(np.var(y)), 1e-6)
-        k = 0
-        while g(hi) > 0 and k < 200:
-            hi *= 2.0
-            k += 1
-        a, res = optimize.brentq(g, 0.0, hi, xtol=tol, full_output=True)
-        return float(a), int(res.iterations), bool(res.converged)
-
-    # REML / ML by Fisher scoring (Rao & Molina 2015, sec. 6.1.2; the
-    # algorithm of R's sae::eblupFH), truncated at 0.
-    A = float(np.median(D))
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
-        w = 1.0 / (A + D)
-        beta, M, r = _gls(y, X, w)
-        if method == "REML":
-            Minv = np.linalg.inv(M)
-            X2 = X.T @ (X * (w * w)[:, None])  # X'W^2X
-            X3 = X.T @ (X * (w**3)[:, None])  # X'W^3X
-            tr_p = np.sum(w) - np.trace(Minv @ X2)
-            tr_pp = (
-                np.sum(w * w)
-                - 2.0 * np.trace(Minv @ X3)
-                + np.trace(Minv @ X2 @ Minv @ X2)
-            )
-            # Py = W r (r the GLS residuals), so y'PPy = sum (w r)^2.
-            score = -0.5 * tr_p + 0.5 * np.sum((w * r) ** 2)
-            info = 0.5 * tr_pp
-        else:  # ML
-            score = -0.5 * np.sum(w) + 0.5 * np.sum((w * r) ** 2)
-            info = 0.5 * np.sum(w * w)
-        step = score / info
-        A_new = max(A + step, 0.0)
-        if abs(A_new - A) <= tol * max(1.0, A):
-            A = A_new
-            converged = True
-            break
-        A = A_new
-    if not converged or A == 0.0:
-        # Fisher scoring can stall at 0 or oscillate; confirm with a bounded
-        # search on the same likelihood and keep the better of the two.
-        ll = _reml_loglik if method == "REML" else _ml_loglik
-        hi = max(float(np.var(y)) * 4.0, float(np.max(D)), 1e-6)
-        res = optimize.minimize_scalar(
-            lambda a: -ll(a, y, X, D),
-            bounds=(0.0, hi),
-            method="bounded",
-            options={"xatol": 1e-12},
-        )
-        cand = float(res.x)
-        if ll(0.0, y, X, D) >= ll(cand, y, X, D):
-            cand = 0.0
-        if ll(cand, y, X, D) > ll(A, y, X, D) or not converged:
-            A = cand
-            converged = True
-    return A, it, converged
-
-
-def fay_herriot(
-    y: np.ndarray,
-    D: np.ndarray,
-    X: np.ndarray | None = None,
-    *,
-    method: str = "REML",
-) -> dict:
-    """Fit the area-level model y_i = x_i'beta + v_i + e_i, v ~ N(0, A), e ~ N(0, D_i).
-
-    ``method``: ``"REML"`` (default, Fisher scoring), ``"ML"`` or ``"FH"``
-    (Fay-Herriot moment estimator).  Returns a dict with ``A``, ``beta``,
-    ``gamma`` (= A / (A + D)), ``synthetic`` (x'beta), ``eblup``
-    (gamma y + (1 - gamma) x'beta), ``iterations``, ``converged``.
-    With fewer than ``p + 2`` areas A cannot be estimated: A is NaN, gamma 1 and
-    the EBLUP equals y (no shrinkage).
-    """
-    y = np.asarray(y, dtype=float)
-    D = np.asarray(D, dtype=float)
-    m = y.size
-    if X is None:
-        X = np.ones((m, 1))
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if method not in ("REML", "ML", "FH"):
-        raise ValueError("method must be 'REML', 'ML' or 'FH'")
-    if np.any(D < 0) or not np.all(np.isfinite(D)) or not np.all(np.isfinite(y)):
-        raise ValueError("y and D must be finite, D >= 0")
-    p = X.shape[1]
-    if m < p + 2:
-        return {
-            "A": np.nan,
-            "beta": np.full(p, np.nan),
-            "gamma": np.ones(m),
-            "synthetic": np.full(m, np.nan),
-            "eblup": y.copy(),
-            "iterations": 0,
-            "converged": False,
-        }
-    A, it, conv = _fit_A(y, X, D, method)
-    w = 1.0 / np.maximum(A + D, 1e-300)
-    beta, _, _ = _gls(y, X, w)
-    synth = X @ beta
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gamma = np.where(A + D > 0, A / (A + D), 1.0)
-    return {
-        "A": A,
-        "beta": beta,
-        "gamma": gamma,
-        "synthetic": synth,
-        "eblup": gamma * y + (1.0 - gamma) * synth,
-        "iterations": it,
-        "converged": conv,
-    }
-
-
-def shrink_index(
-    table: pd.DataFrame,
-    *,
-    estimate: str = "index",
-    se: str = "index_se",
-    n: str = "n",
-    method: str = "REML",
-    covariates: Sequence[str] | None = None,
-    group: str | Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Empirical-Bayes (Fay-Herriot) shrunk index on the logit scale, for ranking.
-
-    Model, per group (all rows when ``group`` is None; pass ``group="level"``
-    when the table mixes units, parents and the root):
-    ``y_i = logit(p_i) = x_i'beta + v_i + e_i``, ``v_i ~ N(0, A)``,
-    ``e_i ~ N(0, D_i)`` with the sampling variance from the delta method
-    ``D_i = se_i^2 / (p_i (1 - p_i))^2``.  ``x_i`` is an intercept plus the
-    optional ``covariates`` columns.
-
-    * A is estimated by REML (default; Fisher scoring as R's ``sae::eblupFH``,
-      truncated at 0), or ``method="ML"`` / ``"FH"`` (Fay-Herriot moments).
-    * ``gamma_i = A / (A + D_i)``; shrunk
-      ``= expit(gamma_i y_i + (1 - gamma_i) x_i'beta_hat)``.
-    * Boundary and zero-SE units (p in {0, 1}, or SE <= 1e-9, the METHODOLOGY 4
-      "Var = 0" cases, which carry no usable design variance): continuity
-      correction with x = p n successes out of ``n`` (column ``n``):
-      ``p~ = (x + 0.5) / (n + 1)``, ``y = logit(p~)`` and the Haldane-Anscombe
-      variance ``D = 1 / (x + 0.5) + 1 / (n - x + 0.5)``.  Interior units with a
-      positive SE use their own p and delta-method D.
-    * Rows with a missing estimate, a missing SE, or (for the boundary / zero-SE
-      case) a missing or zero ``n`` are left out of the fit and get NaN.
-    * Fewer than (number of regressors + 2) usable rows in a group: no
-      shrinkage (gamma 1, shrunk = direct).
-
-    Returns a copy of ``table`` with ``index_shrunk``, ``shrink_gamma``,
-    ``shrink_logit`` (y), ``shrink_logit_var`` (D), ``shrink_A`` (the group's
-    model variance) and ``shrink_method``; fitted parameters per group are in
-    ``attrs["shrink"]``.  The direct estimate stays the published figure.
-    """
-    for col in (estimate, se):
-        if col not in table.columns:
-            raise KeyError(f"column {col!r} not in table")
-    if method not in ("REML", "ML", "FH"):
-        raise ValueError("method must be 'REML', 'ML' or 'FH'")
-    covs = list(covariates or [])
-    gcols = _group_list(group)
-    out = table.copy()
-    p = pd.to_numeric(out[estimate], errors="coerce").to_numpy(float, copy=True)
-    s = pd.to_numeric(out[se], errors="coerce").to_numpy(float, copy=True)
-    nn = (
-        pd.to_numeric(out[n], errors="coerce").to_numpy(float, copy=True)
-        if n in out.columns
-        else np.full(len(out), np.nan)
-    )
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError(f"{estimate} must lie in [0, 1] for the logit model")
-
-    y = np.full(len(out), np.nan)
-    D = np.full(len(out), np.nan)
-    ok = np.isfinite(p) & np.isfinite(s) & (s >= 0)
-    interior = ok & (p > 0) & (p < 1) & (s > ZERO_SE)
-    y[interior] = special.logit(p[interior])
-    D[interior] = (s[interior] / (p[interior] * (1 - p[interior]))) ** 2
-    corr = ok & ~interior & np.isfinite(nn) & (nn > 0)
-    x = p[corr] * nn[corr]
-    y[corr] = special.logit((x + 0.5) / (nn[corr] + 1.0))
-    D[corr] = 1.0 / (x + 0.5) + 1.0 / (nn[corr] - x + 0.5)
-    usable = interior | corr
-    if covs:
-        Xall = out[covs].apply(pd.to_numeric, errors="coerce").to_numpy(float, copy=True)
-        usable &= np.all(np.isfinite(Xall), axis=1)
-        Xall = np.column_stack([np.ones(len(out)), Xall])
-    else:
-        Xall = np.ones((len(out), 1))
-
-    shrunk = np.full(len(out), np.nan)
-    gamma = np.full(len(out), np.nan)
-    Acol = np.full(len(out), np.nan)
-    codes = _group_codes(out, gcols)
-    fits = []
-    for g in np.unique(codes):
-        rows = np.flatnonzero((codes == g) & usable)
-        if rows.size == 0:
-            continue
-        fit = fay_herriot(y[rows], D[rows], Xall[rows], method=method)
-        shrunk[rows] = special.expit(fit["eblup"])
-        gamma[rows] = fit["gamma"]
-        Acol[rows] = fit["A"]
-        gkey = (
-            out.iloc[rows[0]][gcols].to_dict() if gcols else {"group": "all"}
-        )
-        fits.append(
-            {
-                "group": gkey,
-                "m": int(rows.size),
-                "A": float(fit["A"]),
-                "beta": [float(b) for b in fit["beta"]],
-                "converged": bool(fit["converged"]),
-                "iterations": int(fit["iterations"]),
-            }
-        )
-
-    out["index_shrunk"] = shrunk
-    out["shrink_gamma"] = gamma
-    out["shrink_logit"] = y
-    out["shrink_logit_var"] = D
-    out["shrink_A"] = Acol
-    out["shrink_method"] = (
-        f"fay_herriot(logit; A={method}; X=1{''.join('+' + c for c in covs)}; "
-        f"boundary/zero-SE: (x+0.5)/(n+1), D=1/(x+0.5)+1/(n-x+0.5) with n={n!r}; "
-        f"for ranking only)"
-    )
-    out.attrs = dict(out.attrs)
-    out.attrs["shrink"] = {
-        "method": "fay_herriot",
-        "scale": "logit",
-        "variance_estimator": method,
-        "covariates": covs,
-        "estimate": estimate,
-        "se": se,
-        "n": n,
-        "group": gcols,
-        "fits": fits,
     }
     return out

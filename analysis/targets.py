@@ -2,8 +2,9 @@
 ci_high < target, ``inconclusive`` otherwise; the point estimate never decides.
 
 A target specification is a number (one target for everything), or a dict
-whose keys are ``(year, kind)`` tuples, ``kind`` strings, ``year`` integers or
-``"*"`` (default), looked up in that order. Targets are fractions in (0, 1]
+whose keys are ``(year, ("unit", code))`` and ``("unit", code)`` (one unit's
+own target, when ``codes`` are given), ``(year, kind)`` tuples, ``kind``
+strings, ``year`` integers or ``"*"`` (default), looked up in that order. Targets are fractions in (0, 1]
 (``90`` is read as 90%). Rows without an index get an empty status.
 """
 from __future__ import annotations
@@ -18,16 +19,19 @@ def _frac(v):
     return v / 100.0 if v > 1.0 else v
 
 
-def resolve_targets(spec, year: int | None, kinds) -> np.ndarray:
-    """Target per row (NaN when none applies)."""
+def resolve_targets(spec, year: int | None, kinds, codes=None) -> np.ndarray:
+    """Target per row (NaN when none applies); ``codes`` (the rows' unit codes)
+    lets a unit's own target win over its kind's."""
     kinds = list(kinds)
     if spec is None:
         return np.full(len(kinds), np.nan)
     if not isinstance(spec, dict):
         return np.full(len(kinds), _frac(spec))
+    codes = [None] * len(kinds) if codes is None else list(codes)
     out = []
-    for k in kinds:
-        for key in ((year, k), (str(year), k), k, year, str(year), "*"):
+    for k, code in zip(kinds, codes):
+        own = () if code is None else ((year, ("unit", code)), ("unit", code))
+        for key in own + ((year, k), (str(year), k), k, year, str(year), "*"):
             if key in spec:
                 out.append(_frac(spec[key]))
                 break

@@ -338,9 +338,9 @@ def open_loop(port: int, jobs: list[tuple[str, Phone, str]], rate: float, second
 def setup_database(url: str, counters: int):
     from survey_app import create_app
     from survey_app.extensions import db
-    from survey_app.instruments import latest, sync_instruments
     from survey_app.models import Counter, Unit
-    from survey_app.tokens import counter_token
+    from survey_app.services.instruments import latest, sync_instruments
+    from survey_app.services.tokens import counter_token
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "TESTING": False})
     with app.app_context():

@@ -65,8 +65,8 @@ def make_app(url: str, cache: int):
 
 
 def seed(url: str, n: int) -> None:
-    from survey_app import demo
     from survey_app.extensions import db
+    from survey_app.services import demo
 
     app = make_app(url, 0)
     with app.app_context():
@@ -125,13 +125,13 @@ def main() -> None:
     try:
         from survey_app.extensions import db
         from survey_app.models import Response
-        from survey_app.periods import current_report_year
+        from survey_app.services.periods import current_report_year
 
         app = make_app(url, 300)
         with app.app_context():
             total = db.session.query(Response).count()
             year = current_report_year()
-            from survey_app.periods import resolve_period
+            from survey_app.services.periods import resolve_period
 
             p = resolve_period(str(year))
             in_year = db.session.query(Response).filter(Response.submitted_at >= p.start,

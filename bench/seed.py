@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 def seed_time(url: str, n: int) -> tuple[float, int]:
     from flask_migrate import upgrade
 
-    from survey_app import create_app, demo
+    from survey_app import create_app
     from survey_app.extensions import db
+    from survey_app.services import demo
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     with app.app_context():

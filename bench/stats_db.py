@@ -1,4 +1,4 @@
-"""The index computed from the database (`survey_app.stats`), timed.
+"""The index computed from the database (`survey_app.services.stats`), timed.
 
 Against a database that already holds responses (e.g. one seeded with
 `flask demo seed --responses 1000000`), prints for a period:
@@ -41,9 +41,10 @@ def main() -> None:
     args = ap.parse_args()
     import sqlalchemy as sa
 
-    from survey_app import create_app, stats
+    from survey_app import create_app
     from survey_app.extensions import db
-    from survey_app.periods import resolve_period
+    from survey_app.services import stats
+    from survey_app.services.periods import resolve_period
 
     app = create_app({"SECRET_KEY": os.environ.get("SECRET_KEY", "bench")})
     with app.app_context():

@@ -35,25 +35,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from analysis.schema import ALL_STRATUM, CHANNELS, ITEM_KEYS, UNIT_KINDS  # noqa: F401  (re-exported)
+
 from .extensions import db
 
 ROLES = ("counter_staff", "unit_leader", "analyst", "admin")
-CHANNELS = ("qr", "kiosk", "paper", "online", "phone", "import")
-UNIT_KINDS = (
-    "province",
-    "service_center",
-    "department",
-    "district",
-    "commune",
-    "ward",
-    "other",
-)
 
 
-# The six 1–5 items every instrument shares (counter-quick; sipas-services
-# has them too).  `Response.pattern` packs a response's answers to them into
-# one integer, so the statistics aggregate one table without a pivot.
-PATTERN_ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
+# The six 1–5 items every instrument shares (analysis.schema.ITEM_KEYS).
+# `Response.pattern` packs a response's answers to them into one integer, so
+# the statistics aggregate one table without a pivot.
+PATTERN_ITEMS = ITEM_KEYS
 
 
 def answer_pattern(answers) -> int:
@@ -138,12 +130,6 @@ class Unit(db.Model):
     def name(self, locale: str = "vi") -> str:
         return (self.name_en or self.name_vi) if locale == "en" else self.name_vi
 
-    def is_active(self, on: Optional[dt.date] = None) -> bool:
-        on = on or dt.date.today()
-        return (self.valid_from is None or self.valid_from <= on) and (
-            self.valid_to is None or on < self.valid_to
-        )
-
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Unit {self.code}>"
 
@@ -175,7 +161,7 @@ class Counter(db.Model):
 
 class Instrument(db.Model):
     """A versioned questionnaire.  The definition (as loaded from
-    `survey_app/instruments/*.json`) is kept verbatim; `checksum` detects a
+    `survey_app/questionnaires/*.json`) is kept verbatim; `checksum` detects a
     changed definition that was not given a new version."""
 
     __tablename__ = "instruments"
@@ -190,34 +176,11 @@ class Instrument(db.Model):
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    items: Mapped[list["InstrumentItem"]] = relationship(
-        back_populates="instrument", order_by="InstrumentItem.position"
-    )
-
     __table_args__ = (UniqueConstraint("key", "version"),)
 
     @property
     def label(self) -> str:
         return f"{self.key}@{self.version}"
-
-
-class InstrumentItem(db.Model):
-    __tablename__ = "instrument_items"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"))
-    key: Mapped[str] = mapped_column(String(60))
-    element: Mapped[Optional[str]] = mapped_column(String(30))
-    # likert5 | yesno | choice | multi | text
-    kind: Mapped[str] = mapped_column(String(20))
-    required: Mapped[bool] = mapped_column(Boolean, default=False)
-    position: Mapped[int] = mapped_column(Integer)
-    text_vi: Mapped[str] = mapped_column(Text)
-    text_en: Mapped[str] = mapped_column(Text, default="")
-
-    instrument: Mapped[Instrument] = relationship(back_populates="items")
-
-    __table_args__ = (UniqueConstraint("instrument_id", "key"),)
 
 
 class Response(db.Model):
@@ -237,7 +200,7 @@ class Response(db.Model):
     channel: Mapped[str] = mapped_column(String(10))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    stratum: Mapped[str] = mapped_column(String(60), default="_all")
+    stratum: Mapped[str] = mapped_column(String(60), default=ALL_STRATUM)
     dossier_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     # Keyed hash of the first-party device cookie (burst detection); never an IP.
@@ -305,7 +268,7 @@ class Volume(db.Model):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     period_start: Mapped[dt.date] = mapped_column(Date)
     period_end: Mapped[dt.date] = mapped_column(Date)
-    stratum: Mapped[str] = mapped_column(String(60), default="_all")
+    stratum: Mapped[str] = mapped_column(String(60), default=ALL_STRATUM)
     transactions: Mapped[int] = mapped_column(Integer)
     import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("import_batches.id"))
 

@@ -10,12 +10,14 @@ with a loud message elsewhere.  Likewise for the browser (Debian chromium).
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
 import threading
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -31,10 +33,81 @@ ARTIFACTS = ROOT / "test-artifacts"
 def pytest_addoption(parser):
     parser.addoption("--db", default=os.environ.get("TEST_DB", "sqlite"), choices=("sqlite", "postgresql"),
                      help="database backend for the app tests")
+    parser.addoption("--all-tests", action="store_true",
+                     help="under --db postgresql, also run the database-independent (dbless) tests")
+    parser.addoption("--today", default=os.environ.get("SIPAS_TEST_TODAY") or None, metavar="YYYY-MM-DD",
+                     help="run the whole suite as if the real clock read this day (10:00 in Viet Nam), "
+                          "to prove that no test depends on the date it runs (env SIPAS_TEST_TODAY)")
 
 
 def pytest_report_header(config):
-    return f"database backend: {config.getoption('--db')}"
+    lines = [f"database backend: {config.getoption('--db')}"]
+    if config.getoption("--today"):
+        lines.append(f"clock shifted to: {config.getoption('--today')}")
+    return lines
+
+
+# ------------------------------------------------------------------ the clock
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+#: The instant the date-relative tests run at (`frozen_clock`): the middle of a
+#: reporting year, far from the 15/12 cut-off, a weekday, 10:00 in Viet Nam.
+#: Given in UTC so that time-machine leaves the process time zone alone (the
+#: server's zone must not matter: the app works in Asia/Ho_Chi_Minh itself).
+FROZEN_NOW = dt.datetime(2026, 6, 17, 10, 0, tzinfo=VN).astimezone(dt.timezone.utc)
+
+
+#: Fixtures through which a test reaches the backend chosen by --db.  A test
+#: whose fixtures include none of them (and that is not marked `postgresql`)
+#: gives the same result on every backend: it runs in the SQLite pass only.
+BACKEND_FIXTURES = frozenset({"database_url", "fresh_database", "pg_server_url", "backend"})
+
+
+def _dbless(item) -> bool:
+    return item.get_closest_marker("postgresql") is None and not BACKEND_FIXTURES.intersection(item.fixturenames)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the database-independent tests `dbless`; under --db postgresql leave
+    them out (the SQLite pass runs them) unless --all-tests."""
+    for item in items:
+        if _dbless(item):
+            item.add_marker(pytest.mark.dbless)
+    if config.getoption("--db") == "postgresql" and not config.getoption("--all-tests"):
+        keep = [i for i in items if not _dbless(i)]
+        dropped = [i for i in items if _dbless(i)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dbless: touches no database of the chosen backend "
+                                       "(set by conftest; left out of the --db postgresql pass)")
+    today = config.getoption("--today")
+    if today:
+        import time_machine
+
+        day = dt.date.fromisoformat(today)
+        start = dt.datetime.combine(day, dt.time(10, 0), tzinfo=VN).astimezone(dt.timezone.utc)
+        config._sipas_shift = time_machine.travel(start, tick=True)
+        config._sipas_shift.start()
+
+
+def pytest_unconfigure(config):
+    shift = getattr(config, "_sipas_shift", None)
+    if shift is not None:
+        shift.stop()
+
+
+@pytest.fixture
+def frozen_clock():
+    """The clock set to FROZEN_NOW (still ticking) for data that depend on
+    today's date: "the current report year", "the last N days"."""
+    import time_machine
+
+    with time_machine.travel(FROZEN_NOW, tick=True) as traveller:
+        yield traveller
 
 
 def _unavailable(what: str):
@@ -158,7 +231,7 @@ def make_loaded_app(make_app):
     """Factory: an app (extra config as kwargs) with the questionnaires loaded."""
     def make(**overrides):
         from survey_app.extensions import db
-        from survey_app.instruments import sync_instruments
+        from survey_app.services.instruments import sync_instruments
 
         app = make_app(**overrides)
         with app.app_context():
@@ -225,7 +298,7 @@ def sapp(make_loaded_app):
 
 
 @pytest.fixture
-def world(sapp):
+def world(sapp, frozen_clock):
     """tests.factories.seed_world in `sapp`."""
     from tests.factories import seed_world
 

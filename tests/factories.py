@@ -52,7 +52,7 @@ def make_response(unit, answers: dict[str, int] | None = None, *, counter=None,
                   submitted_at: dt.datetime | None = None, channel="qr", instrument="counter-quick",
                   stratum=ALL_STRATUM, **kw):
     from survey_app.extensions import db
-    from survey_app.instruments import latest
+    from survey_app.services.instruments import latest
     from survey_app.models import Answer, Response
 
     inst = latest(db.session, instrument)
@@ -77,7 +77,7 @@ def make_volume(unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.dat
 
 
 def make_user(username=None, role="analyst", unit=None, password=PASSWORD):
-    from survey_app.auth import hash_password
+    from survey_app.services.accounts import hash_password
     from survey_app.extensions import db
     from survey_app.models import User
 
@@ -109,7 +109,7 @@ class Place:
 def make_place(code: str = "XA-TP", name_vi: str = "UBND xã Tân Phú") -> Place:
     """A commune with one counter, committed; its citizen link."""
     from survey_app.extensions import db
-    from survey_app.tokens import counter_token
+    from survey_app.services.tokens import counter_token
 
     unit = make_unit(code=code, name_vi=name_vi)
     counter = make_counter(unit, code=f"{code}-Q1", name_vi="Quầy 1 — Hộ tịch")
@@ -126,12 +126,16 @@ def _ts(days_ago: float) -> dt.datetime:
 def seed_world(app) -> dict:
     """P(province) > A, B (communes); Q(province) > Y (commune, outside every
     scoped user).  A has 130 responses (one flagged duplicate, one comment that
-    looks like a spreadsheet formula), B 40, Y 30 with a secret comment."""
-    from survey_app.dbutil import insert_responses
+    looks like a spreadsheet formula), B 40, Y 30 with a secret comment.
+
+    The responses lie between the start of the current report year and now:
+    call it under the `frozen_clock` fixture (the `world` fixture does), or in
+    the first days after the 15/12 cut-off some fall into the previous year."""
+    from survey_app.services.responses import insert_responses
     from survey_app.extensions import db
-    from survey_app.instruments import latest
+    from survey_app.services.instruments import latest
     from survey_app.models import Target, answer_pattern
-    from survey_app.periods import current_report_year, resolve_period
+    from survey_app.services.periods import current_report_year, resolve_period
 
     rng = random.Random(7)
     with app.app_context():
@@ -177,9 +181,9 @@ def seed_world(app) -> dict:
                 r["flags"] = "duplicate"
                 r["flag_reason"] = "same answers 4 s apart"
                 flagged = r
-        for i in range(60):  # previous year, lower satisfaction: a significant rise
+        for _ in range(60):  # previous year, lower satisfaction: a significant rise
             add_response(A, answers(0.45), counter=ca1, submitted_at=per.start - dt.timedelta(days=rng.uniform(2, 300)))
-        for i in range(40):
+        for _ in range(40):
             add_response(B, answers(0.7), counter=cb, submitted_at=_ts(rng.uniform(0.5, days)))
         for i in range(30):
             add_response(Y, answers(0.6), counter=cy, submitted_at=_ts(rng.uniform(0.5, days)),

@@ -121,7 +121,7 @@ def form_fields(html: str) -> dict:
 
 def fingerprint(app) -> dict:
     """(rows, SHA-256) of every application table: equal = same content."""
-    from survey_app.backup import database_digest
+    from survey_app.services.backup import database_digest
     from survey_app.extensions import db
 
     with app.app_context():
@@ -147,7 +147,7 @@ def standalone_app(url: str, *, schema: str = "create_all", instruments: bool = 
     migrations (`schema="migrate"`), instruments loaded unless told not to."""
     from survey_app import create_app
     from survey_app.extensions import db
-    from survey_app.instruments import sync_instruments
+    from survey_app.services.instruments import sync_instruments
 
     cfg = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False)
     cfg.update(overrides)

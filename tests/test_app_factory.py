@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from survey_app import create_app
@@ -18,21 +15,23 @@ def test_defaults_embedded_sqlite_in_instance(monkeypatch):
     assert app.config["TIMEZONE"] == "Asia/Ho_Chi_Minh"
 
 
-def test_secret_key_generated_once_into_instance(tmp_path):
-    code = (
-        "import sys; sys.path.insert(0, %r)\n"
-        "import survey_app\n"
-        "a = survey_app.create_app({'TESTING': True, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
-        "print(a.config['SECRET_KEY'])\n" % str(ROOT)
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
-    env["SIPAS_INSTANCE_PATH"] = str(tmp_path / "inst")
-    out1 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    out2 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out1 == out2 and len(out1.strip()) == 64
+def test_secret_key_generated_once_into_instance(tmp_path, monkeypatch):
+    """In process (no interpreter start-up): the first app writes a random key
+    into instance/secret_key (0600); every later app reads that same key."""
+    for name in ("SECRET_KEY", "SIPAS_SECRET_KEY", "DATABASE_URL", "SIPAS_SQLALCHEMY_DATABASE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIPAS_INSTANCE_PATH", str(tmp_path / "inst"))
     key_file = tmp_path / "inst" / "secret_key"
-    assert key_file.read_text().strip() == out1.strip()
+    assert not key_file.exists()
+    cfg = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    first = create_app(cfg).config["SECRET_KEY"]
+    assert len(first) == 64 and set(first) <= set("0123456789abcdef")  # 32 random bytes, hex
+    assert key_file.read_text().strip() == first
     assert (key_file.stat().st_mode & 0o777) == 0o600
+    assert create_app(cfg).config["SECRET_KEY"] == first
+    # another instance folder gets another key
+    monkeypatch.setenv("SIPAS_INSTANCE_PATH", str(tmp_path / "other"))
+    assert create_app(cfg).config["SECRET_KEY"] != first
 
 
 def test_environment_overrides(monkeypatch):

@@ -9,7 +9,7 @@ from flask_migrate import downgrade, upgrade
 from survey_app import create_app
 from survey_app.extensions import db
 
-APP_TABLES = {"units", "counters", "instruments", "instrument_items", "responses", "answers", "volumes",
+APP_TABLES = {"units", "counters", "instruments", "responses", "answers", "volumes",
               "reporting_calendars", "targets", "users", "audit_log", "import_batches"}
 
 
@@ -28,6 +28,25 @@ def test_upgrade_downgrade_upgrade_roundtrip(fresh_database):
         assert _tables(db.engine) == set()
         upgrade()
         assert _tables(db.engine) == APP_TABLES
+        db.engine.dispose()
+
+
+def test_instrument_items_downgrade_refills_from_the_definitions(fresh_database):
+    url = fresh_database()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "TESTING": True})
+    with app.app_context():
+        from survey_app.services.instruments import load_definitions, sync_instruments
+
+        upgrade()
+        sync_instruments(db.session)
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0002_response_pattern")
+        n = sum(len(d["items"]) for d in load_definitions())
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM instrument_items")).scalar() == n
+        upgrade()
+        assert "instrument_items" not in _tables(db.engine)
         db.engine.dispose()
 
 

@@ -27,12 +27,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wtforms.validators import ValidationError
 
-from .. import collect
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
 from ..models import Counter
-from ..privacy import keyed_hash
-from ..tokens import parse_counter_token, parse_dossier_signature
+from ..services import instruments, responses, submissions
+from ..services.privacy import keyed_hash
+from ..services.tokens import parse_counter_token, parse_dossier_signature
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -94,13 +94,13 @@ def _on_breach(_limit_info):
         counter, err = _resolve((request.view_args or {}).get("token", ""))
         if err is not None:
             return None
-        inst = collect.latest_instrument(QR_INSTRUMENT)
+        inst = instruments.latest_instrument(QR_INSTRUMENT)
         if inst is None:
             return None
-        values = collect.posted_values(inst.definition, request.form)
+        values = submissions.posted_values(inst.definition, request.form)
         resp = _render_form(counter, inst, kiosk=kiosk, values=values,
-                            key=request.form.get(collect.KEY_FIELD) or collect.new_key(),
-                            dossier=request.form.get(collect.DOSSIER_FIELD, ""),
+                            key=request.form.get(submissions.KEY_FIELD) or submissions.new_key(),
+                            dossier=request.form.get(submissions.DOSSIER_FIELD, ""),
                             alert=_("You have sent this form many times in a short while. "
                                     "Please wait a minute, then press “Send” again. Your answers are kept."),
                             status=429)
@@ -176,14 +176,14 @@ def _device_cookie(resp, value: str | None = None):
 def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=None, dossier="",
                  alert=None, status=200):
     locale = _locale()
-    questions = collect.questions(inst.definition, locale)
+    questions = submissions.questions(inst.definition, locale)
     title = inst.definition["title"]
     body = render_template(
         "public/form.html", counter=counter, unit=counter.unit, locale=locale, kiosk=kiosk,
         title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
-        questions=questions, values=values or {}, errors=errors or {}, key=key or collect.new_key(),
+        questions=questions, values=values or {}, errors=errors or {}, key=key or submissions.new_key(),
         csrf_token=generate_csrf(), dossier=dossier or "", alert=alert,
-        action=request.path, fields=collect,
+        action=request.path, fields=submissions,
     )
     resp = make_response(body, status)
     return _device_cookie(_no_store(resp))
@@ -196,7 +196,7 @@ def _dossier_hash_for(counter, sig: str):
         return None, error_page(
             404, _("This rating link is not valid"),
             _("Please check the link printed on your receipt, or scan the QR code at the counter."))
-    return collect.dossier_hash(parsed[1]), None
+    return submissions.dossier_hash(parsed[1]), None
 
 
 def _already_rated():
@@ -226,7 +226,7 @@ class _Offline:
 def _offline_form(kiosk: bool):
     """503: the citizen's answers and idempotency key kept on a form rendered
     without the database (a retry stores the response exactly once)."""
-    from ..instruments import load_definitions
+    from ..services.instruments import load_definitions
 
     db.session.rollback()
     log.exception("database unavailable during a submission")
@@ -235,10 +235,10 @@ def _offline_form(kiosk: bool):
         return error_page(503)
     inst = type("OfflineInstrument", (), {"definition": max(defs, key=lambda d: d["version"])})()
     form = request.form
-    key = form.get(collect.KEY_FIELD, "")
-    resp = _render_form(_Offline(), inst, kiosk=kiosk, values=collect.posted_values(inst.definition, form),
-                        key=key if collect.valid_key(key) else None,
-                        dossier="" if kiosk else form.get(collect.DOSSIER_FIELD, ""),
+    key = form.get(submissions.KEY_FIELD, "")
+    resp = _render_form(_Offline(), inst, kiosk=kiosk, values=submissions.posted_values(inst.definition, form),
+                        key=key if submissions.valid_key(key) else None,
+                        dossier="" if kiosk else form.get(submissions.DOSSIER_FIELD, ""),
                         alert=_("Your answers could not be saved just now. They are kept on this page: "
                                 "please press “Send” again in a moment."), status=503)
     resp.headers["Retry-After"] = "30"
@@ -256,16 +256,16 @@ def _form_flow(token: str, kiosk: bool):
     counter, err = _resolve(token, light=request.method == "POST")
     if err is not None:
         return err
-    inst = collect.latest_instrument(QR_INSTRUMENT)
+    inst = instruments.latest_instrument(QR_INSTRUMENT)
     if inst is None:
         return error_page(503)
     if request.method == "GET":
-        sig = request.args.get(collect.DOSSIER_FIELD, "")
+        sig = request.args.get(submissions.DOSSIER_FIELD, "")
         if sig and not kiosk:
             dh, err = _dossier_hash_for(counter, sig)
             if err is not None:
                 return err
-            if collect.dossier_used(dh):
+            if responses.dossier_used(dh):
                 return _already_rated()
         return _render_form(counter, inst, kiosk=kiosk, dossier=sig if not kiosk else "")
     return _submit(token, counter, inst, kiosk)
@@ -277,28 +277,28 @@ def _submit(token: str, counter, inst, kiosk: bool):
         return error_page(413)
     request.max_content_length = limit
     form = request.form
-    key = form.get(collect.KEY_FIELD, "")
-    sig = "" if kiosk else form.get(collect.DOSSIER_FIELD, "")
-    values = collect.posted_values(inst.definition, form)
+    key = form.get(submissions.KEY_FIELD, "")
+    sig = "" if kiosk else form.get(submissions.DOSSIER_FIELD, "")
+    values = submissions.posted_values(inst.definition, form)
 
     def again(*, errors=None, alert=None, status=400):
         return _render_form(db.session.get(Counter, counter.id), inst, kiosk=kiosk, values=values, errors=errors,
-                            key=key if collect.valid_key(key) else None, dossier=sig, alert=alert,
+                            key=key if submissions.valid_key(key) else None, dossier=sig, alert=alert,
                             status=status)
 
     if current_app.config["WTF_CSRF_ENABLED"]:
         try:
-            validate_csrf(form.get(collect.CSRF_FIELD))
+            validate_csrf(form.get(submissions.CSRF_FIELD))
         except ValidationError:
             return again(alert=_("This page was open for a long time, so for your security it has to be "
                                  "sent once more. Your answers are kept: please check them and press "
                                  "“Send” again."))
-    if form.get(collect.HONEYPOT_FIELD):
+    if form.get(submissions.HONEYPOT_FIELD):
         # A field people cannot see was filled: a robot.  It gets the same
         # thank-you page and nothing is stored.
         log.info("honeypot filled at counter %s", counter.id)
         return redirect(_thanks_url(kiosk, token), 303)
-    if not collect.valid_key(key):
+    if not submissions.valid_key(key):
         return again(errors={"": _("The form was sent in an unexpected shape. Please send it again.")})
 
     dh = None
@@ -306,14 +306,14 @@ def _submit(token: str, counter, inst, kiosk: bool):
         dh, err = _dossier_hash_for(counter, sig)
         if err is not None:
             return err
-    result = collect.validate(inst.definition, form)
+    result = submissions.validate(inst.definition, form)
     if not result.ok:
         return again(errors=result.errors)
     try:
-        outcome = collect.create_response(
+        outcome = responses.create_response(
             unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean,
             channel="kiosk" if kiosk else "qr", idempotency_key=key,
-            dev_hash=collect.device_hash(request.cookies.get(DEVICE_COOKIE)), dossier=dh)
+            dev_hash=submissions.device_hash(request.cookies.get(DEVICE_COOKIE)), dossier=dh)
     except OperationalError:
         return _offline_form(kiosk)
     if outcome.status == "dossier_used":

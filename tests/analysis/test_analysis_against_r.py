@@ -20,6 +20,11 @@ from analysis import IndexOptions, compute_index, read_responses, read_units, re
 
 R_DIR = Path(__file__).resolve().parents[1] / "r"
 CASES = sorted(p.name for p in (R_DIR / "cases").iterdir() if p.is_dir())
+#: Cases whose R values follow a rule the engine does not implement yet: {case: reason}, marked
+#: xfail(strict=True) so that the mark must go when the engine matches.
+PENDING: dict = {}
+CASE_PARAMS = [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=PENDING[c])) if c in PENDING else c
+               for c in CASES]
 TOL = 1e-9
 
 
@@ -46,8 +51,11 @@ def _run_case(case, ci):
     known = set(units["code"]) if units is not None else None
     resp = read_responses(d / "responses.csv", known_units=known)
     vols = read_volumes(d / "volumes.csv") if (d / "volumes.csv").exists() else None
-    # R's svyciprop: the uncapped intervals (method version 2 caps n_eff by default)
-    opts = IndexOptions(ci=ci, weights_from=prm["weights_from"], element_mode=prm["element_mode"], cap_n_eff=False)
+    # R's svyciprop: the uncapped intervals (method version 2 caps n_eff by default); optional case
+    # parameters: rollup, as_of (tree date), map_successors (tests/r/make_cases.py)
+    opts = IndexOptions(ci=ci, weights_from=prm["weights_from"], element_mode=prm["element_mode"], cap_n_eff=False,
+                        rollup=prm.get("rollup", "pooled"), as_of=prm.get("as_of") or None,
+                        map_successors=prm.get("map_successors") == "1")
     return compute_index(resp, vols, units, period=prm["period"], options=opts).table.copy()
 
 
@@ -76,7 +84,7 @@ def test_every_case_has_expected_values():
 
 
 @pytest.mark.parametrize("path", ["moments", "rows"])
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_rates_and_standard_errors_match_r(case, path):
     table = _run(case, path=path)
     exp = _expected(case)
@@ -101,7 +109,7 @@ def test_rates_and_standard_errors_match_r(case, path):
     assert checked > 0
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASE_PARAMS)
 @pytest.mark.parametrize("method,prefix", [("beta", "beta"), ("logit", "xlogit")])
 def test_intervals_match_r_where_r_defines_them(case, method, prefix):
     table = _run(case, ci=method, path="moments" if method == "beta" else "rows")

@@ -1,10 +1,15 @@
 """Tests for analysis.drivers (weighted logistic key-driver analysis)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.drivers import ELEMENTS, drivers
+from analysis import read_responses, read_units, read_volumes
+from analysis.drivers import drivers
+from analysis.index import weighted_responses
+from analysis.schema import ELEMENTS
 
 
 def _to_item(sat, rng):
@@ -29,64 +34,69 @@ def _by_element(out):
 
 
 # --------------------------------------------------------------------------
-# Reference values from R's survey package (svyglm), see R_SCRIPT.
+# Reference values from R's survey package (svyglm), committed by
+# tests/r/make_expected.R from the case tests/r/cases/key_drivers
 # --------------------------------------------------------------------------
 
-R_SCRIPT = r"""
-# Rscript ref.R  (ref.csv = reference_frame().to_csv("ref.csv", index=False))
-suppressMessages(library(survey))   # survey 4.1-1
-d <- read.csv("ref.csv")
-for (v in c("overall","access","procedure","staff","result","feedback"))
-  d[[paste0("s_", v)]] <- as.numeric(d[[v]] >= 4)
-f <- s_overall ~ s_access + s_procedure + s_staff + s_result + s_feedback
-for (des in list(svydesign(ids=~1, weights=~weight, data=d),
-                 svydesign(ids=~1, strata=~cell, weights=~weight, data=d))) {
-  m <- svyglm(f, design=des, family=quasibinomial(),
-              control=glm.control(epsilon=1e-14, maxit=100))
-  print(sprintf("%.12f", coef(m))); print(sprintf("%.12f", SE(m)))
-}
-"""
-
-R_COEF = [-1.464140058299, 0.626726079939, -0.434026955589, 2.139134579229,
-          1.635184924880, -0.257610475385]
-R_SE = [0.639267312126, 0.372788837419, 0.417492964341, 0.394120831625,
-        0.408867223540, 0.401294039524]
-R_SE_STRATA = [0.638276364484, 0.373655875819, 0.418751528529, 0.394841289844,
-               0.410197040355, 0.395746175359]
+R_DIR = Path(__file__).resolve().parents[1] / "r"
 
 
-def _lcg(n, seed):
-    """A portable uniform stream (same numbers on every numpy version)."""
-    out = np.empty(n)
-    x = seed
-    for i in range(n):
-        x = (1103515245 * x + 12345) % 2**31
-        out[i] = x / 2**31
-    return out
+def _case_frame(case="key_drivers"):
+    """The case's eligible responses with their design (cells, weights, N) as the CLI builds them."""
+    d = R_DIR / "cases" / case
+    prm = pd.read_csv(d / "params.csv", dtype=str).set_index("key")["value"]
+    units = read_units(d / "units.csv")
+    resp = read_responses(d / "responses.csv", known_units=set(units["code"]))
+    vols = read_volumes(d / "volumes.csv")
+    frame, _ = weighted_responses(resp, vols, units, period=prm["period"])
+    return frame, prm
 
 
-def reference_frame(n=240):
-    u = _lcg(n * 9, 2025).reshape(n, 9)
-    sat = {e: (u[:, j] < 0.7).astype(int) for j, e in enumerate(ELEMENTS)}
-    lin = -1.2 + 2.0 * sat["staff"] + 0.8 * sat["result"] + 0.3 * sat["procedure"]
-    sat["overall"] = (u[:, 5] < 1 / (1 + np.exp(-lin))).astype(int)
-    cols = {}
-    for k, e in enumerate(("overall",) + ELEMENTS):
-        v = u[:, 6] * (k + 1) % 1.0
-        cols[e] = np.where(sat[e] == 1, 4 + (v < 0.5), 1 + np.floor(v * 3)).astype(float)
-    df = pd.DataFrame(cols)
-    df["weight"] = np.round(0.5 + 2.5 * u[:, 7], 4)
-    df["cell"] = np.array(["a", "b", "c"])[np.arange(n) % 3]
-    return df
+def test_drivers_case_matches_r_svyglm_on_the_complete_cases_domain_with_fpc():
+    frame, prm = _case_frame()
+    exp = pd.read_csv(R_DIR / "expected" / "key_drivers.drivers.csv")
+    assert prm["drivers_level"] == "district"
+    # the case has incomplete responses and a finite population in every cell
+    assert frame[["overall", *ELEMENTS]].isna().any(axis=1).mean() > 0.2
+    assert frame["cell_N"].notna().all() and (frame.groupby("cell")["count"].sum() == 1).any()
+    by_parent = drivers(frame, weight="weight", count="count", strata="cell", fpc="cell_N",
+                        group="parent_code", min_n=50)
+    whole = drivers(frame, weight="weight", count="count", strata="cell", fpc="cell_N", min_n=50)
+    checked = 0
+    for (level, domain), rows in exp.groupby(["level", "domain"]):
+        out = whole if level == "root" else by_parent[by_parent["parent_code"] == domain]
+        fits = out.attrs["drivers"]["fits"]
+        fit = fits[0] if level == "root" else next(f for f in fits if f["parent_code"] == domain)
+        rows = rows.set_index("term")
+        assert (out["n"] == rows["n"].iloc[0]).all(), (level, domain)
+        coef = [fit["intercept"], *out.set_index("element").loc[list(ELEMENTS), "coef"]]
+        se = [fit["intercept_se"], *out.set_index("element").loc[list(ELEMENTS), "se"]]
+        np.testing.assert_allclose(coef, rows.loc[["intercept", *ELEMENTS], "coef"], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(se, rows.loc[["intercept", *ELEMENTS], "se"], rtol=1e-9, atol=1e-12)
+        checked += 1
+    assert checked == 3
 
 
-@pytest.mark.parametrize("strata, expected_se", [(None, R_SE), ("cell", R_SE_STRATA)])
-def test_matches_r_svyglm(strata, expected_se):
-    out = drivers(reference_frame(), min_n=50, strata=strata)
-    fit = out.attrs["drivers"]["fits"][0]
-    np.testing.assert_allclose([fit["intercept"], *out["coef"]], R_COEF, rtol=1e-7)
-    np.testing.assert_allclose([fit["intercept_se"], *out["se"]], expected_se, rtol=1e-6)
-    assert list(out["element"]) == list(ELEMENTS)
+def test_fpc_and_incomplete_responses_change_the_standard_errors():
+    frame, _ = _case_frame()
+    full = drivers(frame, weight="weight", count="count", strata="cell", fpc="cell_N", min_n=50)
+    no_fpc = drivers(frame, weight="weight", count="count", strata="cell", min_n=50)
+    complete_only = frame[frame[["overall", *ELEMENTS]].notna().all(axis=1)]
+    alone = drivers(complete_only, weight="weight", count="count", strata="cell", fpc="cell_N", min_n=50)
+    np.testing.assert_allclose(no_fpc["coef"], full["coef"], rtol=1e-12)
+    np.testing.assert_allclose(alone["coef"], full["coef"], rtol=1e-12)
+    assert (full["se"] < no_fpc["se"]).all()          # the FPC shrinks every SE
+    assert not np.allclose(alone["se"], full["se"], rtol=1e-4)  # the domain is not the whole design
+    assert "FPC=cell_N" in full["method"].iloc[0]
+
+
+def test_fpc_must_be_one_population_per_stratum():
+    frame, _ = _case_frame()
+    bad = frame.copy()
+    bad.loc[bad.index[:2], "cell_N"] = [1e6, 2e6]
+    bad.loc[bad.index[:2], "cell"] = bad.loc[bad.index[0], "cell"]
+    with pytest.raises(ValueError, match="one population size per stratum"):
+        drivers(bad, weight="weight", count="count", strata="cell", fpc="cell_N", min_n=50)
 
 
 # --------------------------------------------------------------------------

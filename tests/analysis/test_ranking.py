@@ -1,17 +1,37 @@
-"""Tests for analysis.ranking: rank intervals, parent comparison, Fay-Herriot."""
+"""Tests for analysis.ranking: rank intervals (working SE, rank_among), parent comparison."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, special, stats
+from scipy import stats
 
+from analysis import IndexOptions, compute_index
 from analysis.ranking import (
+    RANK_STATUSES,
     _average_ranks,
     compare_to_parent,
-    fay_herriot,
+    order_ranked,
+    rank_status_label,
     rank_units,
-    shrink_index,
+    ranking_note,
 )
+from tests.factories import make_responses, uniform_rows
+
+
+def _responses(spec):
+    """spec: (unit, n, share satisfied): every item 5 for the satisfied responses, 2 for the others."""
+    rows = []
+    for unit, n, share in spec:
+        k = round(share * n)
+        rows += uniform_rows(unit, k, value=5) + uniform_rows(unit, n - k, value=2)
+    return make_responses(rows)
+
+
+def _engine_table(spec, volumes=None):
+    """Unit rows of compute_index (default options) over ``spec``."""
+    opts = IndexOptions(weights_from="volumes" if volumes is not None else "none")
+    res = compute_index(_responses(spec), volumes, period=None, options=opts)
+    return res.table[res.table["level"] == "unit"].reset_index(drop=True)
 
 
 def _units(m=40, seed=1):
@@ -25,6 +45,7 @@ def _units(m=40, seed=1):
             "index": p,
             "index_se": np.sqrt(p * (1 - p) / n),
             "n": n,
+            "adequacy": "adequate",
         }
     )
 
@@ -76,7 +97,7 @@ def test_interval_contains_point_rank_and_is_within_range():
 
 def test_clearly_best_unit_with_tiny_se_is_rank_one_for_sure():
     t = _units(m=30)
-    t.loc[len(t)] = ["BEST", "unit", 0.995, 1e-4, 5000]
+    t.loc[len(t)] = ["BEST", "unit", 0.995, 1e-4, 5000, "adequate"]
     r = rank_units(t, n_sim=1000).set_index("unit_code")
     assert r.loc["BEST", ["rank", "rank_low", "rank_high"]].tolist() == [1, 1, 1]
     # Everybody else can never be first.
@@ -84,30 +105,52 @@ def test_clearly_best_unit_with_tiny_se_is_rank_one_for_sure():
 
 
 def test_ties_are_averaged():
+    # A and B: census units at 100% (zero-width interval: exact); C and D tied at 0.5.
     t = pd.DataFrame(
         {
             "unit_code": list("ABCD"),
             "index": [1.0, 1.0, 0.5, 0.5],
             "index_se": [0.0, 0.0, 0.01, 0.01],
+            "index_ci_low": [1.0, 1.0, 0.48, 0.48],
+            "index_ci_high": [1.0, 1.0, 0.52, 0.52],
         }
     )
-    r = rank_units(t, n_sim=200).set_index("unit_code")
+    r = rank_units(t, n_sim=200, rank_among="all").set_index("unit_code")
     assert r.loc["A", "rank"] == 1.5 and r.loc["B", "rank"] == 1.5
     assert r.loc["C", "rank"] == 3.5 and r.loc["D", "rank"] == 3.5
-    # Fixed (SE 0) tied units stay tied in every replicate.
+    # Exact (census) tied units stay tied in every replicate.
     assert r.loc["A", ["rank_low", "rank_high"]].tolist() == [1.5, 1.5]
     assert r.loc["C", "rank_low"] == 3 and r.loc["C", "rank_high"] == 4
+
+
+def test_ties_between_zero_se_units_that_are_not_a_census_are_not_exact():
+    # Two units at 100% with SE reported 0 (Var = 0 rule) but wide intervals:
+    # tied point ranks, yet each can fall behind the 0.9 unit in a replicate.
+    t = pd.DataFrame(
+        {
+            "unit_code": list("ABC"),
+            "index": [1.0, 1.0, 0.9],
+            "index_se": [0.0, 0.0, 0.01],
+            "index_ci_low": [0.7, 0.7, 0.88],
+            "index_ci_high": [1.0, 1.0, 0.92],
+        }
+    )
+    r = rank_units(t, n_sim=2000, rank_among="all").set_index("unit_code")
+    assert r.loc["A", "rank"] == r.loc["B", "rank"] == 1.5
+    assert r.loc["A", "rank_low"] == 1 and r.loc["A", "rank_high"] == 3
+    assert r.loc["C", "rank_low"] == 1
 
 
 def test_logit_scale_keeps_draws_inside_unit_interval():
     # A unit fixed at 1.0 can never be overtaken on the logit scale, while on
     # the identity scale a unit at 0.98 with a big SE sometimes exceeds 1.
     t = pd.DataFrame(
-        {"unit_code": ["P", "Q"], "index": [1.0, 0.98], "index_se": [0.0, 0.05]}
+        {"unit_code": ["P", "Q"], "index": [1.0, 0.98], "index_se": [0.0, 0.05],
+         "index_ci_low": [1.0, 0.85], "index_ci_high": [1.0, 0.995]}
     )
-    r = rank_units(t, n_sim=2000).set_index("unit_code")
+    r = rank_units(t, n_sim=2000, rank_among="all").set_index("unit_code")
     assert r.loc["P", ["rank_low", "rank_high"]].tolist() == [1, 1]
-    ri = rank_units(t, n_sim=2000, scale="identity").set_index("unit_code")
+    ri = rank_units(t, n_sim=2000, scale="identity", rank_among="all").set_index("unit_code")
     assert ri.loc["P", "rank_high"] == 2
     assert ri.attrs["rank"]["scale"] == "identity"
 
@@ -139,7 +182,7 @@ def test_missing_estimate_and_missing_se():
 
 def test_identity_scale_for_scores_outside_unit_interval():
     t = pd.DataFrame({"unit_code": list("ab"), "index": [80.0, 60.0], "index_se": [1.0, 1.0]})
-    r = rank_units(t, n_sim=100)
+    r = rank_units(t, n_sim=100, rank_among="all")
     assert r.attrs["rank"]["scale"] == "identity"
     assert r["rank_low"].tolist() == [1, 2] and r["rank_high"].tolist() == [1, 2]
 
@@ -228,179 +271,6 @@ def test_compare_matches_parent_within_period():
     assert hi["2024"] == "above" and hi["2025"] == "not_different"
 
 
-# --------------------------------------------------------------------------
-# Fay-Herriot shrinkage
-# --------------------------------------------------------------------------
-
-
-def _brute_reml(y, X, D):
-    """Restricted log-likelihood written with full matrices."""
-
-    def negll(A):
-        V = np.diag(A + D)
-        Vi = np.linalg.inv(V)
-        XtViX = X.T @ Vi @ X
-        P = Vi - Vi @ X @ np.linalg.inv(XtViX) @ X.T @ Vi
-        return 0.5 * (np.linalg.slogdet(V)[1] + np.linalg.slogdet(XtViX)[1] + y @ P @ y)
-
-    return negll
-
-
-def _brute_ml(y, X, D):
-    def negll(A):
-        V = np.diag(A + D)
-        Vi = np.linalg.inv(V)
-        beta = np.linalg.solve(X.T @ Vi @ X, X.T @ Vi @ y)
-        r = y - X @ beta
-        return 0.5 * (np.linalg.slogdet(V)[1] + r @ Vi @ r)
-
-    return negll
-
-
-def _maximise(negll, hi=5.0):
-    grid = np.linspace(0, hi, 401)
-    vals = [negll(a) for a in grid]
-    k = int(np.argmin(vals))
-    lo_b, hi_b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(negll, bounds=(lo_b, hi_b), method="bounded",
-                                   options={"xatol": 1e-12})
-    return res.x if negll(res.x) < negll(0.0) else 0.0
-
-
-@pytest.mark.parametrize("with_covariate", [False, True])
-def test_reml_and_ml_match_brute_force_maximisation(with_covariate):
-    rng = np.random.default_rng(11)
-    m = 40
-    x = rng.normal(size=m)
-    D = rng.uniform(0.05, 0.8, m)
-    y = 1.5 + (0.7 * x if with_covariate else 0) + rng.normal(0, 0.6, m) + rng.normal(0, np.sqrt(D))
-    X = np.column_stack([np.ones(m), x]) if with_covariate else np.ones((m, 1))
-    reml = fay_herriot(y, D, X, method="REML")
-    ml = fay_herriot(y, D, X, method="ML")
-    assert reml["converged"] and ml["converged"]
-    assert reml["A"] == pytest.approx(_maximise(_brute_reml(y, X, D)), rel=1e-5)
-    assert ml["A"] == pytest.approx(_maximise(_brute_ml(y, X, D)), rel=1e-5)
-    assert ml["A"] < reml["A"]  # ML is biased downwards
-    # beta is the GLS estimate at A.
-    W = np.diag(1 / (reml["A"] + D))
-    np.testing.assert_allclose(reml["beta"], np.linalg.solve(X.T @ W @ X, X.T @ W @ y))
-
-
-def test_fh_moment_estimator_solves_its_equation():
-    rng = np.random.default_rng(12)
-    m = 30
-    D = rng.uniform(0.05, 0.5, m)
-    y = rng.normal(1.0, 0.5, m) + rng.normal(0, np.sqrt(D))
-    fit = fay_herriot(y, D, method="FH")
-    A = fit["A"]
-    w = 1 / (A + D)
-    beta = np.sum(w * y) / np.sum(w)
-    assert np.sum(w * (y - beta) ** 2) == pytest.approx(m - 1, rel=1e-8)
-
-
-def test_balanced_case_has_the_textbook_closed_form():
-    # Equal sampling variances: REML = moment = s^2 - D, ML = (m-1)/m s^2 - D
-    # (Efron-Morris; Rao & Molina 2015, sec. 6.1).
-    y = np.array([0.2, 1.9, 0.7, 1.4, 2.6, -0.3, 1.1, 0.5, 1.8, 2.2])
-    D = np.full(y.size, 0.25)
-    s2 = np.var(y, ddof=1)
-    assert fay_herriot(y, D, method="REML")["A"] == pytest.approx(s2 - 0.25, rel=1e-8)
-    assert fay_herriot(y, D, method="FH")["A"] == pytest.approx(s2 - 0.25, rel=1e-8)
-    assert fay_herriot(y, D, method="ML")["A"] == pytest.approx(np.var(y) - 0.25, rel=1e-8)
-    # Then every area is shrunk by the same factor towards the mean.
-    fit = fay_herriot(y, D)
-    gamma = (s2 - 0.25) / s2
-    np.testing.assert_allclose(fit["eblup"], y.mean() + gamma * (y - y.mean()))
-
-
-def test_shrink_index_gamma_and_direction():
-    rng = np.random.default_rng(21)
-    m = 50
-    true = special.expit(rng.normal(1.8, 0.6, m))
-    n = rng.integers(10, 400, m)
-    p = np.clip(true + rng.normal(0, np.sqrt(true * (1 - true) / n)), 0.05, 0.99)
-    t = pd.DataFrame({"unit_code": range(m), "index": p,
-                      "index_se": np.sqrt(p * (1 - p) / n), "n": n})
-    s = shrink_index(t)
-    A = s["shrink_A"].iloc[0]
-    assert A > 0
-    assert ((s["shrink_gamma"] > 0) & (s["shrink_gamma"] < 1)).all()
-    np.testing.assert_allclose(s["shrink_gamma"], A / (A + s["shrink_logit_var"]))
-    # gamma falls as the sampling variance grows.
-    order = np.argsort(s["shrink_logit_var"].to_numpy())
-    assert np.all(np.diff(s["shrink_gamma"].to_numpy()[order]) <= 0)
-    # The shrunk value lies between the direct value and the common mean, and
-    # moves further (on the logit scale, relative to its distance) when the SE is larger.
-    mean = s.attrs["shrink"]["fits"][0]["beta"][0]
-    y = special.logit(s["index"])
-    ys = special.logit(s["index_shrunk"])
-    assert np.all((ys - mean) * (y - mean) >= 0) and np.all(np.abs(ys - mean) <= np.abs(y - mean) + 1e-12)
-    moved = 1 - (ys - mean) / (y - mean)
-    np.testing.assert_allclose(moved, 1 - s["shrink_gamma"], rtol=1e-8)
-    # Same direct estimate, bigger SE -> pulled closer to the mean.
-    two = pd.concat([t, pd.DataFrame({"unit_code": ["small", "big"], "index": [0.97, 0.97],
-                                      "index_se": [0.005, 0.03], "n": [1000, 30]})],
-                    ignore_index=True)
-    s2 = shrink_index(two).set_index("unit_code")
-    assert s2.loc["big", "index_shrunk"] < s2.loc["small", "index_shrunk"] < 0.97
-    assert "REML" in s["shrink_method"].iloc[0]
-    assert s.attrs["shrink"]["variance_estimator"] == "REML"
-
-
-def test_no_between_unit_variance_collapses_to_the_mean():
-    # Direct estimates closer together than their sampling error implies: A = 0.
-    m = 20
-    p = 0.85 + np.linspace(-0.002, 0.002, m)
-    t = pd.DataFrame({"unit_code": range(m), "index": p, "index_se": 0.03, "n": 150})
-    s = shrink_index(t)
-    assert s["shrink_A"].iloc[0] == 0
-    assert (s["shrink_gamma"] == 0).all()
-    assert s["index_shrunk"].nunique() == 1 or np.ptp(s["index_shrunk"]) < 1e-12
-    beta = s.attrs["shrink"]["fits"][0]["beta"][0]
-    assert s["index_shrunk"].iloc[0] == pytest.approx(special.expit(beta))
-    w = 1 / s["shrink_logit_var"]
-    assert beta == pytest.approx(np.sum(w * special.logit(p)) / np.sum(w))
-
-
-def test_boundary_and_zero_se_get_continuity_correction():
-    t = _units(m=30)
-    t.loc[len(t)] = ["ALL_SAT", "unit", 1.0, 0.0, 4]
-    t.loc[len(t)] = ["ONE", "unit", 0.0, 0.0, 1]
-    t.loc[len(t)] = ["NO_N", "unit", 1.0, 0.0, 0]
-    t.loc[len(t)] = ["EMPTY", "unit", np.nan, np.nan, 0]
-    s = shrink_index(t).set_index("unit_code")
-    a = s.loc["ALL_SAT"]
-    assert a["shrink_logit"] == pytest.approx(special.logit(4.5 / 5))
-    assert a["shrink_logit_var"] == pytest.approx(1 / 4.5 + 1 / 0.5)
-    assert 0 < a["index_shrunk"] < 1 and 0 < a["shrink_gamma"] < 1
-    assert s.loc["ONE", "shrink_logit"] == pytest.approx(special.logit(0.25))
-    assert 0 < s.loc["ONE", "index_shrunk"] < s.loc["ALL_SAT", "index_shrunk"]
-    assert np.isnan(s.loc["NO_N", "index_shrunk"]) and np.isnan(s.loc["EMPTY", "index_shrunk"])
-    # A unit with 4 responses all satisfied is shrunk much more than a big unit.
-    assert a["shrink_gamma"] < s.drop(index=["ALL_SAT", "ONE", "NO_N", "EMPTY"])["shrink_gamma"].min()
-
-
-def test_shrink_groups_covariates_and_too_few():
-    t = pd.concat([_units(m=25, seed=1).assign(level="unit"),
-                   _units(m=2, seed=2).assign(level="parent")], ignore_index=True)
-    s = shrink_index(t, group="level")
-    par = s[s.level == "parent"]
-    # Two parents are too few to estimate A: no shrinkage.
-    np.testing.assert_allclose(par["index_shrunk"], par["index"])
-    assert (par["shrink_gamma"] == 1).all()
-    assert len(s.attrs["shrink"]["fits"]) == 2
-    # A covariate that explains the differences reduces A.
-    rng = np.random.default_rng(4)
-    m = 60
-    x = rng.normal(size=m)
-    p = special.expit(1.5 + 0.8 * x + rng.normal(0, 0.1, m))
-    u = pd.DataFrame({"index": p, "index_se": 0.02, "n": 300, "x": x})
-    a0 = shrink_index(u)["shrink_A"].iloc[0]
-    a1 = shrink_index(u, covariates=["x"])["shrink_A"].iloc[0]
-    assert a1 < a0 / 5
-    assert shrink_index(u, method="FH")["shrink_method"].str.contains("A=FH").all()
-
-
 def test_empty_string_parent_code_means_no_parent():
     # The index table writes "" as the root's parent code.
     t = _tree()
@@ -415,3 +285,133 @@ def test_empty_string_parent_code_means_no_parent():
     s = s.set_index("unit_code")
     assert s.loc["hi", "vs_parent"] == "above" and s.loc["lo", "vs_parent"] == "below"
     assert s.loc["P", "vs_parent"] == "no_parent"
+
+
+# --------------------------------------------------------------------------
+# Working SE (METHODOLOGY 4) and the ranking rule (METHODOLOGY 6)
+# --------------------------------------------------------------------------
+
+SPEC = [(f"U{i:02d}", 60, 0.70 + 0.012 * i) for i in range(20)]
+
+
+def test_one_response_unit_at_100_percent_is_not_certain_of_rank_one():
+    table = _engine_table(SPEC + [("ONE", 1, 1.0)])
+    one = table.set_index("unit_code").loc["ONE"]
+    assert one["index"] == 1.0 and one["index_se"] == 0.0  # the Var = 0 rule
+    assert one["index_ci_low"] < 0.1                      # ... with an honest interval
+    r = rank_units(table, rank_among="all").set_index("unit_code")
+    k = r.loc["ONE", "n_ranked"]
+    assert k == 21 and r.loc["ONE", "rank"] == 1
+    # its rank interval spans most of the ranks (not 1-1)
+    assert r.loc["ONE", "rank_low"] == 1
+    assert r.loc["ONE", "rank_high"] - r.loc["ONE", "rank_low"] + 1 >= 0.8 * k
+    # the well-measured units keep narrower intervals
+    width = (r["rank_high"] - r["rank_low"]).drop(index="ONE")
+    assert width.max() < r.loc["ONE", "rank_high"] - r.loc["ONE", "rank_low"]
+
+
+def test_census_unit_is_exact_in_the_simulation():
+    # ALL: 30 responses out of 30 transactions, all satisfied: f = 1, exact.
+    vols = pd.DataFrame([{"unit_code": u, "period_start": "2024-12-15", "period_end": "2025-12-14",
+                          "stratum": "_all", "transactions": n * 10} for u, n, _ in SPEC]
+                        + [{"unit_code": "ALL", "period_start": "2024-12-15", "period_end": "2025-12-14",
+                            "stratum": "_all", "transactions": 30}])
+    table = _engine_table(SPEC + [("ALL", 30, 1.0)], vols)
+    row = table.set_index("unit_code").loc["ALL"]
+    assert row["index_ci_low"] == row["index_ci_high"] == 1.0
+    r = rank_units(table, rank_among="all").set_index("unit_code")
+    assert r.loc["ALL", ["rank", "rank_low", "rank_high"]].tolist() == [1, 1, 1]
+
+
+def test_only_adequate_units_are_ranked_by_default():
+    t = _units(m=12)
+    t.loc[[2, 5], "adequacy"] = "inadequate"
+    t.loc[7, "adequacy"] = "no_population"
+    t.loc[9, ["index", "index_se"]] = [np.nan, np.nan]
+    t.loc[2, "index"] = 0.999  # the best estimate, but an inadequate sample
+    r = rank_units(t, n_sim=300)
+    status = r["rank_status"].tolist()
+    assert status.count("ranked") == 8
+    assert [status[i] for i in (2, 5, 7)] == ["sample_too_small"] * 3 and status[9] == "no_estimate"
+    not_ranked = r["rank_status"] != "ranked"
+    assert r.loc[not_ranked, ["rank", "rank_low", "rank_high"]].isna().all().all()
+    assert (r.loc[not_ranked, "n_ranked"] == 0).all()
+    ranked = r[~not_ranked]
+    assert sorted(ranked["rank"]) == list(range(1, 9)) and (ranked["n_ranked"] == 8).all()
+    assert (ranked["rank_high"] <= 8).all()
+    assert "rank_among=adequate" in r["rank_method"].iloc[0]
+    assert r.attrs["rank"]["rank_among"] == "adequate"
+    # the ranked units' ranks are those of ranking them alone
+    alone = rank_units(t[r["rank_status"] == "ranked"], n_sim=300)
+    assert alone["rank"].tolist() == ranked["rank"].tolist()
+    # rank_among="all" ranks every unit with an estimate
+    a = rank_units(t, n_sim=300, rank_among="all")
+    assert (a["rank_status"] == "ranked").sum() == 11 and a.loc[2, "rank"] == 1
+    assert a.loc[9, "rank_status"] == "no_estimate"
+
+
+def test_rank_among_needs_the_adequacy_column_and_a_known_value():
+    t = _units(m=5).drop(columns="adequacy")
+    with pytest.raises(KeyError, match="rank_among='all'"):
+        rank_units(t)
+    with pytest.raises(ValueError, match="rank_among"):
+        rank_units(t, rank_among="some")
+
+
+def test_order_ranked_lists_unranked_units_after_the_ranked_without_order_by_index():
+    t = _units(m=8)
+    t.loc[[1, 4], "adequacy"] = "inadequate"
+    t.loc[6, ["index", "index_se"]] = [np.nan, np.nan]
+    r = order_ranked(rank_units(t, n_sim=200))
+    st = r["rank_status"].tolist()
+    assert st == ["ranked"] * 5 + ["sample_too_small"] * 2 + ["no_estimate"]
+    assert r["rank"].iloc[:5].tolist() == [1, 2, 3, 4, 5]
+    assert r["unit_code"].iloc[5:7].tolist() == sorted(t.loc[[1, 4], "unit_code"])
+    # within groups
+    g = pd.concat([_units(m=4, seed=1).assign(kind="commune"), _units(m=3, seed=2).assign(kind="ward")],
+                  ignore_index=True)
+    g.loc[0, "adequacy"] = "inadequate"
+    o = order_ranked(rank_units(g, group="kind", n_sim=100), group="kind")
+    assert o["kind"].tolist() == ["commune"] * 4 + ["ward"] * 3
+    assert o["rank_status"].iloc[3] == "sample_too_small"
+
+
+def test_ranking_note_and_status_labels():
+    assert set(RANK_STATUSES) == {"ranked", "sample_too_small", "no_estimate"}
+    assert "cỡ mẫu quá nhỏ" in ranking_note("adequate", "vi")
+    assert "not ranked: sample too small" in ranking_note("adequate", "en")
+    assert "including units whose sample is not adequate" in ranking_note("all", "en")
+    assert rank_status_label("sample_too_small", "en") == "not ranked: sample too small"
+    assert rank_status_label("sample_too_small") == "không xếp hạng: cỡ mẫu quá nhỏ"
+    with pytest.raises(ValueError):
+        ranking_note("some")
+
+
+def test_one_response_unit_is_not_different_from_its_parent():
+    # 1 of 1 satisfied: SE reported 0, but the published interval is honest,
+    # so the unit is "not different" from a parent at 0.85.
+    table = _engine_table(SPEC + [("ONE", 1, 1.0)])
+    one = table[table["unit_code"] == "ONE"]
+    r = compare_to_parent(one, (0.83, 0.87, 0.85))
+    assert r["vs_parent"].tolist() == ["not_different"]
+
+
+def test_cli_rank_among(tmp_path):
+    from pathlib import Path
+
+    from analysis.__main__ import main
+
+    case = Path(__file__).resolve().parents[1] / "r" / "cases" / "volume_fpc"
+    base = ["index", "--responses", str(case / "responses.csv"), "--volumes", str(case / "volumes.csv"),
+            "--period", "2025", "--level", "unit", "--rank", "--n-sim", "200"]
+    assert main(base + ["--out", str(tmp_path / "a.csv")]) == 0
+    a = pd.read_csv(tmp_path / "a.csv")
+    assert len(a) == 3 and (a["adequacy"] != "adequate").all()
+    assert (a["rank_status"] == "sample_too_small").all() and a["rank"].isna().all()
+    assert main(base + ["--rank-among", "all", "--out", str(tmp_path / "b.csv")]) == 0
+    b = pd.read_csv(tmp_path / "b.csv")
+    assert (b["rank_status"] == "ranked").all() and sorted(b["rank"]) == [1, 2, 3]
+    import json
+
+    meta = json.loads((tmp_path / "b.csv.meta.json").read_text())
+    assert meta["ranking"]["rank_among"] == "all" and "sample" in meta["ranking"]["rule_en"]

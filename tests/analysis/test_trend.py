@@ -3,8 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
+from analysis import IndexOptions, compute_index
 from analysis.trend import trend
+
+ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
 
 
 def _t(rows):
@@ -72,15 +76,64 @@ def test_row_present_without_estimate_counts_as_new_or_no_data():
     assert out.loc["B", "direction"] == "no_data"
 
 
-def test_zero_se_allows_no_test():
+def test_zero_se_without_an_interval_allows_no_test():
+    # SE reported 0 and no interval given: the uncertainty is unknown.
     cur = _t([("A", 1.0, 0.0, 3)])
     prev = _t([("A", 0.0, 0.0, 2)])
     out = trend(cur, prev)
     assert out.loc[0, "change"] == 1.0
     assert not out.loc[0, "significant"]
     assert out.loc[0, "direction"] == "flat"
-    assert out.loc[0, "trend_flag"] == "zero_se"
+    assert out.loc[0, "trend_flag"] == "unknown_se"
     assert np.isnan(out.loc[0, "p_value"])
+
+
+def _period_table(satisfied, n, N=None):
+    """Index table (unit row) of one unit with ``satisfied`` of ``n`` responses satisfied."""
+    rows = [{"unit_code": "A", "stratum": "", **{k: (5.0 if i < satisfied else 2.0) for k in ITEMS}}
+            for i in range(n)]
+    vols = None
+    if N is not None:
+        vols = pd.DataFrame([{"unit_code": "A", "period_start": "2024-12-15", "period_end": "2025-12-14",
+                              "stratum": "_all", "transactions": N}])
+    opts = IndexOptions(weights_from="volumes" if N is not None else "none")
+    t = compute_index(pd.DataFrame(rows), vols, period=None, options=opts).table
+    return t[t["level"] == "unit"].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("prev_sat,prev_n", [(10, 10), (50, 50)])
+def test_all_satisfied_then_9_of_10_is_not_a_significant_change(prev_sat, prev_n):
+    prev, cur = _period_table(prev_sat, prev_n), _period_table(9, 10)
+    assert prev.loc[0, "index"] == 1.0 and prev.loc[0, "index_se"] == 0.0  # Var = 0 rule
+    out = trend(cur, prev).iloc[0]
+    assert out["change"] == pytest.approx(-0.1)
+    # the earlier period enters with its working SE, not as exact
+    assert out["change_se"] > cur.loc[0, "index_se"]
+    assert not out["significant"] and out["direction"] == "flat"
+    # Fisher's exact test agrees: no evidence of a change
+    # (10/10 vs 9/10: p = 1.0; 50/50 vs 9/10: p = 0.17)
+    fisher = stats.fisher_exact([[prev_sat, prev_n - prev_sat], [9, 1]])[1]
+    assert fisher > 0.05 and out["p_value"] > 0.05
+    if prev_n == 50:
+        assert fisher == pytest.approx(0.1667, abs=1e-4)
+
+
+def test_identical_zero_se_periods_are_flat_with_p_one():
+    prev, cur = _period_table(10, 10), _period_table(10, 10)
+    out = trend(cur, prev).iloc[0]
+    assert out["change"] == 0.0 and out["change_se"] > 0
+    assert out["z"] == 0.0 and out["p_value"] == pytest.approx(1.0)
+    assert not out["significant"] and out["direction"] == "flat" and out["trend_flag"] == ""
+
+
+def test_change_between_two_census_figures_is_exact():
+    prev, cur = _period_table(30, 30, N=30), _period_table(27, 30, N=30)
+    assert prev.loc[0, "index_ci_low"] == prev.loc[0, "index_ci_high"] == 1.0
+    out = trend(cur, prev).iloc[0]
+    assert out["change"] == pytest.approx(-0.1) and out["change_se"] == 0.0
+    assert out["trend_flag"] == "census" and out["significant"] and out["direction"] == "down"
+    same = trend(prev, prev).iloc[0]
+    assert same["trend_flag"] == "census" and not same["significant"] and same["p_value"] == 1.0
 
 
 def test_multi_key_custom_columns_and_carry():

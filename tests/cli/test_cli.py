@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from survey_app.extensions import db
 from survey_app.models import Answer, AuditLog, Counter, Response, Unit, User, Volume
-from survey_app.tokens import parse_counter_token
+from survey_app.services.tokens import parse_counter_token
 from tests.factories import make_counter, make_unit
 
 
@@ -53,7 +53,7 @@ def test_demo_seed_small_is_deterministic_and_realistic(runner, ctx):
     for table in reversed(db.metadata.sorted_tables):
         db.session.execute(table.delete())
     db.session.commit()
-    from survey_app.instruments import sync_instruments
+    from survey_app.services.instruments import sync_instruments
 
     sync_instruments(db.session)
     db.session.commit()

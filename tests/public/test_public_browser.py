@@ -49,7 +49,8 @@ def test_fill_and_send_on_a_phone(app, live_server, page_factory, place, screens
     assert page.evaluate("getComputedStyle(document.querySelector('.bar')).backgroundColor") == "rgb(11, 79, 138)"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     # touch targets: every answer row and the button at least 44 px high
-    heights = page.evaluate("[...document.querySelectorAll('.opts label, .btn')].map(e => e.getBoundingClientRect().height)")
+    heights = page.evaluate(
+        "[...document.querySelectorAll('.opts label, .btn')].map(e => e.getBoundingClientRect().height)")
     assert heights and min(heights) >= 44
     _fill(page)
     if js:

@@ -17,7 +17,7 @@ def _app_with(make_app, **config):
     app = make_app(**config)
     with app.app_context():
         from survey_app.extensions import db
-        from survey_app.instruments import sync_instruments
+        from survey_app.services.instruments import sync_instruments
 
         sync_instruments(db.session)
         db.session.commit()

@@ -162,7 +162,7 @@ def test_oversize_body_is_413_page(client, place):
 def test_tampered_unknown_rotated_and_inactive_tokens(app, client, place):
     from survey_app.extensions import db
     from survey_app.models import Counter
-    from survey_app.tokens import counter_token
+    from survey_app.services.tokens import counter_token
 
     tampered = place.token[:-2] + ("AA" if not place.token.endswith("AA") else "BB")
     for url in (f"/c/{tampered}", f"/c/{place.token}x", "/c/nonsense", f"/k/{tampered}"):
@@ -196,7 +196,7 @@ def test_tampered_unknown_rotated_and_inactive_tokens(app, client, place):
 
 
 def test_dossier_link_can_be_used_once(app, client, place):
-    from survey_app.tokens import dossier_signature
+    from survey_app.services.tokens import dossier_signature
 
     with app.app_context():
         sig = dossier_signature(place.counter_id, "HS-2025-000123")
@@ -252,7 +252,7 @@ def test_burst_from_one_device_is_flagged_not_dropped(app, client, place):
 
 
 def test_identical_answer_vectors_across_devices_are_flagged(app, place):
-    for i in range(4):
+    for _ in range(4):
         c = app.test_client()  # a new device each time
         assert submit(c, place.url).status_code == 303
     rows = responses(app)
@@ -282,13 +282,13 @@ def test_kiosk_mode(app, client, place):
 def test_database_failure_keeps_answers_and_says_so(app, client, place, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from survey_app import collect
+    from survey_app.services import responses as response_writer
 
     def boom(**kw):
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
     hidden = open_form(client, place.url)
-    monkeypatch.setattr(collect, "create_response", boom)
+    monkeypatch.setattr(response_writer, "create_response", boom)
     r = submit(client, place.url, hidden=hidden)
     assert r.status_code == 503
     html = r.get_data(as_text=True)
@@ -301,19 +301,20 @@ def test_database_failure_keeps_answers_and_says_so(app, client, place, monkeypa
 
 def test_identical_long_questionnaires_are_flagged_through_the_answers(app, place):
     """Vectors with items beyond the six shared ones are compared on the answers table."""
-    from survey_app import collect
+    from survey_app.services import instruments, submissions
+    from survey_app.services import responses as response_writer
 
     with app.app_context():
-        inst = collect.latest_instrument("sipas-services")
+        inst = instruments.latest_instrument("sipas-services")
         outcomes = []
         for i in range(3):
-            clean = collect.Clean(answers={"access_c1": 1, "access": 4, "overall": 5})
-            outcomes.append(collect.create_response(
+            clean = submissions.Clean(answers={"access_c1": 1, "access": 4, "overall": 5})
+            outcomes.append(response_writer.create_response(
                 unit_id=place.unit_id, counter_id=place.counter_id, instrument=inst, clean=clean,
-                channel="online", idempotency_key=collect.new_key(), dev_hash=f"dev{i}"))
+                channel="online", idempotency_key=submissions.new_key(), dev_hash=f"dev{i}"))
         assert [o.flags for o in outcomes] == ["", "", "identical_answers"]
-        other = collect.create_response(
+        other = response_writer.create_response(
             unit_id=place.unit_id, counter_id=place.counter_id, instrument=inst,
-            clean=collect.Clean(answers={"access_c1": 0, "access": 4, "overall": 5}), channel="online",
-            idempotency_key=collect.new_key(), dev_hash="dev9")
+            clean=submissions.Clean(answers={"access_c1": 0, "access": 4, "overall": 5}), channel="online",
+            idempotency_key=submissions.new_key(), dev_hash="dev9")
         assert other.flags == ""

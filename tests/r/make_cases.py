@@ -1,6 +1,6 @@
 """Generate the small, seeded CSV fixtures under tests/r/cases/<case>/.
 
-Run from the repository root: ``python tests/r/make_cases.py``. Each case has
+Run from the repository root: ``python -m tests.r.make_cases``. Each case has
 ``responses.csv`` (DESIGN response CSV; timestamps in UTC with ``Z`` so that R
 can read them without an offset parser), optionally ``volumes.csv`` and
 ``units.csv``, and ``params.csv`` (key,value: period label, its local first/last
@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
+from analysis.periods import parse_period
 
-from analysis.periods import parse_period  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ELEMENTS = ["access", "procedure", "staff", "result", "feedback"]
 ITEMS = ["overall"] + ELEMENTS
@@ -60,8 +58,28 @@ def _responses(rng, spec, period, extra_cols=None):
     return df[cols]
 
 
+def _driven_responses(rng, spec, period, coefs, intercept=-2.0, p_na=0.08):
+    """Responses whose overall satisfaction follows a logistic model of the elements' satisfaction.
+
+    spec: list of (unit, stratum, n); coefs: element -> log odds ratio.
+    """
+    r = _responses(rng, [(u, s, n, 0.7, 0.0) for u, s, n in spec], period)
+    n = len(r)
+    q = rng.random(n)
+    lin = np.full(n, intercept)
+    for e in ELEMENTS:
+        sat = rng.random(n) < 0.45 + 0.4 * q
+        r[e] = np.where(sat, rng.integers(4, 6, n), rng.integers(1, 4, n)).astype(float)
+        lin += coefs.get(e, 0.0) * sat
+        r.loc[rng.random(n) < p_na, e] = np.nan
+    sat = rng.random(n) < 1.0 / (1.0 + np.exp(-lin))
+    r["overall"] = np.where(sat, rng.integers(4, 6, n), rng.integers(1, 4, n)).astype(float)
+    r.loc[rng.random(n) < p_na / 2, "overall"] = np.nan
+    return r
+
+
 def _write(case, period_label, responses, volumes=None, units=None, element_mode="direct",
-           weights_from="volumes"):
+           weights_from="volumes", extra=()):
     d = HERE / "cases" / case
     d.mkdir(parents=True, exist_ok=True)
     for f in d.glob("*.csv"):
@@ -78,13 +96,15 @@ def _write(case, period_label, responses, volumes=None, units=None, element_mode
         for k, v in [("period", period_label), ("first", p.first.isoformat()), ("last", p.last.isoformat()),
                      ("start_utc", p.start.strftime("%Y-%m-%d %H:%M:%S")),
                      ("end_utc", p.end.strftime("%Y-%m-%d %H:%M:%S")),
-                     ("element_mode", element_mode), ("weights_from", weights_from)]:
+                     ("element_mode", element_mode), ("weights_from", weights_from), *extra]:
             w.writerow([k, v])
 
 
 def _vol(rows, first="2024-12-15", last="2025-12-14"):
-    return pd.DataFrame([{"unit_code": u, "period_start": first, "period_end": last, "stratum": s,
-                          "transactions": t} for u, s, t in rows])
+    """rows: (unit, stratum, transactions[, first, last])."""
+    return pd.DataFrame([{"unit_code": row[0], "period_start": row[3] if len(row) > 3 else first,
+                          "period_end": row[4] if len(row) > 4 else last, "stratum": row[1],
+                          "transactions": row[2]} for row in rows])
 
 
 def main():
@@ -204,6 +224,101 @@ def main():
     r = _responses(rng, [("W1", "", 35, 0.75, 0.1), ("W2", "x", 20, 0.85, 0.1), ("W2", "y", 16, 0.6, 0.0)], period)
     r["weight"] = rng.integers(1, 5, len(r))
     _write("explicit_weights", "2025", r, weights_from="column")
+
+    # 12. key drivers: svyglm on the complete responses as a domain of the full design, with FPC;
+    # incomplete responses stay in their cells; a lonely one-response cell; two districts and the root
+    rng = np.random.default_rng(1212)
+    spec = [("E11", "a", 70), ("E11", "b", 45), ("E11", "c", 1), ("E12", "a", 80), ("E21", "a", 60),
+            ("E21", "b", 55), ("E22", "", 70)]
+    r = _driven_responses(rng, spec, period, {"staff": 1.8, "result": 0.9, "procedure": 0.4})
+    v = _vol([("E11", "a", 150), ("E11", "b", 90), ("E11", "c", 4), ("E12", "a", 400), ("E21", "a", 100),
+              ("E21", "b", 80), ("E22", "_all", 700)])
+    units = pd.DataFrame([
+        ("Q1", "Tinh", "Province", "province", ""),
+        ("F1", "Huyen 1", "District 1", "district", "Q1"),
+        ("F2", "Huyen 2", "District 2", "district", "Q1"),
+        ("E11", "Xa 11", "Commune 11", "commune", "F1"),
+        ("E12", "Xa 12", "Commune 12", "commune", "F1"),
+        ("E21", "Xa 21", "Commune 21", "commune", "F2"),
+        ("E22", "Xa 22", "Commune 22", "commune", "F2"),
+    ], columns=["code", "name_vi", "name_en", "kind", "parent_code"])
+    units["valid_from"] = "2020-01-01"
+    units["valid_to"] = ""
+    units["successor_code"] = ""
+    _write("key_drivers", "2025", r, v, units, extra=[("drivers_level", "district")])
+
+    def tree(rows):
+        """rows: (code, kind, parent[, valid_from, valid_to, successor])."""
+        out = []
+        for row in rows:
+            code, kind, parent = row[:3]
+            vf, vt, succ = (list(row[3:]) + ["2020-01-01", "", ""][len(row) - 3:])[:3]
+            out.append((code, f"Don vi {code}", f"Unit {code}", kind, parent, vf, vt, succ))
+        return pd.DataFrame(out, columns=["code", "name_vi", "name_en", "kind", "parent_code", "valid_from",
+                                          "valid_to", "successor_code"])
+
+    # 13. mean_of_units roll-up: parents and the root are plain means of their members, Var = sum Var_w / U^2
+    # (a 100% commune enters with its working variance; one commune without volume)
+    rng = np.random.default_rng(1313)
+    spec = []
+    for i, (u, n) in enumerate([("M11", 30), ("M12", 22), ("M13", 15), ("M21", 40), ("M22", 26)]):
+        spec.append((u, "a", n, 0.55 + 0.08 * i, 0.1))
+        spec.append((u, "b", n // 2 + 2, 0.75, 0.1))
+    spec.append(("M23", "", 9, 1.0, 0.0))
+    r = _responses(rng, spec, period)
+    v = _vol([("M11", "a", 90), ("M11", "b", 60), ("M12", "a", 200), ("M12", "b", 30), ("M13", "_all", 40),
+              ("M21", "a", 500), ("M21", "b", 100), ("M23", "_all", 25)])
+    units = tree([("R1", "province", ""), ("H1", "district", "R1"), ("H2", "district", "R1"),
+                  ("M11", "commune", "H1"), ("M12", "commune", "H1"), ("M13", "commune", "H1"),
+                  ("M21", "commune", "H2"), ("M22", "commune", "H2"), ("M23", "commune", "H2")])
+    _write("rollup_mean", "2025", r, v, units, extra=[("rollup", "mean_of_units")])
+
+    # 14. a quarter of the report year (15/3-14/6): responses all year round, quarterly and annual volumes
+    rng = np.random.default_rng(1414)
+    r = _responses(rng, [("T1", "a", 80, 0.8, 0.1), ("T1", "b", 60, 0.7, 0.1), ("T2", "a", 70, 0.85, 0.05),
+                         ("T3", "", 40, 0.6, 0.1)], period)
+    rows = []
+    for k in range(4):
+        qq = parse_period(f"2025-Q{k + 1}")
+        rows += [{"unit_code": "T1", "period_start": qq.first.isoformat(), "period_end": qq.last.isoformat(),
+                  "stratum": s, "transactions": N + 10 * k} for s, N in (("a", 60), ("b", 45))]
+    rows.append({"unit_code": "T2", "period_start": "2024-12-15", "period_end": "2025-12-14", "stratum": "a",
+                 "transactions": 365})
+    rows.append({"unit_code": "T3", "period_start": "2025-04-01", "period_end": "2025-04-30", "stratum": "_all",
+                 "transactions": 50})
+    _write("quarter", "2025-Q2", r, pd.DataFrame(rows), tree([("Z", "district", ""), ("T1", "commune", "Z"),
+                                                             ("T2", "commune", "Z"), ("T3", "commune", "Z")]))
+
+    # 15. the tree as of a date: commune A2 moves from district B1 to B2 on 2025-07-01; as of 2025-03-31
+    # it is still in B1 (the default, the period's last day, would put it in B2)
+    rng = np.random.default_rng(1515)
+    r = _responses(rng, [("A1", "", 35, 0.8, 0.1), ("A2", "", 28, 0.6, 0.1), ("A3", "", 30, 0.9, 0.1),
+                         ("A4", "", 20, 0.7, 0.1)], period)
+    v = _vol([("A1", "_all", 200), ("A2", "_all", 90), ("A3", "_all", 120), ("A4", "_all", 60)])
+    units = tree([("S", "province", ""), ("B1", "district", "S"), ("B2", "district", "S"),
+                  ("A1", "commune", "B1"), ("A2", "commune", "B1", "2020-01-01", "2025-07-01"),
+                  ("A2", "commune", "B2", "2025-07-01"), ("A3", "commune", "B2"), ("A4", "commune", "B2")])
+    _write("as_of", "2025", r, v, units, extra=[("as_of", "2025-03-31")])
+
+    # 16. --map-successors: commune X1 (district G1) retired on 2025-06-01, successor Y1 (district G2).
+    # Domains are mapped (X1's responses count for Y1 and G2); cells, weights and FPC stay X1's own.
+    # District G3 is untouched; the province and the root are identical with and without mapping.
+    rng = np.random.default_rng(1616)
+    r = _responses(rng, [("X1", "a", 25, 0.6, 0.1), ("X1", "b", 12, 0.8, 0.1), ("K1", "", 30, 0.75, 0.1),
+                         ("Y1", "a", 30, 0.9, 0.1), ("K2", "", 20, 0.7, 0.1), ("L1", "", 26, 0.8, 0.1),
+                         ("L2", "a", 18, 0.65, 0.1)], period)
+    x1 = (r["unit_code"] == "X1").to_numpy()
+    first = parse_period("2025").start
+    ts = pd.Timestamp(first) + pd.to_timedelta(rng.random(x1.sum()) * 150 * 86400, unit="s")
+    r.loc[x1, "submitted_at"] = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in ts]  # before the retirement
+    v = _vol([("X1", "a", 60, "2024-12-15", "2025-05-31"), ("X1", "b", 20, "2024-12-15", "2025-05-31"),
+              ("K1", "_all", 150), ("Y1", "a", 120), ("Y1", "_all", 30), ("K2", "_all", 80), ("L1", "_all", 90),
+              ("L2", "a", 40)])
+    units = tree([("W", "province", ""), ("G1", "district", "W"), ("G2", "district", "W"), ("G3", "district", "W"),
+                  ("X1", "commune", "G1", "2020-01-01", "2025-06-01", "Y1"), ("K1", "commune", "G1"),
+                  ("Y1", "commune", "G2"), ("K2", "commune", "G2"), ("L1", "commune", "G3"),
+                  ("L2", "commune", "G3")])
+    _write("map_successors", "2025", r, v, units, extra=[("map_successors", "1")])
 
 
 if __name__ == "__main__":

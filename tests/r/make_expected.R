@@ -45,6 +45,25 @@ lincomb <- function(des_d, nums, dens, coefs) {
   c(est = as.numeric(coef(ct)), se = as.numeric(SE(ct)))
 }
 
+# Key drivers (analysis/drivers.py): svyglm of overall satisfaction on the elements' satisfaction, the
+# complete responses of each domain as a domain of the full design (strata, weights and FPC kept).
+drivers_case <- function(des, r, levels) {
+  complete <- rowSums(is.na(as.matrix(r[, items]))) == 0
+  f <- as.formula(paste("s_overall ~", paste(paste0("s_", elements), collapse = " + ")))
+  out <- list()
+  for (lv in names(levels)) {
+    dom <- levels[[lv]]
+    for (d in sort(unique(dom))) {
+      in_d <- complete & dom == d
+      m <- svyglm(f, design = subset(des, in_d), family = quasibinomial(),
+                  control = glm.control(epsilon = 1e-14, maxit = 100))
+      out[[length(out) + 1]] <- data.frame(level = lv, domain = d, term = c("intercept", elements),
+                                           n = sum(in_d), coef = as.numeric(coef(m)), se = as.numeric(SE(m)))
+    }
+  }
+  do.call(rbind, out)
+}
+
 one_case <- function(dir) {
   prm <- read_params(dir)
   r <- read.csv(file.path(dir, "responses.csv"), colClasses = "character", na.strings = NULL)
@@ -70,6 +89,7 @@ one_case <- function(dir) {
     Nrec <- rep(NA_real_, nrow(r))
   }
   n_cell <- ave(rep(1, nrow(r)), r$cell, FUN = sum)
+  r$n_cell <- n_cell
   r$Ncell <- ifelse(is.na(Nrec), Inf, pmax(Nrec, n_cell))
   r$w <- ifelse(is.na(Nrec), 1, r$Ncell / n_cell)
   if (prm[["weights_from"]] == "column") {   # explicit weights, used as is, no FPC
@@ -88,12 +108,30 @@ one_case <- function(dir) {
   groups <- setNames(lapply(elements, function(e) e), elements)
   if (prm[["element_mode"]] == "criteria" && length(crit)) groups$access <- crit
 
-  # domains: unit, parent kinds, root
+  # domains: unit, parent kinds, root. The tree as of `as_of` (default: the period's last day): per code the
+  # version valid then (valid_from <= d < valid_to), else its latest version. With map_successors the
+  # domains follow successor_code from a unit not valid then; the cells above stay the collecting unit's.
   levels <- list(unit = r$unit_code)
   ufile <- file.path(dir, "units.csv")
   if (file.exists(ufile)) {
     u <- read.csv(ufile, colClasses = "character")
-    cur <- r$unit_code
+    asof <- as.Date(if (!is.na(prm["as_of"])) prm[["as_of"]] else prm[["last"]])
+    vf <- as.Date(ifelse(u$valid_from == "", "1900-01-01", u$valid_from))
+    vt <- as.Date(ifelse(u$valid_to == "", "2262-01-01", u$valid_to))
+    u$active <- vf <= asof & asof < vt
+    u <- u[order(u$code, !u$active, -as.numeric(vf)), ]
+    u <- u[!duplicated(u$code), ]
+    if (isTRUE(prm["map_successors"] == "1")) {
+      mapped <- r$unit_code
+      repeat {
+        i <- match(mapped, u$code)
+        step <- !is.na(i) & !u$active[i] & u$successor_code[i] != ""
+        if (!any(step)) break
+        mapped[step] <- u$successor_code[i][step]
+      }
+      levels$unit <- mapped
+    }
+    cur <- levels$unit
     repeat {
       par <- u$parent_code[match(cur, u$code)]
       if (all(is.na(par) | par == "")) break
@@ -104,6 +142,10 @@ one_case <- function(dir) {
   }
   levels[["root"]] <- rep("_root", nrow(r))
   des <- svydesign(ids = ~1, strata = ~cell, weights = ~w, fpc = ~Ncell, data = r)
+  if ("drivers_level" %in% names(prm)) {
+    drv <- drivers_case(des, r, levels[c(prm[["drivers_level"]], "root")])
+    write.csv(drv, file.path(root, "expected", paste0(basename(dir), ".drivers.csv")), row.names = FALSE)
+  }
 
   out <- list()
   for (lv in names(levels)) {
@@ -117,8 +159,9 @@ one_case <- function(dir) {
         answered <- rowSums(as.matrix(r[, paste0("a_", g), drop = FALSE])) > 0
         sub <- in_d & answered
         res <- c(n = sum(sub), df = NA, est = NA, se = NA, beta_low = NA, beta_high = NA,
-                 xlogit_low = NA, xlogit_high = NA)
+                 xlogit_low = NA, xlogit_high = NA, n_kish = NA, f = NA)
         if (sum(sub) > 0) {
+          res[c("n_kish", "f")] <- kish_f(r, sub)
           des_e <- subset(des, in_d & answered)
           res["df"] <- degf(des_e)
           if (length(g) == 1) {
@@ -151,7 +194,7 @@ one_case <- function(dir) {
       lc <- lincomb(des_d, nums, dens, coefs)
       df <- degf(des_d)
       res <- c(n = sum(in_d), df = df, est = lc[["est"]], se = lc[["se"]], beta_low = NA, beta_high = NA,
-               xlogit_low = NA, xlogit_high = NA)
+               xlogit_low = NA, xlogit_high = NA, kish_f(r, in_d))
       if (lc[["se"]] > 1e-9) {
         h <- qt(0.975, max(df, 1)) * lc[["se"]] / (lc[["est"]] * (1 - lc[["est"]]))
         lg <- log(lc[["est"]] / (1 - lc[["est"]]))
@@ -160,11 +203,58 @@ one_case <- function(dir) {
       out[[length(out) + 1]] <- data.frame(level = lv, domain = d, quantity = "index", t(res))
     }
   }
-  do.call(rbind, out)
+  res <- do.call(rbind, out)
+  if (isTRUE(prm["rollup"] == "mean_of_units")) res <- mean_of_units(res, levels)
+  res[, setdiff(names(res), c("n_kish", "f"))]
+}
+
+# n_kish over the domain's rows and its sampling fraction f = (eligible responses in the cells it falls in) /
+# (their transactions), 0 when a cell's N is unknown: the inputs of the Var = 0 rule (METHODOLOGY 4).
+kish_f <- function(r, sel) {
+  w <- r$w[sel]
+  cells <- unique(r$cell[sel])
+  Nc <- r$Ncell[match(cells, r$cell)]
+  nc <- r$n_cell[match(cells, r$cell)]
+  c(n_kish = sum(w)^2 / sum(w^2), f = if (all(is.finite(Nc))) sum(nc) / sum(Nc) else 0)
+}
+
+# The working variance of a row (METHODOLOGY 4): SE^2 where SE > 1e-9, else the square of the SE of a normal
+# interval as wide as the published Var = 0 interval (Wilson, n_eff = n_kish / (1 - f), t on max(df, 1)).
+working_var <- function(rows) {
+  p <- rows$est
+  n_eff <- ifelse(rows$f >= 1, Inf, rows$n_kish / (1 - pmin(rows$f, 1)))
+  tq <- qt(0.975, pmax(rows$df, 1))
+  a <- ifelse(is.infinite(n_eff), 0, tq^2 / n_eff)
+  centre <- (p + a / 2) / (1 + a)
+  half <- sqrt(pmax(a * p * (1 - p) + a^2 / 4, 0)) / (1 + a)
+  width <- pmin(centre + half, 1) - pmax(centre - half, 0)
+  ifelse(rows$se > 1e-9, rows$se^2, (width / (2 * qnorm(0.975)))^2)
+}
+
+# mean_of_units roll-up (METHODOLOGY 6): bottom-up, a parent's value is the plain mean of its members'
+# values (the domains one level down that fall in it: every unit here is a leaf at the same depth and no
+# parent has responses of its own), Var = sum of the members' working variances / U^2. n and df stay those
+# of the parent's pooled domain; R defines no interval for it.
+mean_of_units <- function(res, levels) {
+  lv <- names(levels)
+  for (k in seq_along(lv)[-1]) {
+    pairs <- unique(data.frame(child = levels[[k - 1]], parent = levels[[k]]))
+    for (i in which(res$level == lv[k])) {
+      kids <- pairs$child[pairs$parent == res$domain[i]]
+      m <- res[res$level == lv[k - 1] & res$domain %in% kids & res$quantity == res$quantity[i] & !is.na(res$est), ]
+      if (nrow(m) == 0) next
+      res$est[i] <- mean(m$est)
+      res$se[i] <- sqrt(sum(working_var(m))) / nrow(m)
+      res[i, c("beta_low", "beta_high", "xlogit_low", "xlogit_high")] <- NA
+    }
+  }
+  res
 }
 
 dir.create(file.path(root, "expected"), showWarnings = FALSE)
+cases <- commandArgs(trailingOnly = TRUE)[-1]   # optional: only these cases
 for (dir in list.dirs(file.path(root, "cases"), recursive = FALSE)) {
+  if (length(cases) && !(basename(dir) %in% cases)) next
   case <- basename(dir)
   res <- suppressWarnings(one_case(dir))
   write.csv(res, file.path(root, "expected", paste0(case, ".csv")), row.names = FALSE)

@@ -32,7 +32,7 @@ UTC = dt.timezone.utc
 def _seed(app) -> None:
     """A demo province plus the awkward cases: a successor cycle, JSON null
     next to SQL NULL, non-ASCII text, an import batch and audit rows."""
-    from survey_app import dataio, demo
+    from survey_app.services import csv_import, demo
     from survey_app.extensions import db
     from survey_app.models import AuditLog
     from tests.factories import make_counter, make_response, make_unit, make_user
@@ -52,7 +52,7 @@ def _seed(app) -> None:
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
         db.session.commit()
-        dataio.import_volumes(b"unit_code,period_start,period_end,stratum,transactions\n"
+        csv_import.import_volumes(b"unit_code,period_start,period_end,stratum,transactions\n"
                               b"REL-B,2025-01-01,2025-03-31,,42\n", "vol.csv", actor="test")
         db.session.remove()
 
@@ -69,7 +69,7 @@ def _restore(app, path, *extra):
 
 def _revision(app):
     """The Alembic revision of an app's (migrated) database."""
-    from survey_app.backup import schema_revision
+    from survey_app.services.backup import schema_revision
     from survey_app.extensions import db
 
     with app.app_context(), db.engine.connect() as conn:

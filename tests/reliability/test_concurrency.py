@@ -48,7 +48,7 @@ def _race(n, prepare, act):
 
 def test_one_dossier_link_redeemed_by_many_at_once(open_app, backend):
     from survey_app.models import Response
-    from survey_app.tokens import dossier_signature
+    from survey_app.services.tokens import dossier_signature
 
     app = open_app()
     with app.app_context():
@@ -110,7 +110,7 @@ def _import_race(app, kind, monkeypatch):
     Both are held at the start of `_record_batch` (its checksum) until both
     got there, so both pass the "already imported?" SELECT: the worst case
     every time, not only when the scheduler happens to interleave them."""
-    from survey_app import dataio
+    from survey_app.services import csv_import
     from survey_app.extensions import db
     from survey_app.models import Response, Volume
     from tests.factories import make_unit
@@ -121,21 +121,21 @@ def _import_race(app, kind, monkeypatch):
     if kind == "volumes":
         lines = ["unit_code,period_start,period_end,stratum,transactions"]
         lines += [f"IMP-1,2025-{m:02d}-01,2025-{m:02d}-28,s{s},{10 * m + s}" for m in range(1, 13) for s in range(30)]
-        func, model, rows = dataio.import_volumes, Volume, 360
+        func, model, rows = csv_import.import_volumes, Volume, 360
     else:
         lines = ["response_id,unit_code,submitted_at,channel,instrument,stratum,excluded,overall,staff"]
         lines += [f",IMP-1,2025-03-01T08:{i // 60:02d}:{i % 60:02d}+07:00,paper,,_all,0,{1 + i % 5},{1 + i % 4}"
                   for i in range(300)]
-        func, model, rows = dataio.import_responses, Response, 300
+        func, model, rows = csv_import.import_responses, Response, 300
     data = ("\n".join(lines) + "\n").encode()
     together = threading.Barrier(2)
-    digest = dataio._sha256
+    digest = csv_import._sha256
 
     def held_sha256(raw):
         together.wait(30)
         return digest(raw)
 
-    monkeypatch.setattr(dataio, "_sha256", held_sha256)
+    monkeypatch.setattr(csv_import, "_sha256", held_sha256)
 
     def act(i, _):
         with app.app_context():
@@ -152,12 +152,12 @@ def _import_race(app, kind, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["volumes", "responses"])
 def test_same_file_imported_twice_at_once_is_written_once(open_app, kind, monkeypatch):
-    from survey_app import dataio
+    from survey_app.services import csv_import
     from survey_app.models import Answer, ImportBatch, Response
 
     app = open_app()
     results, rows, model = _import_race(app, kind, monkeypatch)
-    accepted = [r for r in results if isinstance(r, dataio.ImportResult)]
+    accepted = [r for r in results if isinstance(r, csv_import.ImportResult)]
     assert len(accepted) == 1, results
     assert count(app, ImportBatch) == 1
     assert count(app, model) == rows
@@ -167,11 +167,11 @@ def test_same_file_imported_twice_at_once_is_written_once(open_app, kind, monkey
 
 @pytest.mark.parametrize("kind", ["volumes", "responses"])
 def test_same_file_imported_twice_at_once_loser_is_refused_cleanly(open_app, kind, monkeypatch):
-    from survey_app import dataio
+    from survey_app.services import csv_import
 
     app = open_app()
     results, _, _ = _import_race(app, kind, monkeypatch)
-    unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, dataio.ImportRejected)]
+    unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, csv_import.ImportRejected)]
     assert not unexpected, f"the loser must be refused with ImportRejected, got: {unexpected!r}"
-    refused = [r for r in results if isinstance(r, dataio.ImportRejected)]
+    refused = [r for r in results if isinstance(r, csv_import.ImportRejected)]
     assert len(refused) == 1 and str(refused[0]), results

@@ -114,6 +114,7 @@ def pg_world(throwaway_pg):
     drop_pg_database(url)
 
 
+@pytest.mark.postgresql
 def test_postgresql_down_and_back(pg_world, throwaway_pg):
     """503 while down (never a thank-you, nothing stored), recovery without a
     restart, and each retried submission stored exactly once."""
@@ -161,6 +162,7 @@ def test_postgresql_down_and_back(pg_world, throwaway_pg):
     assert _responses(app) == 3
 
 
+@pytest.mark.postgresql
 def test_postgresql_down_keeps_the_citizens_answers(pg_world, throwaway_pg):
     app, place, staff = pg_world
     citizen = app.test_client()
@@ -241,7 +243,7 @@ def test_sqlite_read_only_or_full(sqlite_app, mode):
         assert _responses(app) == 0, "nothing half-written"
         # Reading still works: the form and the staff pages open, health is honest about reads.
         assert citizen.get(place.url).status_code == 200
-        assert staff.get("/staff/").status_code in (200, 503)
+        assert staff.get("/staff/").status_code == 200  # reads work; only writes fail
         switch.mode = None
         for _ in range(2):
             r = _resend(citizen, place.url, kept)

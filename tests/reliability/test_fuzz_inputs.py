@@ -5,7 +5,7 @@
   a valid CSRF token and idempotency key.  Never a 5xx or a traceback; a
   thank-you means exactly one new response (or none for a repeat / the
   honeypot); any other answer leaves the database unchanged.
-- Every CSV import (units, volumes, responses via dataio): accepted, or
+- Every CSV import (units, volumes, responses via services.csv_import): accepted, or
   refused with ImportRejected and a message, the database unchanged.
 - `python -m analysis` inputs: read_responses / read_volumes / read_units,
   compute_index, and the command line itself: a result or InputError
@@ -48,7 +48,7 @@ def _definition():
 
     import survey_app
 
-    return json.loads((Path(survey_app.__file__).parent / "instruments" / "counter-quick.json").read_text())
+    return json.loads((Path(survey_app.__file__).parent / "questionnaires" / "counter-quick.json").read_text())
 
 
 VALID, PAIRS = form_strategies(_definition())
@@ -209,18 +209,18 @@ def import_world(open_app):
 
 
 def _import_property(app, kind, data):
-    from survey_app import dataio
+    from survey_app.services import csv_import
     from survey_app.extensions import db
 
-    func = {"units": dataio.import_units, "volumes": dataio.import_volumes,
-            "responses": dataio.import_responses}[kind]
+    func = {"units": csv_import.import_units, "volumes": csv_import.import_volumes,
+            "responses": csv_import.import_responses}[kind]
     before = fingerprint(app)
     with app.app_context():
         try:
             func(data, "fuzz.csv", actor="fuzz")
             accepted = True
             event("accepted")
-        except dataio.ImportRejected as exc:
+        except csv_import.ImportRejected as exc:
             db.session.rollback()
             accepted = False
             event("refused")
@@ -284,7 +284,27 @@ def test_analysis_library_inputs(responses, volumes, units, period, ci):
         event("InputError")
         return
     event(f"result with {min(len(result.table), 3)}+ rows")
-    assert result.table is not None
+    _assert_sane_estimates(result.table)
+
+
+def _assert_sane_estimates(table) -> None:
+    """Whatever the input: every rate and index lies in [0, 1] inside its own
+    interval, and the counts are whole and not negative."""
+    import pandas as pd
+
+    from analysis.schema import ITEM_KEYS
+
+    eps = 1e-9
+    for est, prefix in [("index", "index")] + [(f"{k}_rate", k) for k in ITEM_KEYS]:
+        e = pd.to_numeric(table[est], errors="coerce")
+        lo = pd.to_numeric(table[f"{prefix}_ci_low"], errors="coerce")
+        hi = pd.to_numeric(table[f"{prefix}_ci_high"], errors="coerce")
+        has = e.notna()
+        assert e[has].between(-eps, 1 + eps).all(), (est, e[has].tolist())
+        both = has & lo.notna() & hi.notna()
+        assert (lo[both] <= e[both] + eps).all() and (e[both] <= hi[both] + eps).all(), (est, table[both])
+    n = pd.to_numeric(table["n"], errors="coerce")
+    assert n.notna().all() and (n >= 0).all() and (n == n.round()).all()
 
 
 @given(responses=csv_file(ANALYSIS_RESPONSE_HEADER, ["response_id", "unit_code", "submitted_at"]),

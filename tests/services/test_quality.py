@@ -2,7 +2,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from survey_app import quality
+from survey_app.services import quality
 from survey_app.extensions import db
 from survey_app.models import AuditLog, Response
 from tests.factories import make_counter, make_response, make_unit
@@ -57,3 +57,28 @@ def test_flag_command(runner, ctx):
     res = runner.invoke(args=["responses", "flag", "--period", "2025"])
     assert res.exit_code == 0 and "burst: 2" in res.output
     assert runner.invoke(args=["responses", "flag", "--period", "nope"]).exit_code == 2
+
+
+def test_online_and_batch_flags_agree(app):
+    """One rule set: a burst flagged as it arrives carries the reason the batch
+    scan would write, and a scan afterwards adds nothing."""
+    from survey_app.services import instruments, responses, submissions
+
+    with app.app_context():
+        u = make_unit("X1")
+        c = make_counter(u)
+        db.session.commit()
+        inst = instruments.latest_instrument("counter-quick")
+        outcomes = [responses.create_response(
+            unit_id=u.id, counter_id=c.id, instrument=inst, channel="qr", dev_hash="dev-a",
+            clean=submissions.Clean(answers={"overall": i % 5 + 1, "staff": (i + 2) % 5 + 1}),
+            idempotency_key=submissions.new_key()) for i in range(5)]
+        assert [o.flags for o in outcomes] == ["", "", "", "burst", "burst"]
+        online = {r.id: r.flag_reason for r in db.session.scalars(select(Response).where(Response.flags != ""))}
+        assert quality.scan()["responses_flagged"] == 0
+        db.session.execute(Response.__table__.update().values(flags="", flag_reason=None))
+        db.session.commit()
+        assert quality.scan()["burst"] == 2
+        batch = {r.id: r.flag_reason for r in db.session.scalars(select(Response).where(Response.flags != ""))}
+        assert batch == online
+        assert next(iter(online.values())) == quality.reason("burst", "qr")

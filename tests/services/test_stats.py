@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses
-from survey_app import dataio, stats
+from survey_app.services import csv_export, stats
 from survey_app.extensions import db
 from survey_app.models import Response
 from tests.factories import make_counter, make_response, make_unit, make_volume
@@ -51,7 +51,7 @@ def test_database_path_equals_csv_path(ctx, ci):
     db_result = stats.compute_index("2025", ci=ci, target=0.9)
     # The CSV path: export what the app stores, read it as the analysis CLI does.
     buf = io.StringIO()
-    dataio.write_csv(dataio.iter_response_rows(db.session), buf)
+    csv_export.write_csv(csv_export.iter_response_rows(db.session), buf)
     responses = read_responses(io.StringIO(buf.getvalue()))
     volumes = stats.volumes_frame()
     units = stats.units_frame()
@@ -83,7 +83,7 @@ def test_compressed_frame_is_smaller_than_responses(ctx):
 
 def test_scope_limits_rows(ctx):
     _seed_small(np.random.default_rng(5))
-    from survey_app.auth import subtree_ids
+    from survey_app.services.units import subtree_ids
     from survey_app.models import Unit
 
     x2 = db.session.scalar(select(Unit).where(Unit.code == "X2"))
@@ -118,7 +118,7 @@ def test_pattern_column_matches_answers(ctx):
 
 def test_reporting_calendar_row_sets_the_cut_off(ctx):
     from survey_app.models import ReportingCalendar
-    from survey_app.periods import current_report_year, resolve_period
+    from survey_app.services.periods import current_report_year, resolve_period
 
     assert resolve_period("2025").first.isoformat() == "2024-12-15"  # configuration default
     db.session.add(ReportingCalendar(key="default", cutoff_month=12, cutoff_day=1))
@@ -126,3 +126,28 @@ def test_reporting_calendar_row_sets_the_cut_off(ctx):
     p = resolve_period("2025")
     assert (p.first.isoformat(), p.last.isoformat()) == ("2024-12-01", "2025-11-30")
     assert current_report_year(dt.datetime(2025, 12, 5, tzinfo=UTC)) == 2026
+
+
+@pytest.mark.parametrize("ci", ["wilson", "beta"])
+def test_map_successors_keeps_the_design_on_the_database_path(ctx, ci):
+    """METHODOLOGY §6: mapping changes the domains only; root and unchanged parents are identical."""
+    _seed_small(np.random.default_rng(5))
+    plain = stats.compute_index("2025", ci=ci, target=0.9).table.set_index(["level", "unit_code"])
+    mapped_result = stats.compute_index("2025", ci=ci, target=0.9, map_successors=True)
+    mapped = mapped_result.table.set_index(["level", "unit_code"])
+    numeric = [c for c in plain.columns if pd.api.types.is_numeric_dtype(plain[c])]
+    for key in [("root", "_root"), ("province", "P"), ("unit", "X2"), ("unit", "X3")]:
+        np.testing.assert_array_equal(plain.loc[key, numeric].to_numpy(float), mapped.loc[key, numeric].to_numpy(float),
+                                      err_msg=str(key))
+        assert plain.loc[key, "flags"] == mapped.loc[key, "flags"]
+    # the successor's N is the sum over the units mapped into it; the retired commune has no row
+    assert mapped.loc[("unit", "X1"), "N"] == plain.loc[("unit", "X1"), "N"] + plain.loc[("unit", "H-X1"), "N"]
+    assert mapped.loc[("unit", "X1"), "n"] == plain.loc[("unit", "X1"), "n"] + plain.loc[("unit", "H-X1"), "n"]
+    assert ("unit", "H-X1") not in mapped.index
+    # the CSV path gives the same mapped figures
+    buf = io.StringIO()
+    csv_export.write_csv(csv_export.iter_response_rows(db.session), buf)
+    csv = compute_index(read_responses(io.StringIO(buf.getvalue())), stats.volumes_frame(), stats.units_frame(),
+                        period="2025", options=IndexOptions(ci=ci, target=0.9, map_successors=True)).table
+    csv = csv.set_index(["level", "unit_code"]).loc[mapped.index]
+    np.testing.assert_allclose(mapped[numeric].to_numpy(float), csv[numeric].to_numpy(float), rtol=0, atol=1e-12)

@@ -2,7 +2,7 @@
 staff route and export → allowed, 403 (role may not) or 404 (outside scope)."""
 import pytest
 
-from survey_app.auth import PERMISSIONS
+from survey_app.services.accounts import PERMISSIONS
 from tests.factories import ROLES
 from tests.helpers import login
 

@@ -12,7 +12,7 @@ from tests.factories import PASSWORD, seed_world
 
 
 @pytest.fixture
-def site(app, live_server):
+def site(app, live_server, frozen_clock):
     world = seed_world(app)
     return live_server, world
 

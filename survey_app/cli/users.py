@@ -1,0 +1,47 @@
+"""`flask users create`: staff accounts."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import ROLES, Unit, User
+from .common import _fail
+
+users_cli = AppGroup("users", help="Staff accounts.")
+
+
+@users_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--unit", "unit_code", default=None, help="Unit code of the user's scope (required but for admin).")
+def users_create(username, password, role, unit_code):
+    """Create a staff user scoped to a unit subtree."""
+    from ..services.accounts import hash_password
+    from ..services.audit import record
+
+    if len(password) < 8:
+        _fail("Mật khẩu phải có ít nhất 8 ký tự.", 2)
+    unit = None
+    if role != "admin" and not unit_code:
+        _fail(f"Vai trò {role} cần --unit (phạm vi đơn vị).", 2)
+    if unit_code:
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            _fail(f"Không tìm thấy đơn vị {unit_code}.")
+    if db.session.scalar(select(User.id).where(User.username == username)):
+        _fail(f"Tên đăng nhập {username} đã tồn tại.")
+    user = User(username=username, password_hash=hash_password(password), role=role,
+                unit_id=unit.id if unit else None)
+    db.session.add(user)
+    record(actor="cli", action="user_create", target_type="user", target_id=username,
+           details={"role": role, "unit": unit_code})
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        _fail(f"Tên đăng nhập {username} đã tồn tại.")
+    click.echo(f"Đã tạo người dùng {username} ({role}{', ' + unit_code if unit_code else ''}).")

@@ -1,0 +1,153 @@
+"""Responses: the one writer of `responses` and `answers`, owner of the packed
+answer pattern (`Response.pattern`).
+
+`create_response` writes one submitted response with its answers in one
+transaction (citizen form, paper entry); `insert_responses` bulk-writes many
+(imports, the demo seed) through `bulk_insert` (PostgreSQL COPY where
+available, executemany elsewhere).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import SmallInteger, String, func, insert, select, true
+from sqlalchemy.exc import IntegrityError
+
+from analysis.schema import ALL_STRATUM
+
+from ..extensions import db
+from ..models import Answer, Response, answer_pattern, utcnow
+from .privacy import mask_pii
+from .quality import quality_flags
+from .submissions import Clean
+
+
+def bulk_insert(table: sa.Table, rows: Sequence[dict], chunk: int = 20000) -> None:
+    """Insert `rows` (dicts keyed by column name) into `table` in the current
+    transaction.  On PostgreSQL this streams through COPY (several times faster
+    than batched INSERTs); elsewhere it is a Core executemany.  Timestamps must
+    be aware datetimes (as the models require)."""
+    if not rows:
+        return
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        cols = list(rows[0].keys())
+        raw = conn.connection.driver_connection  # psycopg 3 connection in this transaction
+        names = ", ".join(f'"{c}"' for c in cols)
+        with raw.cursor() as cur:
+            with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+                for r in rows:
+                    copy.write_row([r[c] for c in cols])
+        return
+    for i in range(0, len(rows), chunk):
+        conn.execute(table.insert(), rows[i:i + chunk])
+
+
+def insert_responses(response_rows: list[dict], answer_rows: list[dict]) -> None:
+    """Bulk-insert responses with their answers, filling each response's
+    packed `pattern` from its answers (the ORM does this on its own through an
+    event; bulk writers must come through here)."""
+    by_response: dict = {}
+    for a in answer_rows:
+        by_response.setdefault(a["response_id"], {})[a["item_key"]] = a["value"]
+    for r in response_rows:
+        r["pattern"] = answer_pattern(by_response.get(r["id"], {}))
+    bulk_insert(Response.__table__, response_rows)
+    bulk_insert(Answer.__table__, answer_rows)
+
+
+# ------------------------------------------------------------------ the insert
+
+@dataclass
+class Outcome:
+    status: str                       # created | duplicate | dossier_used
+    response_id: Optional[uuid.UUID] = None
+    flags: str = ""
+
+
+def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clean: Clean,
+                    channel: str, idempotency_key: Optional[str], dev_hash: Optional[str] = None,
+                    dossier: Optional[str] = None, submitted_at: Optional[dt.datetime] = None,
+                    check_flags: bool = True) -> Outcome:
+    """Write one response with its answers in one transaction and commit.
+
+    A second call with the same idempotency key returns `duplicate` (the first
+    row's id) and writes nothing; a dossier already rated returns
+    `dossier_used`.  Both are decided by unique constraints, so concurrent
+    requests (several workers) cannot both win.
+    """
+    now = utcnow()
+    submitted_at = submitted_at or now
+    flags, reasons = (quality_flags(unit_id, counter_id, channel, dev_hash, clean.vector(), now)
+                      if check_flags else ([], []))
+    rid = uuid.uuid4()
+    row = dict(
+        id=rid, unit_id=unit_id, counter_id=counter_id, instrument_id=instrument.id, channel=channel,
+        submitted_at=submitted_at, received_at=now, stratum=clean.stratum or ALL_STRATUM,
+        dossier_hash=dossier, idempotency_key=idempotency_key, device_hash=dev_hash,
+        age_group=clean.age_group, gender=clean.gender, respondent=clean.respondent or None,
+        comment=mask_pii(clean.comment) if clean.comment else None,
+        flags=";".join(flags), flag_reason="; ".join(reasons) or None, excluded=False,
+        pattern=answer_pattern(clean.answers),  # what the ORM's before_insert event would set
+    )
+    try:
+        _insert(row, clean.answers)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if idempotency_key:
+            existing = db.session.scalar(select(Response.id).where(Response.idempotency_key == idempotency_key))
+            if existing is not None:
+                return Outcome("duplicate", existing)
+        if dossier and db.session.scalar(select(Response.id).where(Response.dossier_hash == dossier)):
+            return Outcome("dossier_used")
+        raise
+    return Outcome("created", rid, ";".join(flags))
+
+
+_pg_insert_stmts: dict[tuple[str, ...], Any] = {}
+
+
+def _pg_insert(columns: tuple[str, ...]):
+    """WITH r AS (INSERT INTO responses ... RETURNING id) INSERT INTO answers
+    SELECT r.id, k, v FROM r, unnest(:keys, :vals): one statement, built and
+    compiled once per column set."""
+    stmt = _pg_insert_stmts.get(columns)
+    if stmt is None:
+        from sqlalchemy import ARRAY, bindparam
+
+        table = Response.__table__
+        r = (insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+             .returning(table.c.id).cte("r"))
+        pairs = func.unnest(bindparam("answer_keys", type_=ARRAY(String)),
+                            bindparam("answer_values", type_=ARRAY(SmallInteger))
+                            ).table_valued("k", "v").render_derived(name="v")
+        stmt = insert(Answer.__table__).from_select(
+            ["response_id", "item_key", "value"],
+            select(r.c.id, pairs.c.k, pairs.c.v).select_from(r).join(pairs, true()))
+        _pg_insert_stmts[columns] = stmt
+    return stmt
+
+
+def _insert(row: dict, answers: dict[str, int]) -> None:
+    """Response + answers: on PostgreSQL one statement, elsewhere two Core
+    inserts; the caller commits both at once."""
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_pg_insert(tuple(row)),
+                     dict(row, answer_keys=list(answers), answer_values=list(answers.values())))
+        return
+    conn.execute(insert(Response.__table__), row)
+    if answers:
+        conn.execute(insert(Answer.__table__), [{"response_id": row["id"], "item_key": k, "value": val}
+                                                for k, val in answers.items()])
+
+
+def dossier_used(dossier: str) -> bool:
+    return db.session.scalar(select(Response.id).where(Response.dossier_hash == dossier)) is not None
+
+
