@@ -25,6 +25,26 @@ def verify_password(pw_hash: str, password: str) -> bool:
     return check_password_hash(pw_hash, password)
 
 
+#: THE password policy, for the admin pages (`staff.forms.UserForm`) and `flask users create` alike.
+MIN_PASSWORD_LENGTH = 10
+
+
+def password_problem(password: str) -> Optional[str]:
+    """Why `password` may not be used (a translated sentence: the page's
+    language, or the default language in a command), or None when it may."""
+    from contextlib import nullcontext
+
+    from flask import has_request_context
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    if len(password or "") >= MIN_PASSWORD_LENGTH:
+        return None
+    language = nullcontext() if has_request_context() else force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])
+    with language:
+        return _("The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
+
+
 # Role -> what it may do.  Viewing results is for every role, inside its scope.
 PERMISSIONS = {
     "view": {"counter_staff", "unit_leader", "analyst", "admin"},
