@@ -11,7 +11,10 @@ Never imports Flask or ``survey_app``. Main entry point::
 Modules, each usable alone: :mod:`analysis.io` (CSV readers/validators),
 :mod:`analysis.periods`, :mod:`analysis.weights`, :mod:`analysis.variance`,
 :mod:`analysis.intervals`, :mod:`analysis.adequacy`, :mod:`analysis.targets`,
-:mod:`analysis.hierarchy`, :mod:`analysis.index`, :mod:`analysis.output`;
+:mod:`analysis.hierarchy`, :mod:`analysis.design` (the survey design),
+:mod:`analysis.estimation`, :mod:`analysis.rollup`, :mod:`analysis.estimates`
+(the tidy long table), :mod:`analysis.flags`, :mod:`analysis.options`,
+:mod:`analysis.index` (``compute_index``: all of them in order), :mod:`analysis.output`;
 the domain constants and file schemas live in :mod:`analysis.schema`.
 The command line is ``python -m analysis`` (see :mod:`analysis.__main__`).
 """
@@ -25,7 +28,8 @@ from .schema import ELEMENTS, ITEM_KEYS
 _EXPORTS = {
     ".adequacy": ("adequacy_status", "cochran", "required_n", "yamane"),
     ".errors": ("InputError", "Problem"),
-    ".index": ("INDEX_COLUMNS", "METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index",
+    ".design": ("SurveyDesign", "build_design"),
+    ".index": ("INDEX_COLUMNS", "METHOD_VERSION", "IndexOptions", "IndexResult", "compute_index", "compute_pair",
                "weighted_responses"),
     ".intervals": ("index_interval", "proportion_interval", "wilson", "working_se"),
     ".io": ("prepare_responses", "prepare_units", "prepare_volumes", "read_responses", "read_units", "read_volumes"),
@@ -35,7 +39,8 @@ _EXPORTS = {
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "METHOD_VERSION", "INDEX_COLUMNS", "IndexOptions", "IndexResult", "compute_index", "weighted_responses",
+    "METHOD_VERSION", "INDEX_COLUMNS", "IndexOptions", "IndexResult", "compute_index", "compute_pair",
+    "weighted_responses", "SurveyDesign", "build_design",
     "InputError", "Problem",
     "Period", "parse_period", "period_contains", "previous_period",
     "read_responses", "read_volumes", "read_units", "prepare_responses", "prepare_volumes", "prepare_units",

@@ -7,7 +7,7 @@ so the first data record is line 2), the column and a message.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 __all__ = ["Problem", "InputError", "MAX_SHOWN"]
@@ -18,12 +18,19 @@ MAX_SHOWN = 20
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input: where (file, line, column) and what."""
+    """One thing wrong with an input: where (file, line, column) and what.
+
+    ``message`` is English text; ``code`` (stable, e.g. ``"item_range"``) and
+    ``params`` (the values the message names) let an application show the
+    problem in its own language.
+    """
 
     file: str
     line: int | None
     column: str | None
     message: str
+    code: str = ""
+    params: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __str__(self) -> str:
         if not self.file and self.line is None and not self.column:
@@ -57,6 +64,7 @@ class InputError(ValueError):
     def as_records(self) -> list[dict]:
         """The problems as plain dicts (file, line, column, message), e.g. for JSON."""
         return [
-            {"file": p.file, "line": p.line, "column": p.column, "message": p.message}
+            {"file": p.file, "line": p.line, "column": p.column, "message": p.message, "code": p.code,
+             "params": dict(p.params)}
             for p in self.problems
         ]

@@ -6,6 +6,8 @@ so record ``i`` (0-based) is line ``i + 2``; this is exact unless a quoted field
 contains a line break. The ``prepare_*`` functions accept an already loaded
 DataFrame (strings or typed values, as the web app has them) and apply the same
 rules; for a frame the "line" is the row position + 2, as if it were a CSV.
+Every problem carries a stable ``code`` and its ``params`` (see
+:class:`analysis.errors.Problem`) so the web app can word it in Vietnamese.
 
 Rules (METHODOLOGY §5b):
 
@@ -18,6 +20,7 @@ Rules (METHODOLOGY §5b):
   ``+HH``), ``T`` or a space between date and time, fractional seconds allowed;
 - ``weight`` (optional): a positive number; ``count`` (optional): an integer
   >= 0, the number of identical responses the row stands for;
+- ``transactions`` (volumes): an integer >= 0 (a number of dossiers);
 - codes and strata are trimmed; an empty stratum is ``_all``.
 """
 from __future__ import annotations
@@ -73,18 +76,20 @@ class _Collector:
         self.source = source
         self.problems: list[Problem] = []
 
-    def add(self, line, column, message):
+    def add(self, line, column, message, code="", **params):
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(self.source, line, column, message))
+            self.problems.append(Problem(self.source, line, column, message, code, params))
 
-    def add_mask(self, mask, column, message_fn, values=None):
-        """Add one problem per True in ``mask`` (line = position + 2)."""
+    def add_mask(self, mask, column, message_fn, values=None, code="", **params):
+        """Add one problem per True in ``mask`` (line = position + 2); the row's
+        value, when given, is the ``value`` parameter of the problem."""
         idx = np.flatnonzero(np.asarray(mask))
         if len(idx) and callable(values):
             values = values()
         for i in idx[: max(0, MAX_PROBLEMS - len(self.problems))]:
             v = None if values is None else values[i]
-            self.add(int(i) + 2, column, message_fn(v))
+            extra = {} if values is None else {"value": v}
+            self.add(int(i) + 2, column, message_fn(v), code, **params, **extra)
 
     def raise_if_any(self):
         if self.problems:
@@ -104,11 +109,11 @@ def _read_csv(path_or_buf, source: str) -> pd.DataFrame:
         df = pd.read_csv(path_or_buf, dtype=str, keep_default_na=False, na_filter=False,
                          skipinitialspace=False, encoding="utf-8-sig" if not hasattr(path_or_buf, "read") else None)
     except FileNotFoundError:
-        raise InputError([Problem(source, None, None, "file not found")]) from None
+        raise InputError([Problem(source, None, None, "file not found", "file_not_found")]) from None
     except pd.errors.EmptyDataError:
-        raise InputError([Problem(source, 1, None, "file is empty (no header line)")]) from None
+        raise InputError([Problem(source, 1, None, "file is empty (no header line)", "file_empty")]) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(source, None, None, f"cannot parse CSV: {exc}")]) from None
+        raise InputError([Problem(source, None, None, f"cannot parse CSV: {exc}", "csv_parse", {"reason": str(exc)})]) from None
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     return df
 
@@ -116,7 +121,7 @@ def _read_csv(path_or_buf, source: str) -> pd.DataFrame:
 def _require_columns(df, required, col: _Collector):
     missing = [c for c in required if c not in df.columns]
     for c in missing:
-        col.add(1, c, "required column is missing")
+        col.add(1, c, "required column is missing", "missing_column")
     col.raise_if_any()
 
 
@@ -161,32 +166,29 @@ def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return vals[codes], bad_u[codes]
 
 
-def _check_codes(values: np.ndarray, valid: np.ndarray, bad_msg, column, col: _Collector):
-    col.add_mask(~valid, column, bad_msg, values)
-
-
 def _parse_timestamps(s: pd.Series, col: _Collector, column="submitted_at") -> pd.Series:
     """Aware UTC timestamps; naive or unparseable values are problems."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(s.dtype):
-        col.add(None, column, "timestamps have no UTC offset (local time would be ambiguous)")
+        col.add(None, column, "timestamps have no UTC offset (local time would be ambiguous)", "timestamp_no_offset")
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     t = _text(s)
     match = _TS_PATTERN.match
     ok = np.fromiter((match(x) is not None for x in t.to_numpy(object)), dtype=bool, count=len(t))
     empty = (t == "").to_numpy()
-    col.add_mask(empty, column, lambda v: "empty timestamp")
+    col.add_mask(empty, column, lambda v: "empty timestamp", code="empty_timestamp")
     col.add_mask(~ok & ~empty, column,
                  lambda v: f"timestamp {v!r} is not ISO 8601 with an offset (Z, +HH:MM, +HHMM or +HH)",
-                 t.to_numpy())
+                 t.to_numpy(), code="timestamp_format")
     good = t.where(ok, None)
     try:
         parsed = pd.to_datetime(good, utc=True, format="ISO8601", errors="coerce")
     except (ValueError, TypeError):  # pragma: no cover - defensive
         parsed = pd.to_datetime(good, utc=True, errors="coerce")
     bad = ok & parsed.isna().to_numpy()
-    col.add_mask(bad, column, lambda v: f"timestamp {v!r} is not a valid date/time", t.to_numpy())
+    col.add_mask(bad, column, lambda v: f"timestamp {v!r} is not a valid date/time", t.to_numpy(),
+                 code="timestamp_invalid")
     return parsed
 
 
@@ -197,10 +199,12 @@ def _parse_dates(s: pd.Series, col: _Collector, column: str, allow_empty: bool) 
     empty = (t == "").to_numpy()
     ok = t.str.match(_DATE_RE).to_numpy()
     if not allow_empty:
-        col.add_mask(empty, column, lambda v: "empty date")
-    col.add_mask(~ok & ~empty, column, lambda v: f"date {v!r} is not YYYY-MM-DD", t.to_numpy())
+        col.add_mask(empty, column, lambda v: "empty date", code="empty_date")
+    col.add_mask(~ok & ~empty, column, lambda v: f"date {v!r} is not YYYY-MM-DD", t.to_numpy(),
+                 code="date_format")
     parsed = pd.to_datetime(t.where(ok, None), format="%Y-%m-%d", errors="coerce")
-    col.add_mask(ok & parsed.isna().to_numpy(), column, lambda v: f"date {v!r} does not exist", t.to_numpy())
+    col.add_mask(ok & parsed.isna().to_numpy(), column, lambda v: f"date {v!r} does not exist", t.to_numpy(),
+                 code="date_invalid")
     return parsed
 
 
@@ -231,7 +235,7 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     df = df.reset_index(drop=True)
     unit = _text_cat(df["unit_code"])
-    col.add_mask(np.asarray(unit == ""), "unit_code", lambda v: "empty unit code")
+    col.add_mask(np.asarray(unit == ""), "unit_code", lambda v: "empty unit code", code="empty_unit_code")
     out["unit_code"] = unit
     out["stratum"] = _text_cat(df["stratum"], ALL_STRATUM) if "stratum" in df.columns else \
         pd.Categorical.from_codes(np.zeros(len(df), dtype=np.int8), categories=pd.Index([ALL_STRATUM], dtype=object))
@@ -239,20 +243,21 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
         if key in df.columns:
             v, bad = _numeric(df[key])
             bad |= ~np.isnan(v) & ((v < 1) | (v > 5) | (v != np.round(v)))
-            col.add_mask(bad, key, lambda x: f"value {x!r} is not 1-5 or empty", lambda: _text(df[key]).to_numpy())
+            col.add_mask(bad, key, lambda x: f"value {x!r} is not 1-5 or empty", lambda: _text(df[key]).to_numpy(),
+                         code="value_range", low=1, high=5)
             out[key] = np.where(bad, np.nan, v)
     for element, cols in criteria_columns(df.columns).items():
         for c in cols:
             v, bad = _numeric(df[c])
             bad |= ~np.isnan(v) & (v != 0) & (v != 1)
             col.add_mask(bad, c, lambda x: f"value {x!r} is not 1 (yes), 0 (no) or empty",
-                         lambda: _text(df[c]).to_numpy())
+                         lambda: _text(df[c]).to_numpy(), code="value_range", low=0, high=1)
             out[c] = np.where(bad, np.nan, v)
     if "excluded" in df.columns:
         t = _text(df["excluded"])
         tv = t.to_numpy()
         ok = pd.Series(tv).isin(["", "0", "1", "0.0", "1.0", "True", "False", "true", "false"]).to_numpy()
-        col.add_mask(~ok, "excluded", lambda x: f"value {x!r} is not blank, 0 or 1", tv)
+        col.add_mask(~ok, "excluded", lambda x: f"value {x!r} is not blank, 0 or 1", tv, code="excluded_value")
         out["excluded"] = pd.Series(tv).isin(["1", "1.0", "True", "true"]).to_numpy()
     else:
         out["excluded"] = False
@@ -265,7 +270,8 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
     if "count" in df.columns:
         v, bad = _numeric(df["count"])
         bad |= np.isnan(v) | (v < 0) | (np.nan_to_num(v) != np.round(np.nan_to_num(v)))
-        col.add_mask(bad, "count", lambda x: f"count {x!r} is not an integer >= 0", lambda: _text(df["count"]).to_numpy())
+        col.add_mask(bad, "count", lambda x: f"count {x!r} is not an integer >= 0",
+                     lambda: _text(df["count"]).to_numpy(), code="not_count")
         out["count"] = np.where(bad, 0, np.nan_to_num(v)).astype(np.int64)
     else:
         out["count"] = np.ones(len(df), dtype=np.int64)
@@ -273,7 +279,7 @@ def prepare_responses(df: pd.DataFrame, *, source: str = "responses", known_unit
         v, bad = _numeric(df["weight"])
         bad |= ~np.isnan(v) & ~(v > 0)
         col.add_mask(bad, "weight", lambda x: f"weight {x!r} is not a positive number",
-                     lambda: _text(df["weight"]).to_numpy())
+                     lambda: _text(df["weight"]).to_numpy(), code="not_positive")
         out["weight"] = np.where(bad, np.nan, v)
     if "submitted_at" in df.columns:
         out["submitted_at"] = _parse_timestamps(df["submitted_at"], col).reset_index(drop=True)
@@ -303,7 +309,8 @@ def check_known_units(codes: pd.Series, known, source: str, column: str, col: _C
         for code, g in frame.groupby("code", sort=True):
             k = len(g)
             more = f"; {k} rows, first at line {g['line'].iloc[0]}" if k > 1 else ""
-            own.add(int(g["line"].iloc[0]), column, f"unknown unit {code!r} (not in the unit file{more})")
+            own.add(int(g["line"].iloc[0]), column, f"unknown unit {code!r} (not in the unit file{more})",
+                    "unknown_unit", value=code, rows=k)
     if col is None:
         own.raise_if_any()
 
@@ -328,18 +335,19 @@ def prepare_volumes(df: pd.DataFrame, *, source: str = "volumes", known_units=No
     df = df.reset_index(drop=True)
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     unit = _text(df["unit_code"])
-    col.add_mask((unit == "").to_numpy(), "unit_code", lambda v: "empty unit code")
+    col.add_mask((unit == "").to_numpy(), "unit_code", lambda v: "empty unit code", code="empty_unit_code")
     out["unit_code"] = unit.to_numpy()
     st = _text(df["stratum"])
     out["stratum"] = st.where(st != "", ALL_STRATUM).to_numpy()
     out["period_start"] = _parse_dates(df["period_start"], col, "period_start", False).to_numpy()
     out["period_end"] = _parse_dates(df["period_end"], col, "period_end", False).to_numpy()
     back = (out["period_end"] < out["period_start"]).to_numpy()
-    col.add_mask(back, "period_end", lambda v: "period_end is before period_start")
+    col.add_mask(back, "period_end", lambda v: "period_end is before period_start", code="end_before_start")
     v, bad = _numeric(df["transactions"])
-    bad |= np.isnan(v) | (np.nan_to_num(v) < 0)
-    col.add_mask(bad, "transactions", lambda x: f"transactions {x!r} is not a number >= 0",
-                 lambda: _text(df["transactions"]).to_numpy())
+    # Transactions count dossiers: whole numbers (the app stores them as integers).
+    bad |= np.isnan(v) | (np.nan_to_num(v) < 0) | (np.nan_to_num(v) != np.round(np.nan_to_num(v)))
+    col.add_mask(bad, "transactions", lambda x: f"transactions {x!r} is not an integer >= 0",
+                 lambda: _text(df["transactions"]).to_numpy(), code="not_count")
     out["transactions"] = np.where(bad, 0.0, np.nan_to_num(v))
     out["line"] = np.arange(len(df)) + 2
     if known_units is not None:
@@ -357,13 +365,14 @@ def read_units(path_or_buf, *, source: str | None = None) -> pd.DataFrame:
     return prepare_units(_read_csv(path_or_buf, src), source=src)
 
 
-def prepare_units(df: pd.DataFrame, *, source: str = "units") -> pd.DataFrame:
+def prepare_units(df: pd.DataFrame, *, source: str = "units", known_codes=()) -> pd.DataFrame:
     """Validate the effective-dated unit tree.
 
     ``valid_from`` (inclusive) and ``valid_to`` (exclusive: the first day the
     row no longer applies) are local dates, blank = open. A code may have
     several rows (versions) whose validity must not overlap. ``parent_code`` and
-    ``successor_code`` must name codes of the file.
+    ``successor_code`` must name codes of the file (or of ``known_codes``: units
+    stored elsewhere, e.g. in the app's database).
     """
     col = _Collector(source)
     _require_columns(df, UNIT_COLUMNS, col)
@@ -371,18 +380,19 @@ def prepare_units(df: pd.DataFrame, *, source: str = "units") -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for c in ("code", "name_vi", "name_en", "kind", "parent_code", "successor_code"):
         out[c] = _text(df[c]).to_numpy()
-    col.add_mask((out["code"] == "").to_numpy(), "code", lambda v: "empty code")
-    col.add_mask((out["kind"] == "").to_numpy(), "kind", lambda v: "empty kind")
+    col.add_mask((out["code"] == "").to_numpy(), "code", lambda v: "empty code", code="empty_code")
+    col.add_mask((out["kind"] == "").to_numpy(), "kind", lambda v: "empty kind", code="empty_kind")
     out["valid_from"] = _parse_dates(df["valid_from"], col, "valid_from", True).to_numpy()
     out["valid_to"] = _parse_dates(df["valid_to"], col, "valid_to", True).to_numpy()
     back = (out["valid_to"] <= out["valid_from"]).to_numpy()
-    col.add_mask(back, "valid_to", lambda v: "valid_to is not after valid_from")
-    codes = set(out["code"])
+    col.add_mask(back, "valid_to", lambda v: "valid_to is not after valid_from", code="end_before_start")
+    codes = set(out["code"]) | set(known_codes)
     for c in ("parent_code", "successor_code"):
         vals = out[c].to_numpy()
         bad = (vals != "") & ~np.isin(vals, list(codes))
-        col.add_mask(bad, c, lambda v, c=c: f"{c} {v!r} is not a code of the unit file", vals)
-    col.add_mask((out["parent_code"] == out["code"]).to_numpy(), "parent_code", lambda v: "a unit is its own parent")
+        col.add_mask(bad, c, lambda v, c=c: f"{c} {v!r} is not a code of the unit file", vals, code="unknown_unit")
+    col.add_mask((out["parent_code"] == out["code"]).to_numpy(), "parent_code", lambda v: "a unit is its own parent",
+                 code="own_parent")
     out["line"] = np.arange(len(df)) + 2
     # overlapping versions of one code
     dup = out[out.duplicated("code", keep=False)].sort_values(["code", "valid_from"], na_position="first")
@@ -391,7 +401,8 @@ def prepare_units(df: pd.DataFrame, *, source: str = "units") -> pd.DataFrame:
         ends = g["valid_to"].fillna(pd.Timestamp("2262-01-01")).to_numpy()
         for k in range(1, len(g)):
             if starts[k] < ends[k - 1]:
-                col.add(int(g["line"].iloc[k]), "valid_from", f"versions of unit {code!r} overlap in time")
+                col.add(int(g["line"].iloc[k]), "valid_from", f"versions of unit {code!r} overlap in time",
+                        "versions_overlap", value=code)
     col.raise_if_any()
     out.attrs["analysis_prepared"] = True
     return out

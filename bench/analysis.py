@@ -8,7 +8,7 @@ Usage (from the repository root)::
     python bench/analysis.py --part cli   # python -m analysis index on CSV files
 
 Part ``annual``: 1,000,000 responses over 3,500 units (communes, departments,
-counters; 2 strata each; quarterly volumes) under districts / service centres /
+service-centre desks; 2 strata each; quarterly volumes) under districts / service centres /
 provinces; times the whole annual computation (validation, weights, all
 elements, index, intervals, adequacy, roll-up to province and root, ranking
 when :mod:`analysis.ranking` is present). Goal: under 10 s.
@@ -36,19 +36,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analysis import IndexOptions, compute_index, parse_period, prepare_responses, prepare_units, prepare_volumes  # noqa: E402
-from analysis.index import _build_vars, _cell_stats, _estimate_level, _prepare  # noqa: E402
+from analysis.design import build_design  # noqa: E402
+from analysis.estimation import build_vars, cell_stats, estimate_level  # noqa: E402
 
 ITEMS = ["overall", "access", "procedure", "staff", "result", "feedback"]
 
 
 def make_tree(rng):
-    """5 provinces; 100 districts; 50 service centres; 2,500 communes, 500 departments, 500 counters."""
+    """5 provinces; 100 districts; 50 service centres; 2,500 communes, 500 departments, 500 service-centre desks.
+
+    The desks are units of kind ``other`` under the service centres (a row of kind ``counter`` is a service
+    point, not a unit of the index: METHODOLOGY §6).
+    """
     rows = [(f"P{i}", "province", "") for i in range(5)]
     rows += [(f"D{i:03d}", "district", f"P{i % 5}") for i in range(100)]
     rows += [(f"S{i:02d}", "service_center", f"P{i % 5}") for i in range(50)]
     leaves = [(f"C{i:04d}", "commune", f"D{i % 100:03d}") for i in range(2500)]
     leaves += [(f"G{i:03d}", "department", f"P{i % 5}") for i in range(500)]
-    leaves += [(f"K{i:03d}", "counter", f"S{i % 50:02d}") for i in range(500)]
+    leaves += [(f"K{i:03d}", "other", f"S{i % 50:02d}") for i in range(500)]
     rows += leaves
     units = pd.DataFrame(rows, columns=["code", "kind", "parent_code"])
     units["name_vi"] = units["code"]
@@ -166,14 +171,14 @@ def versus_r(n=200_000, units=500):
     vols = make_volumes(rng, leaves, quarterly=False)
     vols["transactions"] = np.maximum(vols["transactions"], 2000)
     opts = IndexOptions()
-    P = _prepare(prepare_responses(resp), prepare_volumes(vols), None, period, opts)
-    design, R = P["design"], P["R"]
+    sd = build_design(prepare_responses(resp), prepare_volumes(vols), None, period=period, options=opts)
+    design, R = sd.rows, sd.responses
     with tempfile.TemporaryDirectory() as tmp:
         csv = os.path.join(tmp, "d.csv")
         out = os.path.join(tmp, "r.csv")
-        cells = P["cells"]
-        pd.DataFrame({"unit": R["unit_code"], "cell": P["cell_id"], "w": design.w,
-                      "N": cells["N"].to_numpy()[P["cell_id"]],
+        cells = sd.cells
+        pd.DataFrame({"unit": R["unit_code"], "cell": sd.cell_id, "w": design.w,
+                      "N": cells["N"].to_numpy()[sd.cell_id],
                       "s": (R["overall"] >= 4).astype(int)}).to_csv(csv, index=False)
         script = os.path.join(tmp, "b.R")
         Path(script).write_text(R_SCRIPT % {"csv": csv, "out": out})
@@ -187,13 +192,13 @@ def versus_r(n=200_000, units=500):
     # ours, the same per-unit estimates (the overall item only)
     tree_ids = pd.Series(np.arange(units), index=leaves)
     dom = tree_ids.reindex(R["unit_code"]).to_numpy()
-    cell_dom = tree_ids.reindex(P["cells"]["unit_code"]).to_numpy()
-    V = _build_vars(R[["overall"]], (), "direct")
+    cell_dom = tree_ids.reindex(sd.cells["unit_code"]).to_numpy()
+    V = build_vars(R[["overall"]], (), "direct")
     best = np.inf
     for _ in range(5):
         t0 = time.perf_counter()
-        stats = _cell_stats(design, V)
-        est = _estimate_level(design, V, stats, dom, units, cell_dom, {}, opts)
+        stats = cell_stats(design, V)
+        est = estimate_level(design, V, stats, dom, units, cell_dom, {}, opts)
         best = min(best, time.perf_counter() - t0)
     ours = pd.DataFrame({"rate": est["overall_rate"], "se": est["overall_se"]}, index=leaves)
     r_in, v_in = prepare_responses(resp), prepare_volumes(vols)
@@ -204,7 +209,7 @@ def versus_r(n=200_000, units=500):
     c_full = time.process_time() - c0
     diff_rate = float(np.max(np.abs(ours.loc[r_res.index, "rate"] - r_res["rate"])))
     diff_se = float(np.max(np.abs(ours.loc[r_res.index, "se"] - r_res["se"])))
-    print(f"R svyby(~s, ~unit, svymean), {n:,} responses, {units} units, {len(P['cells'])} cells: {r_time:8.2f} s")
+    print(f"R svyby(~s, ~unit, svymean), {n:,} responses, {units} units, {len(sd.cells)} cells: {r_time:8.2f} s")
     print(f"ours, same per-unit estimates (best of 5):                             {best:8.4f} s")
     print(f"ours, full compute_index (6 items, index, intervals, adequacy, root):  {t_full:8.3f} s "
           f"(cpu {c_full:.3f} s; validation excluded)")

@@ -1,8 +1,7 @@
 """Staff accounts: passwords, roles and their permissions, sign-in counting.
 
-Settings (config keys, all overridable):
-  STAFF_MAX_FAILED_LOGINS failed passwords in a row before the account is locked (default 5)
-  STAFF_LOCK_SECONDS      how long the lock lasts (default 15 min)
+Settings (config.py): STAFF_MAX_FAILED_LOGINS failed passwords in a row lock
+the account for STAFF_LOCK_SECONDS.
 """
 from __future__ import annotations
 
@@ -25,26 +24,6 @@ def verify_password(pw_hash: str, password: str) -> bool:
     return check_password_hash(pw_hash, password)
 
 
-#: THE password policy, for the admin pages (`staff.forms.UserForm`) and `flask users create` alike.
-MIN_PASSWORD_LENGTH = 10
-
-
-def password_problem(password: str) -> Optional[str]:
-    """Why `password` may not be used (a translated sentence: the page's
-    language, or the default language in a command), or None when it may."""
-    from contextlib import nullcontext
-
-    from flask import has_request_context
-    from flask_babel import force_locale
-    from flask_babel import gettext as _
-
-    if len(password or "") >= MIN_PASSWORD_LENGTH:
-        return None
-    language = nullcontext() if has_request_context() else force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])
-    with language:
-        return _("The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
-
-
 # Role -> what it may do.  Viewing results is for every role, inside its scope.
 PERMISSIONS = {
     "view": {"counter_staff", "unit_leader", "analyst", "admin"},
@@ -62,8 +41,29 @@ PERMISSIONS = {
 _DUMMY_HASH = None
 
 
-def _cfg(key: str, default):
-    return current_app.config.get(key, default)
+#: One password policy for the CLI and the staff pages.
+MIN_PASSWORD_LENGTH = 10
+
+
+def password_ok(password: str) -> bool:
+    """Whether `password` meets the policy (at least MIN_PASSWORD_LENGTH characters)."""
+    return len(password or "") >= MIN_PASSWORD_LENGTH
+
+
+def password_problem(password: str) -> Optional[str]:
+    """Why `password` may not be used (a translated sentence: the page's
+    language, or the default language in a command), or None when it may."""
+    from contextlib import nullcontext
+
+    from flask import has_request_context
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    if password_ok(password):
+        return None
+    language = nullcontext() if has_request_context() else force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])
+    with language:
+        return _("The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
 
 
 def _utcnow() -> _dt.datetime:
@@ -104,8 +104,8 @@ def authenticate(username: str, password: str) -> LoginResult:
     if not verify_password(user.password_hash, password or ""):
         user.failed_logins = (user.failed_logins or 0) + 1
         result = LoginResult(error="invalid")
-        if user.failed_logins >= int(_cfg("STAFF_MAX_FAILED_LOGINS", 5)):
-            lock = int(_cfg("STAFF_LOCK_SECONDS", 15 * 60))
+        if user.failed_logins >= int(current_app.config["STAFF_MAX_FAILED_LOGINS"]):
+            lock = int(current_app.config["STAFF_LOCK_SECONDS"])
             user.locked_until = now + _dt.timedelta(seconds=lock)
             user.failed_logins = 0
             from .audit import record

@@ -16,11 +16,11 @@ from typing import Optional
 
 from flask import current_app
 
+from analysis.schema import LIKERT_VALUES
+
 from ..extensions import db
 
 HERE = Path(__file__).resolve().parent.parent / "questionnaires"
-
-LIKERT_VALUES = (1, 2, 3, 4, 5)
 
 
 class InstrumentVersionError(ValueError):
@@ -53,7 +53,7 @@ def item_specs(inst) -> dict[str, dict]:
     specs = {}
     for it in inst.definition["items"]:
         if it["kind"] == "likert5":
-            specs[it["key"]] = {"values": (1, 2, 3, 4, 5)}
+            specs[it["key"]] = {"values": LIKERT_VALUES}
         elif it["kind"] == "yesno":
             specs[it["key"]] = {"values": (0, 1)}
         elif it["kind"] == "multi":
@@ -125,7 +125,7 @@ def latest_instrument(key: str) -> Optional[InstrumentRef]:
     new version is picked up within that time, and versions never change."""
     import time
 
-    ttl = float(current_app.config.get("COLLECT_INSTRUMENT_CACHE_SECONDS", 0 if current_app.testing else 60))
+    ttl = float(current_app.config["COLLECT_INSTRUMENT_CACHE_SECONDS"])
     cache_key = (current_app.config["SQLALCHEMY_DATABASE_URI"], key)
     hit = _instrument_cache.get(cache_key)
     now = time.monotonic()

@@ -38,12 +38,12 @@ from ..models import PATTERN_ITEMS, Answer, Response, answer_pattern
 DEVICE_CHANNELS = ("qr", "kiosk", "online")
 BURST, DUPLICATE, IDENTICAL = "burst", "duplicate", "identical_answers"
 
-# flag -> (window setting, default seconds, count setting, default count); burst at a kiosk has its own.
+# flag -> (window setting, count setting); burst at a kiosk has its own (defaults in config.py).
 _SETTINGS = {
-    BURST: ("COLLECT_BURST_WINDOW", 600, "COLLECT_BURST_COUNT", 3),
-    "kiosk_" + BURST: ("COLLECT_KIOSK_BURST_WINDOW", 60, "COLLECT_KIOSK_BURST_COUNT", 2),
-    DUPLICATE: ("COLLECT_DUPLICATE_WINDOW", 60, None, 1),
-    IDENTICAL: ("COLLECT_IDENTICAL_WINDOW", 180, "COLLECT_IDENTICAL_COUNT", 2),
+    BURST: ("COLLECT_BURST_WINDOW", "COLLECT_BURST_COUNT"),
+    "kiosk_" + BURST: ("COLLECT_KIOSK_BURST_WINDOW", "COLLECT_KIOSK_BURST_COUNT"),
+    DUPLICATE: ("COLLECT_DUPLICATE_WINDOW", None),  # a duplicate: more than 1 (the original)
+    IDENTICAL: ("COLLECT_IDENTICAL_WINDOW", "COLLECT_IDENTICAL_COUNT"),
 }
 
 
@@ -58,9 +58,9 @@ class Limit:
 
 def limits(flag: str, channel: str = "") -> Limit:
     key = "kiosk_" + flag if flag == BURST and channel == "kiosk" else flag
-    wname, wdefault, cname, cdefault = _SETTINGS[key]
+    wname, cname = _SETTINGS[key]
     cfg = current_app.config
-    return Limit(int(cfg.get(wname, wdefault)), int(cfg.get(cname, cdefault)) if cname else cdefault)
+    return Limit(int(cfg[wname]), int(cfg[cname]) if cname else 1)
 
 
 def _span(seconds: int) -> str:

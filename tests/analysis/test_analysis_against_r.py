@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import analysis.index as index_module
+import analysis.estimation as index_module  # GRAM_MAX_RATIOS lives in analysis.estimation
 from analysis import IndexOptions, compute_index, read_responses, read_units, read_volumes
 
 R_DIR = Path(__file__).resolve().parents[1] / "r"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import analysis.index as index_module
+import analysis.estimation as index_module  # GRAM_MAX_RATIOS lives in analysis.estimation
 from analysis import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, compute_index
 from tests.factories import make_responses, make_units, make_volumes, uniform_rows
 

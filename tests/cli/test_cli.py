@@ -195,3 +195,13 @@ def test_counters_list(runner, ctx):
     assert rows[0]["unit_code"] == "X1" and rows[0]["url"].startswith("http://sipas.test/c/")
     ref = parse_counter_token(rows[0]["url"].rsplit("/", 1)[1])
     assert ref.counter_id == c.id and ref.version == 1
+
+
+def test_users_create_uses_the_one_password_policy(runner, ctx):
+    from survey_app.services.accounts import MIN_PASSWORD_LENGTH
+
+    short = "x" * (MIN_PASSWORD_LENGTH - 1)
+    res = runner.invoke(args=["users", "create", "--username", "short", "--password", short, "--role", "admin"])
+    assert res.exit_code == 2 and str(MIN_PASSWORD_LENGTH) in res.output
+    res = runner.invoke(args=["users", "create", "--username", "ok", "--password", short + "y", "--role", "admin"])
+    assert res.exit_code == 0, res.output

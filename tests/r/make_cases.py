@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.periods import parse_period
+from analysis.schema import ELEMENTS, ITEM_KEYS
 
 HERE = Path(__file__).resolve().parent
-
-ELEMENTS = ["access", "procedure", "staff", "result", "feedback"]
-ITEMS = ["overall"] + ELEMENTS
+ITEMS = list(ITEM_KEYS)
 
 
 def _answers(rng, n, p_sat, p_na):

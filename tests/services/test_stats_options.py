@@ -51,3 +51,21 @@ def test_distribution_counts_what_the_index_counts(ctx):
     assert dist["overall"] == [0, 0, 0, 1, 2]   # under-18 and excluded responses left out
     row = stats.unit_row(stats.compute("2025").table, "X1")
     assert sum(dist["overall"]) == row["n"]
+
+
+def test_a_units_own_target_wins_over_its_kinds(ctx):
+    from survey_app.models import Target
+
+    unit = _seed()
+    other = make_unit("X2")
+    make_volume(other, 300)
+    make_response(other, {"overall": 5, "staff": 5}, submitted_at=dt.datetime(2025, 6, 2, 3, tzinfo=UTC))
+    db.session.add_all([Target(year=2025, unit_kind="commune", target=0.95),
+                        Target(year=2025, unit_id=unit.id, target=0.10),
+                        Target(year=2024, unit_id=other.id, target=0.20)])
+    db.session.commit()
+    t = stats.compute("2025").table
+    rows = {r["unit_code"]: r for r in t[t["level"] == "unit"].to_dict("records")}
+    assert rows["X1"]["target"] == pytest.approx(0.10)
+    assert rows["X2"]["target"] == pytest.approx(0.95)   # its own target is for another year
+    assert rows["X1"]["target_status"] in ("met", "inconclusive")
