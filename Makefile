@@ -41,7 +41,7 @@ catalogues: $(VENV)/.installed
 # then translate the new empty msgstr entries and run `make setup`.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k translate --no-location -w 120 -o $(CATALOGUES)/messages.pot .
-	$(BIN)/pybabel -q update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -w 120 --no-fuzzy-matching
+	$(BIN)/pybabel -q update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -w 120 --no-fuzzy-matching --ignore-obsolete
 
 setup-dev: setup $(VENV)/.dev-installed
 
