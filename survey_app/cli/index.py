@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from .common import _fail, _period_or_fail, _subtree_or_fail
+from .common import fail, period_or_fail, subtree_or_fail
 
 index_cli = AppGroup("index", help="Satisfaction indices computed on the database.")
 
@@ -29,19 +29,19 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
 
     from ..services import stats
 
-    p = _period_or_fail(period)
+    p = period_or_fail(period)
     try:
         as_of_date = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
-        _fail(f"Ngày không hợp lệ cho --as-of: {as_of!r} (YYYY-MM-DD)", 2)
-    unit_ids = _subtree_or_fail(unit_code)
+        fail(f"Ngày không hợp lệ cho --as-of: {as_of!r} (YYYY-MM-DD)", 2)
+    unit_ids = subtree_or_fail(unit_code)
     try:
         result = stats.compute_index(p, unit_ids=unit_ids, level=level, ci=ci, as_of=as_of_date, rollup=rollup,
                                      adequacy=adequacy, map_successors=map_successors)
     except InputError as exc:
-        _fail(f"Dữ liệu không hợp lệ: {exc}")
+        fail(f"Dữ liệu không hợp lệ: {exc}")
     try:
         write_table(result.table, result.meta, out)
     except (ValueError, OSError) as exc:
-        _fail(f"Không ghi được {out}: {exc}", 2)
+        fail(f"Không ghi được {out}: {exc}", 2)
     click.echo(f"{len(result.table)} dòng, n = {result.meta.get('n_used')} phiếu, kỳ {p.label}", err=True)
