@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask import Response as FlaskResponse
 from flask import abort, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from analysis.ranking import compare_to_parent, rank_units
+from analysis.ranking import compare_to_parent
 
 from ..services.audit import record
 from ..services.units import scope_unit_ids
 from ..extensions import db
 from ..services.periods import current_report_year, resolve_period
-from ..services.reports import report_csv, report_xlsx
+from ..services.reports import (rank_among_or_default, rank_report_units, rank_words, ranking_meta, ranking_rule,
+                                report_csv, report_xlsx)
 from .auth import require
 from . import bp
 from .common import KIND_LABELS, records, unit_codes
@@ -23,13 +25,24 @@ def _year_ok(year: int) -> bool:
     return 2000 <= year <= current_report_year() + 1
 
 
-def report_tables(user, year: int):
-    """(ranked unit rows, roll-up rows, meta) for the user's scope."""
+def _lang() -> str:
+    return "en" if str(get_locale() or "vi").startswith("en") else "vi"
+
+
+def _rank_among() -> str:
+    """`?rank_among=all` ranks every unit; the default (and any other value) only adequate samples."""
+    return rank_among_or_default(request.args.get("rank_among"))
+
+
+def report_tables(user, year: int, rank_among: str = "adequate"):
+    """(unit rows in reading order: ranked ones first, roll-up rows, meta,
+    period) for the user's scope."""
     period = resolve_period(str(year))
     scope = scope_unit_ids(user)
     res = safe_index(period, scope)
     full = table_of(res)
     meta = dict(res.meta) if res is not None else {"period": {"label": period.label}}
+    meta["ranking"] = ranking_meta(rank_among, "kind")
     if full.empty:
         return full, full, meta, period
     # A parent is compared with its roll-up row: a district that also served
@@ -40,15 +53,14 @@ def report_tables(user, year: int):
         codes = set(unit_codes(scope).values())
         full = full[full["unit_code"].isin(codes)]
     units = full[full["level"] == "unit"]
-    if len(units):
-        units = rank_units(units, group="kind")
-        units = units.sort_values(["kind", "rank", "unit_code"], na_position="last", kind="mergesort")
+    units = rank_report_units(units, rank_among=rank_among, group="kind")
+    meta["ranking"] = ranking_meta(rank_among, "kind", units)
     rollups = full[full["level"] != "unit"].copy()
     if scope is not None:  # the pooled root of a scoped user is their scope, already listed
         rollups = rollups[rollups["level"] != "root"]
-    meta.setdefault("notes", []).append(
+    meta["notes"] = list(meta.get("notes") or []) + [  # a new list: `meta` may share it with a cached result
         "Rank intervals: analysis.ranking.rank_units (simulation, 95%), ranked within unit kind; "
-        "comparison with parent: analysis.ranking.compare_to_parent (interval overlap).")
+        "comparison with parent: analysis.ranking.compare_to_parent (interval overlap)."]
     return units.reset_index(drop=True), rollups.reset_index(drop=True), meta, period
 
 
@@ -63,14 +75,16 @@ def report_year(year):
     user = require("report")
     if not _year_ok(year):
         abort(404)
-    units, rollups, meta, period = report_tables(user, year)
+    rank_among = _rank_among()
+    units, rollups, meta, period = report_tables(user, year, rank_among)
     kind = request.args.get("kind", "")
     kinds = sorted(set(units["kind"])) if len(units) else []
     shown = units[units["kind"] == kind] if kind in kinds else units
     years = list(range(current_report_year(), current_report_year() - 4, -1))
     return render_template("staff/report.html", year=year, years=years, units=records(shown),
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
-                           method_version=meta.get("method_version"))
+                           method_version=meta.get("method_version"), rank_among=rank_among,
+                           ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))
 
 
 def _value_words():
@@ -92,9 +106,9 @@ def report_xlsx_download(year):
     user = require("report")
     if not _year_ok(year):
         abort(404)
-    units, rollups, meta, period = report_tables(user, year)
+    units, rollups, meta, period = report_tables(user, year, _rank_among())
     data = report_xlsx(units, rollups, meta, title=_("Citizen satisfaction index, report year %(y)s", y=year),
-                       translate=_, value_words=_value_words())
+                       translate=_, value_words=_value_words(), lang=_lang())
     record(actor=user.username, user_id=user.id, action="export_report", target_type="report",
            target_id=str(year), details={"format": "xlsx"})
     db.session.commit()
@@ -107,12 +121,12 @@ def report_csv_download(year):
     user = require("report")
     if not _year_ok(year):
         abort(404)
-    units, rollups, meta, period = report_tables(user, year)
+    units, rollups, meta, period = report_tables(user, year, _rank_among())
     import pandas as pd
 
     both = pd.concat([units, rollups], ignore_index=True) if len(rollups) else units
     record(actor=user.username, user_id=user.id, action="export_report", target_type="report",
            target_id=str(year), details={"format": "csv"})
     db.session.commit()
-    return FlaskResponse("\ufeff" + report_csv(both, meta), mimetype="text/csv; charset=utf-8",
+    return FlaskResponse("\ufeff" + report_csv(both, meta, lang=_lang()), mimetype="text/csv; charset=utf-8",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.csv"'})
