@@ -7,7 +7,7 @@ from flask.cli import with_appcontext
 
 from ..extensions import db
 from ..services.backup import BackupError, backup, restore
-from .common import _fail
+from .common import fail
 
 
 @click.command("backup")
@@ -20,11 +20,11 @@ def backup_command(out):
     try:
         s = backup(db.engine, out, progress=lambda m: click.echo(m, err=True))
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except sa.exc.OperationalError as exc:
-        _fail(f"không kết nối được cơ sở dữ liệu: {exc.orig}")
+        fail(f"không kết nối được cơ sở dữ liệu: {exc.orig}")
     except OSError as exc:
-        _fail(f"không ghi được {out}: {exc.strerror}")
+        fail(f"không ghi được {out}: {exc.strerror}")
     click.echo(f"Đã sao lưu {s.total_rows} dòng ở {len(s.tables)} bảng (lược đồ {s.revision or 'không rõ'}, "
                f"{s.backend}) vào {out}")
 
@@ -39,10 +39,10 @@ def restore_command(file, force):
     try:
         s = restore(db.engine, file, force=force, progress=lambda m: click.echo(m, err=True))
     except BackupError as exc:
-        _fail(f"Không khôi phục: {exc}")
+        fail(f"Không khôi phục: {exc}")
     except sa.exc.OperationalError as exc:
-        _fail(f"Không khôi phục (không có gì được ghi): lỗi cơ sở dữ liệu: {exc.orig}")
+        fail(f"Không khôi phục (không có gì được ghi): lỗi cơ sở dữ liệu: {exc.orig}")
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
-        _fail(f"Không khôi phục (không có gì được ghi): dữ liệu bị cơ sở dữ liệu đích từ chối: {exc.orig}")
+        fail(f"Không khôi phục (không có gì được ghi): dữ liệu bị cơ sở dữ liệu đích từ chối: {exc.orig}")
     click.echo(f"Đã khôi phục {s.total_rows} dòng ở {len(s.tables)} bảng từ {file} "
                f"(nguồn {s.backend}, lược đồ {s.revision or 'không rõ'}).")

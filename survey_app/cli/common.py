@@ -12,12 +12,12 @@ from ..extensions import db
 from ..models import Unit
 
 
-def _fail(message: str, code: int = 1):
+def fail(message: str, code: int = 1):
     click.echo(message, err=True)
     sys.exit(code)
 
 
-def _period_or_fail(label):
+def period_or_fail(label):
     """The Period for a label, None for no label; exit 2 with a message if invalid."""
     if not label:
         return None
@@ -26,10 +26,10 @@ def _period_or_fail(label):
     try:
         return resolve_period(label)
     except ValueError as exc:
-        _fail(f"Kỳ không hợp lệ {label!r}: {exc}", 2)
+        fail(f"Kỳ không hợp lệ {label!r}: {exc}", 2)
 
 
-def _subtree_or_fail(unit_code):
+def subtree_or_fail(unit_code):
     """Ids of a unit's subtree (None for no unit); exit 1 if the unit is unknown."""
     if not unit_code:
         return None
@@ -37,12 +37,12 @@ def _subtree_or_fail(unit_code):
 
     unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
     if unit is None:
-        _fail(f"Không tìm thấy đơn vị {unit_code}.")
+        fail(f"Không tìm thấy đơn vị {unit_code}.")
     return sorted(subtree_ids(unit.id))
 
 
-def _read_file(path: str) -> bytes:
+def read_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        _fail(f"không đọc được tệp {path}: {exc.strerror}")
+        fail(f"không đọc được tệp {path}: {exc.strerror}")

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from .common import _fail, _period_or_fail, _read_file, _subtree_or_fail
+from .common import fail, period_or_fail, read_file, subtree_or_fail
 
 
 def _import_command(group: AppGroup, kind: str, func_name: str, help_text: str):
@@ -17,12 +17,12 @@ def _import_command(group: AppGroup, kind: str, func_name: str, help_text: str):
     def _cmd(file):
         from ..services import csv_import
 
-        data = _read_file(file)
+        data = read_file(file)
         try:
             res = getattr(csv_import, func_name)(data, Path(file).name, actor="cli")
         except csv_import.ImportRejected as exc:
             db.session.rollback()
-            _fail(str(exc))
+            fail(str(exc))
         click.echo(f"Đã nhập {res.rows} dòng từ {file} (tạo mới {res.created}, cập nhật {res.updated}).")
 
     return _cmd
@@ -49,9 +49,9 @@ def responses_export(period, unit_code, out):
     """Export responses as CSV (the input format of `python -m analysis`)."""
     from ..services import csv_export
 
-    p = _period_or_fail(period)
+    p = period_or_fail(period)
     start, end = (p.start, p.end) if p else (None, None)
-    unit_ids = _subtree_or_fail(unit_code)
+    unit_ids = subtree_or_fail(unit_code)
     rows = csv_export.iter_response_rows(db.session, start=start, end=end, unit_ids=unit_ids)
     if out == "-":
         n = csv_export.write_csv(rows, sys.stdout)
@@ -70,7 +70,7 @@ def responses_flag(period):
     (flags only: nothing is dropped or excluded)."""
     from ..services import quality
 
-    p = _period_or_fail(period)
+    p = period_or_fail(period)
     start, end = (p.start, p.end) if p else (None, None)
     counts = quality.scan(start, end)
     click.echo(f"Đã quét {counts.pop('responses_scanned')} phiếu; gắn cờ mới {counts.pop('responses_flagged')} phiếu"

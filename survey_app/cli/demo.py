@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Counter
-from .common import _fail
+from .common import fail
 
 demo_cli = AppGroup("demo", help="Demo data.")
 
@@ -29,7 +29,7 @@ def demo_seed(n, seed_, password, if_empty):
         if if_empty:
             click.echo("Cơ sở dữ liệu đã có dữ liệu; bỏ qua nạp demo.")
             return
-        _fail("Cơ sở dữ liệu đã có đơn vị: demo chỉ nạp vào cơ sở dữ liệu trống.")
+        fail("Cơ sở dữ liệu đã có đơn vị: demo chỉ nạp vào cơ sở dữ liệu trống.")
     n = current_app.config["DEMO_RESPONSES"] if n is None else n
     res = demo.seed(int(n), seed_, password)
     from ..services.tokens import counter_url

@@ -6,7 +6,7 @@ from flask.cli import AppGroup
 
 from analysis.ranking import RANK_AMONG
 
-from .common import _fail, _period_or_fail, _subtree_or_fail
+from .common import fail, period_or_fail, subtree_or_fail
 
 index_cli = AppGroup("index", help="Satisfaction indices computed on the database.")
 
@@ -42,17 +42,17 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
 
     from ..services import stats
 
-    p = _period_or_fail(period)
+    p = period_or_fail(period)
     try:
         as_of_date = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
-        _fail(f"Ngày không hợp lệ cho --as-of: {as_of!r} (YYYY-MM-DD)", 2)
-    unit_ids = _subtree_or_fail(unit_code)
+        fail(f"Ngày không hợp lệ cho --as-of: {as_of!r} (YYYY-MM-DD)", 2)
+    unit_ids = subtree_or_fail(unit_code)
     try:
         result = stats.compute_index(p, unit_ids=unit_ids, level=level, ci=ci, as_of=as_of_date, rollup=rollup,
                                      adequacy=adequacy, map_successors=map_successors, cap_n_eff=cap_n_eff)
     except InputError as exc:
-        _fail(f"Dữ liệu không hợp lệ: {exc}")
+        fail(f"Dữ liệu không hợp lệ: {exc}")
     table, meta = result.table, dict(result.meta)
     if rank:
         from ..services.reports import rank_report_units, ranking_meta
@@ -63,7 +63,7 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
     try:
         write_table(table, meta, out)
     except (ValueError, OSError) as exc:
-        _fail(f"Không ghi được {out}: {exc}", 2)
+        fail(f"Không ghi được {out}: {exc}", 2)
     click.echo(f"{len(table)} dòng, n = {meta.get('n_used')} phiếu, kỳ {p.label}; "
                f"phương pháp {meta.get('method_version')}", err=True)
     if rank:

@@ -5,7 +5,7 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from .common import _fail
+from .common import fail
 
 instruments_cli = AppGroup("instruments", help="Questionnaires.")
 
@@ -20,6 +20,6 @@ def instruments_load():
         db.session.commit()
     except InstrumentVersionError as exc:
         db.session.rollback()
-        _fail(str(exc))
+        fail(str(exc))
     for key, version, status in result:
         click.echo(f"{key}@{version}: {'đã tạo' if status == 'created' else 'không đổi'}")

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Counter, Unit
 from ..services.posters import rotate_token, write_posters
 from ..services.tokens import counter_url, dossier_signature
-from .common import _fail
+from .common import fail
 
 qr_cli = AppGroup("qr", help="Counter QR codes: posters, token rotation, links.")
 
@@ -19,7 +19,7 @@ qr_cli = AppGroup("qr", help="Counter QR codes: posters, token rotation, links."
 def _counter(code: str) -> Counter:
     counter = db.session.scalar(select(Counter).where(Counter.code == code))
     if counter is None:
-        _fail(f"Không tìm thấy quầy {code}.")
+        fail(f"Không tìm thấy quầy {code}.")
     return counter
 
 
@@ -34,13 +34,13 @@ def posters_cmd(unit_code, out_dir, fmt, kiosk):
     formats = tuple(f.strip().lower() for f in fmt.split(",") if f.strip())
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
     if bad or not formats:
-        _fail(f"Định dạng không hợp lệ: {', '.join(bad) or fmt} (cho phép: png, svg, pdf).", 2)
+        fail(f"Định dạng không hợp lệ: {', '.join(bad) or fmt} (cho phép: png, svg, pdf).", 2)
     unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
     if unit is None:
-        _fail(f"Không tìm thấy đơn vị {unit_code}.")
+        fail(f"Không tìm thấy đơn vị {unit_code}.")
     written = write_posters(unit, Path(out_dir), formats, kiosk=kiosk)
     if not written:
-        _fail(f"Đơn vị {unit_code} không có quầy nào đang hoạt động.")
+        fail(f"Đơn vị {unit_code} không có quầy nào đang hoạt động.")
     for p in written:
         click.echo(str(p))
     click.echo(f"Đã tạo {len(written)} tệp áp phích cho {len(written) // len(formats)} quầy.", err=True)
@@ -67,6 +67,6 @@ def link_cmd(counter_code, dossier, kiosk):
     url = counter_url(counter, kiosk=kiosk)
     if dossier:
         if kiosk:
-            _fail("Liên kết hồ sơ không dùng cho kiosk.", 2)
+            fail("Liên kết hồ sơ không dùng cho kiosk.", 2)
         url += "?d=" + dossier_signature(counter.id, dossier)
     click.echo(url)

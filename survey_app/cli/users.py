@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ROLES, Unit, User
-from .common import _fail
+from .common import fail
 
 users_cli = AppGroup("users", help="Staff accounts.")
 
@@ -24,16 +24,16 @@ def users_create(username, password, role, unit_code):
     from ..services.audit import record
 
     if not password_ok(password):
-        _fail(f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự.", 2)
+        fail(f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự.", 2)
     unit = None
     if role != "admin" and not unit_code:
-        _fail(f"Vai trò {role} cần --unit (phạm vi đơn vị).", 2)
+        fail(f"Vai trò {role} cần --unit (phạm vi đơn vị).", 2)
     if unit_code:
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
         if unit is None:
-            _fail(f"Không tìm thấy đơn vị {unit_code}.")
+            fail(f"Không tìm thấy đơn vị {unit_code}.")
     if db.session.scalar(select(User.id).where(User.username == username)):
-        _fail(f"Tên đăng nhập {username} đã tồn tại.")
+        fail(f"Tên đăng nhập {username} đã tồn tại.")
     user = User(username=username, password_hash=hash_password(password), role=role,
                 unit_id=unit.id if unit else None)
     db.session.add(user)
@@ -43,5 +43,5 @@ def users_create(username, password, role, unit_code):
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        _fail(f"Tên đăng nhập {username} đã tồn tại.")
+        fail(f"Tên đăng nhập {username} đã tồn tại.")
     click.echo(f"Đã tạo người dùng {username} ({role}{', ' + unit_code if unit_code else ''}).")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from flask import current_app
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from analysis.schema import ALL_STRATUM
@@ -211,8 +212,8 @@ def validate(definition: dict, form, *, extra_fields: tuple[str, ...] = TRANSPOR
             text = _normalise_text(value)
             limit = int(it.get("max_length", DEFAULT_TEXT_MAX))
             if len(text) > limit:
-                errors[key] = _("Too long: at most %(max)s characters (now %(n)s).", max=f"{limit:,}".replace(",", "."),
-                                n=f"{len(text):,}".replace(",", "."))
+                errors[key] = _("Too long: at most %(max)s characters (now %(n)s).", max=format_decimal(limit),
+                                n=format_decimal(len(text)))
             elif text:
                 clean.comment = text
             continue

@@ -157,5 +157,13 @@ def test_answers_survive_language_of_error_messages(app, client, place):
     hidden = open_form(client, place.url)
     r = submit(client, place.url, answers=dict(ANSWERS, comment="y" * 1200), hidden=hidden)
     assert r.status_code == 400
-    assert "Too long: at most 1.000 characters (now 1.200)" in r.get_data(as_text=True)
+    assert "Too long: at most 1,000 characters (now 1,200)" in r.get_data(as_text=True)
     assert responses(app) == []
+
+
+def test_character_limit_uses_the_language_s_digit_grouping(client, place):
+    """1.000 in Vietnamese, 1,000 in English (the English page once said "1.000 characters")."""
+    vi = client.get(place.url + "?lang=vi").get_data(as_text=True)
+    en = client.get(place.url + "?lang=en").get_data(as_text=True)
+    assert "Tối đa 1.000 ký tự." in vi
+    assert "At most 1,000 characters." in en and "1.000" not in en

@@ -107,7 +107,7 @@ INVALID = [
     ("bad_choice", {"stratum": "casino"}, "Câu trả lời này không nằm trong các lựa chọn.",
      "This answer is not one of the choices."),
     ("oversize_comment", {"comment": "x" * 1001}, "Quá dài: tối đa 1.000 ký tự (hiện có 1.001)",
-     "Too long: at most 1.000 characters (now 1.001)"),
+     "Too long: at most 1,000 characters (now 1,001)"),
     ("oversize_field", {"gender": "f" * 5000}, "Câu trả lời này không nằm trong các lựa chọn.",
      "This answer is not one of the choices."),
     ("repeated_value", {"overall": ["5", "1"]}, "Câu này chỉ được chọn một câu trả lời.",
