@@ -7,18 +7,16 @@ from flask import abort, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from analysis.ranking import compare_to_parent
+from analysis.schema import ROOT_LEVEL, UNIT_LEVEL
 
-from ..services.audit import record
-from ..services.units import scope_unit_ids
 from ..extensions import db
+from ..services.audit import record
 from ..services.periods import current_report_year, resolve_period
-from ..services.reports import (rank_among_or_default, rank_report_units, rank_words, ranking_meta, ranking_rule,
-                                report_csv, report_xlsx)
-from .auth import require
+from ..services.units import scope_unit_ids
+from ..ui.labels import value_words
 from . import bp
-from .common import KIND_LABELS, records, unit_codes
-from .unitdata import safe_index, table_of
+from .auth import require
+from .figures import records, safe_index, table_of, unit_codes
 
 
 def _year_ok(year: int) -> bool:
@@ -31,12 +29,18 @@ def _lang() -> str:
 
 def _rank_among() -> str:
     """`?rank_among=all` ranks every unit; the default (and any other value) only adequate samples."""
+    from ..services.reports import rank_among_or_default
+
     return rank_among_or_default(request.args.get("rank_among"))
 
 
 def report_tables(user, year: int, rank_among: str = "adequate"):
-    """(unit rows in reading order: ranked ones first, roll-up rows, meta,
+    """(unit rows in reading order: the ranked ones first, roll-up rows, meta,
     period) for the user's scope."""
+    from analysis.ranking import compare_to_parent
+
+    from ..services.reports import rank_report_units, ranking_meta
+
     period = resolve_period(str(year))
     scope = scope_unit_ids(user)
     res = safe_index(period, scope)
@@ -47,21 +51,28 @@ def report_tables(user, year: int, rank_among: str = "adequate"):
         return full, full, meta, period
     # A parent is compared with its roll-up row: a district that also served
     # people has a `unit` row and a `district` row under the same code.
-    parents = full[full["level"] != "unit"]
+    parents = full[full["level"] != UNIT_LEVEL]
     full = compare_to_parent(full, parents)
     if scope is not None:
         codes = set(unit_codes(scope).values())
         full = full[full["unit_code"].isin(codes)]
-    units = full[full["level"] == "unit"]
+    units = full[full["level"] == UNIT_LEVEL]
     units = rank_report_units(units, rank_among=rank_among, group="kind")
     meta["ranking"] = ranking_meta(rank_among, "kind", units)
-    rollups = full[full["level"] != "unit"].copy()
+    rollups = full[full["level"] != UNIT_LEVEL].copy()
     if scope is not None:  # the pooled root of a scoped user is their scope, already listed
-        rollups = rollups[rollups["level"] != "root"]
+        rollups = rollups[rollups["level"] != ROOT_LEVEL]
     meta["notes"] = list(meta.get("notes") or []) + [  # a new list: `meta` may share it with a cached result
         "Rank intervals: analysis.ranking.rank_units (simulation, 95%), ranked within unit kind; "
         "comparison with parent: analysis.ranking.compare_to_parent (interval overlap)."]
     return units.reset_index(drop=True), rollups.reset_index(drop=True), meta, period
+
+
+def _tables_or_404(year):
+    user = require("report")
+    if not _year_ok(year):
+        abort(404)
+    return (user,) + report_tables(user, year, _rank_among())
 
 
 @bp.get("/report")
@@ -72,61 +83,45 @@ def report():
 
 @bp.get("/report/<int:year>")
 def report_year(year):
-    user = require("report")
-    if not _year_ok(year):
-        abort(404)
-    rank_among = _rank_among()
-    units, rollups, meta, period = report_tables(user, year, rank_among)
+    from ..services.reports import rank_words, ranking_rule
+
+    user, units, rollups, meta, period = _tables_or_404(year)
     kind = request.args.get("kind", "")
     kinds = sorted(set(units["kind"])) if len(units) else []
     shown = units[units["kind"] == kind] if kind in kinds else units
     years = list(range(current_report_year(), current_report_year() - 4, -1))
     return render_template("staff/report.html", year=year, years=years, units=records(shown),
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
-                           method_version=meta.get("method_version"), rank_among=rank_among,
+                           method_version=meta.get("method_version"), rank_among=meta["ranking"]["rank_among"],
                            ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))
 
 
-def _value_words():
-    from .common import target_text  # noqa: F401
-
-    return {
-        "kind": {k: str(v) for k, v in KIND_LABELS.items()},
-        "level": {k: str(v) for k, v in KIND_LABELS.items()} | {"unit": _("unit")},
-        "adequacy": {"adequate": _("adequate"), "inadequate": _("too small"),
-                     "no_population": _("no volume"), "not_eligible": _("too few transactions")},
-        "target_status": {"met": _("met"), "not_met": _("not met"), "inconclusive": _("inconclusive")},
-        "vs_parent": {"above": _("above parent"), "below": _("below parent"),
-                      "not_different": _("not different"), "unknown": "", "no_parent": ""},
-    }
+def _audit_download(user, year, fmt):
+    record(actor=user.username, user_id=user.id, action="export_report", target_type="report",
+           target_id=str(year), details={"format": fmt})
+    db.session.commit()
 
 
 @bp.get("/report/<int:year>.xlsx")
 def report_xlsx_download(year):
-    user = require("report")
-    if not _year_ok(year):
-        abort(404)
-    units, rollups, meta, period = report_tables(user, year, _rank_among())
+    from ..services.reports import report_xlsx
+
+    user, units, rollups, meta, period = _tables_or_404(year)
     data = report_xlsx(units, rollups, meta, title=_("Citizen satisfaction index, report year %(y)s", y=year),
-                       translate=_, value_words=_value_words(), lang=_lang())
-    record(actor=user.username, user_id=user.id, action="export_report", target_type="report",
-           target_id=str(year), details={"format": "xlsx"})
-    db.session.commit()
+                       translate=_, value_words=value_words(), lang=_lang())
+    _audit_download(user, year, "xlsx")
     return FlaskResponse(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.xlsx"'})
 
 
 @bp.get("/report/<int:year>.csv")
 def report_csv_download(year):
-    user = require("report")
-    if not _year_ok(year):
-        abort(404)
-    units, rollups, meta, period = report_tables(user, year, _rank_among())
     import pandas as pd
 
+    from ..services.reports import report_csv
+
+    user, units, rollups, meta, period = _tables_or_404(year)
     both = pd.concat([units, rollups], ignore_index=True) if len(rollups) else units
-    record(actor=user.username, user_id=user.id, action="export_report", target_type="report",
-           target_id=str(year), details={"format": "csv"})
-    db.session.commit()
+    _audit_download(user, year, "csv")
     return FlaskResponse("\ufeff" + report_csv(both, meta, lang=_lang()), mimetype="text/csv; charset=utf-8",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.csv"'})

@@ -91,7 +91,13 @@ def test_flask_index_without_rank_still_names_the_method_and_refuses_an_unknown_
     bad = runner.invoke(args=["index", "compute", "--period", "2025", "--rank", "--rank-among", "some",
                               "--out", str(out)])
     assert bad.exit_code == 2 and "some" in bad.output and "Traceback" not in bad.output
-    assert set(RANK_AMONG) == {"adequate", "all"}
+
+
+def test_flask_rank_among_choices_are_the_analysis_ones():
+    from survey_app.cli.index import index_compute
+
+    opt = next(o for o in index_compute.params if o.name == "rank_among")
+    assert tuple(opt.type.choices) == RANK_AMONG and opt.default == RANK_AMONG[0]
 
 
 def ranking_csv_files(tmp_path) -> dict:
