@@ -116,21 +116,21 @@ def _chart(unit, period, ids, name, trend_by):
         target, target_label = _target_of(row)
         return charts.interval_chart(
             [str(ELEMENT_LABELS[e["key"]]) for e in el], [e["rate"] for e in el], [e["low"] for e in el],
-            [e["high"] for e in el], target=target, title=_("Satisfied (%) per element, with 95% interval"),
-            target_label=target_label, xlabel=_("% satisfied"))
+            [e["high"] for e in el], target=target, title=_("Satisfied (%) per element, with 95% band"),
+            target_label=target_label, xlabel=_("Satisfied (%)"))
     if name == "trend":
         tr = trend_series(unit, period, ids, trend_by)
         target, target_label = _target_of(unit_row(table_of(safe_index(period, ids)), unit.code))
         return charts.trend_chart(
             [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
-            target=target, title=_("Satisfaction index over time, with 95% band"), ylabel=_("% satisfied"),
+            target=target, title=_("Satisfaction index over time, with 95% band"), ylabel=_("Satisfied (%)"),
             target_label=target_label)
     if name == "distribution":
         d = distribution(ids, period)
         keys = element_keys()
         return charts.distribution_chart(
             [str(ELEMENT_LABELS[k]) for k in keys], [d[k] for k in keys], [str(s) for s in SCALE_LABELS],
-            title=_("Answers per element (% of answers)"), xlabel=_("% of answers"))
+            title=_("Share of answers per element (%)"), xlabel=_("Share of answers (%)"))
     if name == "drivers":
         d = drivers_table(unit, period, ids, safe_index(period, ids))
         if d is None:
@@ -139,16 +139,16 @@ def _chart(unit, period, ids, name, trend_by):
         return charts.drivers_chart(
             [str(ELEMENT_LABELS.get(e, e)) for e in d["element"]], list(d["importance"]), list(d["performance"]),
             float(d["importance"].median()), float(d["performance"].median()),
-            title=_("What matters most, and how well it is done"), xlabel=_("Performance (% satisfied)"),
-            ylabel=_("Importance (% of influence)"), quadrant_labels=[_("improve first"), _("keep up")])
+            title=_("What matters most, and how well it is done"), xlabel=_("Performance (satisfied, %)"),
+            ylabel=_("Importance (influence, %)"), quadrant_labels=[_("improve first"), _("keep up")])
     if name == "counters":
         ctr = counters_table(unit, period, ids)
         if ctr.empty:
             return None
         return charts.interval_chart(
             [str(c) for c in ctr["unit_code"]], list(ctr["index"]), list(ctr["index_ci_low"]),
-            list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% interval"),
-            xlabel=_("% satisfied"))
+            list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% band"),
+            xlabel=_("Satisfied (%)"))
     return None
 
 
