@@ -52,8 +52,8 @@ def make_response(unit, answers: dict[str, int] | None = None, *, counter=None,
                   submitted_at: dt.datetime | None = None, channel="qr", instrument="counter-quick",
                   stratum=ALL_STRATUM, **kw):
     from survey_app.extensions import db
-    from survey_app.services.instruments import latest
     from survey_app.models import Answer, Response
+    from survey_app.services.instruments import latest
 
     inst = latest(db.session, instrument)
     r = Response(id=uuid.uuid4(), unit=unit, counter=counter, instrument_id=inst.id, channel=channel,
@@ -77,9 +77,9 @@ def make_volume(unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.dat
 
 
 def make_user(username=None, role="analyst", unit=None, password=PASSWORD):
-    from survey_app.services.accounts import hash_password
     from survey_app.extensions import db
     from survey_app.models import User
+    from survey_app.services.accounts import hash_password
 
     u = User(username=username or f"user{next(_seq)}", password_hash=hash_password(password), role=role,
              unit_id=unit.id if unit else None)
@@ -131,11 +131,11 @@ def seed_world(app) -> dict:
     The responses lie between the start of the current report year and now:
     call it under the `frozen_clock` fixture (the `world` fixture does), or in
     the first days after the 15/12 cut-off some fall into the previous year."""
-    from survey_app.services.responses import insert_responses
     from survey_app.extensions import db
-    from survey_app.services.instruments import latest
     from survey_app.models import Target, answer_pattern
+    from survey_app.services.instruments import latest
     from survey_app.services.periods import current_report_year, resolve_period
+    from survey_app.services.responses import insert_responses
 
     rng = random.Random(7)
     with app.app_context():

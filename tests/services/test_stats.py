@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses
-from survey_app.services import csv_export, stats
 from survey_app.extensions import db
 from survey_app.models import Response
+from survey_app.services import csv_export, stats
 from tests.factories import make_counter, make_response, make_unit, make_volume
 
 UTC = dt.timezone.utc
@@ -83,8 +83,8 @@ def test_compressed_frame_is_smaller_than_responses(ctx):
 
 def test_scope_limits_rows(ctx):
     _seed_small(np.random.default_rng(5))
-    from survey_app.services.units import subtree_ids
     from survey_app.models import Unit
+    from survey_app.services.units import subtree_ids
 
     x2 = db.session.scalar(select(Unit).where(Unit.code == "X2"))
     res = stats.compute_index("2025", unit_ids=subtree_ids(x2.id))

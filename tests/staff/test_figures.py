@@ -6,7 +6,6 @@ import re
 from analysis.schema import ITEM_KEYS
 
 
-
 def _stats_rows(app, period_label, unit_ids):
     """{(unit_code, level): row} of `services.stats.compute_index` for these units."""
     from survey_app.services import stats
@@ -114,9 +113,8 @@ def test_figures_cache_uses_flask_caching_and_audited_changes_invalidate(sapp, w
 
 
 def test_admin_unit_search_takes_percent_and_underscore_literally(sapp, world, as_role):
-    from tests.factories import make_unit
-
     from survey_app.extensions import db
+    from tests.factories import make_unit
 
     with sapp.app_context():
         make_unit("X_1", kind="commune", name_vi="Xã Gạch Dưới")
