@@ -12,8 +12,7 @@ import pytest
 from analysis import METHOD_VERSION
 from analysis.__main__ import main as analysis_main
 from analysis.ranking import RANK_AMONG, ranking_note
-from tests.factories import (RANKING_UNITS, make_responses, make_units, make_volumes, seed_ranking_province,
-                             uniform_rows)
+from tests.factories import RANKING_UNITS, make_responses, make_units, make_volumes, seed_ranking_province, uniform_rows
 
 
 @pytest.fixture
