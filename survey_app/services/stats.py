@@ -23,7 +23,7 @@ from flask import current_app
 from analysis import IndexOptions, IndexResult, InputError, Period
 from analysis import compute_index as analysis_compute_index
 from analysis.periods import previous_period
-from analysis.schema import UNDER_18
+from analysis.schema import UNDER_18, UNIT_COLUMNS, VOLUME_COLUMNS
 from analysis.targets import resolve_targets, target_status
 
 from ..extensions import db
@@ -33,8 +33,7 @@ from .responses import in_period
 
 DRIVERS_MIN_N = 100
 
-UNIT_FRAME_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
-                      "successor_code"]
+UNIT_FRAME_COLUMNS = list(UNIT_COLUMNS)
 
 
 def _period(period) -> Optional[Period]:
@@ -101,7 +100,7 @@ def volumes_frame(period: Optional[Period] = None, unit_ids: Optional[Iterable[i
     if period is not None:
         q = q.where(Volume.period_end >= period.first, Volume.period_start <= period.last)
     frame = pd.DataFrame(db.session.execute(q).all(),
-                         columns=["unit_code", "period_start", "period_end", "stratum", "transactions"])
+                         columns=list(VOLUME_COLUMNS))
     for c in ("period_start", "period_end"):
         frame[c] = frame[c].map(lambda d: d.isoformat())
     return frame
