@@ -198,6 +198,39 @@ def seed_world(app) -> dict:
                     counter_in="P-A-Q1", counter_out="Q-Y-Q1")
 
 
+#: The units of `seed_ranking_province`: code -> (kind, transactions N, responses n, share satisfied).
+#: Adequate samples (Yamane, e = 0.05): R-A1..R-A3 (N 100, n 90 >= 80) and R-D1 (N 50, n 48 >= 45);
+#: not adequate: R-ONE (one response, 100% satisfied: SE reported 0) and R-S (20 of 400).
+RANKING_UNITS = {
+    "R-A1": ("commune", 100, 90, 0.95), "R-A2": ("commune", 100, 90, 0.8), "R-A3": ("commune", 100, 90, 0.6),
+    "R-ONE": ("commune", 500, 1, 1.0), "R-S": ("commune", 400, 20, 0.9), "R-D1": ("department", 50, 48, 0.85),
+}
+
+
+def seed_ranking_province(app, username: str = "boss") -> dict:
+    """Province R with the units of RANKING_UNITS, report year 2025, and an
+    admin `username`: the demo's ranking problem in small (a one-response
+    commune at 100% beside adequate ones).  Returns {"adequate": codes,
+    "inadequate": codes, "year": 2025, "user": username}."""
+    from survey_app.extensions import db
+
+    with app.app_context():
+        prov = make_unit("R", kind="province", name_vi="Tỉnh Xếp Hạng")
+        for code, (kind, N, n, share) in RANKING_UNITS.items():
+            unit = make_unit(code, kind=kind, parent=prov)
+            counter = make_counter(unit)
+            make_volume(unit, N)
+            happy = round(share * n)
+            for i in range(n):
+                value = 5 if i < happy else 2
+                make_response(unit, {k: value for k in ITEM_KEYS}, counter=counter,
+                              submitted_at=dt.datetime(2025, 3, 1, 3, tzinfo=UTC) + dt.timedelta(minutes=7 * i))
+        make_user(username, role="admin", password=PASSWORD)
+        db.session.commit()
+    return {"adequate": ["R-A1", "R-A2", "R-A3", "R-D1"], "inadequate": ["R-ONE", "R-S"], "year": 2025,
+            "user": username}
+
+
 # ------------------------------------------------------------------ analysis frames (pure pandas, no app)
 
 ITEMS = list(ITEM_KEYS)
