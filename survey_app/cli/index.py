@@ -4,11 +4,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from .common import fail, period_or_fail, subtree_or_fail
+from analysis.schema import RANK_AMONG
 
-#: `analysis.ranking.RANK_AMONG`, spelled here so that loading the CLI does not import scipy
-#: (tests/cli/test_index_rank.py checks that the two agree).
-RANK_AMONG = ("adequate", "all")
+from .common import fail, period_or_fail, subtree_or_fail
 
 index_cli = AppGroup("index", help="Satisfaction indices computed on the database.")
 
