@@ -36,7 +36,34 @@ def check_production(app: Flask, secret_from_file: bool) -> None:
     app.config["REMEMBER_COOKIE_SECURE"] = True
 
 
+#: Methods that may carry a request body.  Only POST ever writes (the views
+#: branch on ``request.method == "POST"``); PUT and PATCH are refused by the
+#: routing (405) since no route declares them.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def has_body() -> bool:
+    """True when the request announces a body (a length above 0 or a chunked transfer)."""
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def refuse_body_on_read_methods():
+    """400 for a GET, HEAD, OPTIONS or DELETE that carries a body.  Flask
+    answers HEAD with the GET view, so a form body on a HEAD must never reach
+    a view that could read it as a submission (issue 11, HEAD stuffing)."""
+    if request.method in BODY_METHODS or not has_body():
+        return None
+    from flask_babel import gettext as _
+
+    from .errors import error_page
+
+    return error_page(400, _("Request not accepted"),
+                      _("This address does not accept data sent this way. Please use the form on the page."))
+
+
 def init_security(app: Flask) -> None:
+    app.before_request(refuse_body_on_read_methods)
+
     @app.after_request
     def _headers(resp):
         h = resp.headers

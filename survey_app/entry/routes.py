@@ -118,7 +118,7 @@ def sheet():
         day = dt.date.fromisoformat(day_text) if day_text else today
     except ValueError:
         day = None
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: only POST stores a questionnaire
         return _render_sheet(counter, inst, channel, (day or today).isoformat(),
                              alert=_("Saved. Next questionnaire.") if request.args.get("saved") else None)
 

@@ -20,7 +20,7 @@ def _login_rate():
 @limiter.limit(_login_rate, methods=["POST"], error_message="too many sign-in attempts")
 def login():
     nxt = _safe_next(request.values.get("next", "/staff/"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: only POST signs in
         if current_user.is_authenticated:
             return redirect(nxt)
         return render_template("staff/login.html", next=nxt, username="")
