@@ -61,8 +61,42 @@ def refuse_body_on_read_methods():
                       _("This address does not accept data sent this way. Please use the form on the page."))
 
 
+#: Form bodies up to this size are read whole and checked against their
+#: Content-Length before any view sees them (larger ones are refused by the
+#: views' own limits or by werkzeug's MAX_FORM_MEMORY_SIZE).
+CHECKED_FORM_BYTES = 512 * 1024
+
+
+def refuse_truncated_form():
+    """400 for a url-encoded POST whose body is shorter than its Content-Length
+    (an upload cut off mid-way): a partial form must never be stored as a
+    shorter response.  The body is cached, so the form parser reads the same
+    bytes afterwards."""
+    if request.method not in BODY_METHODS or request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    expected = request.content_length
+    if not expected or expected > CHECKED_FORM_BYTES:
+        return None
+    from werkzeug.exceptions import ClientDisconnected
+
+    try:
+        got = len(request.get_data(cache=True))
+    except ClientDisconnected:
+        got = -1
+    if got == expected:
+        return None
+    from flask_babel import gettext as _
+
+    from .errors import error_page
+
+    return error_page(400, _("The form did not arrive complete"),
+                      _("Part of what was sent was lost on the way, so nothing was saved. "
+                        "Please go back and press “Send” again."))
+
+
 def init_security(app: Flask) -> None:
     app.before_request(refuse_body_on_read_methods)
+    app.before_request(refuse_truncated_form)
 
     @app.after_request
     def _headers(resp):
