@@ -14,7 +14,9 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 # The address served, seen by the app too: printed links and QR codes follow it (PUBLIC_BASE_URL wins).
 RUN_ENV := FLASK_RUN_HOST=$(HOST) FLASK_RUN_PORT=$(PORT)
 
-.PHONY: run test test-sqlite test-postgresql setup setup-dev lint system-deps db bench clean
+CATALOGUES := survey_app/translations
+
+.PHONY: run test test-sqlite test-postgresql setup setup-dev catalogues messages lint system-deps db bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +31,17 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed catalogues
+
+# The compiled message catalogue (git-ignored .mo), built at set-up, never by the app.
+catalogues: $(VENV)/.installed
+	$(BIN)/pybabel -q compile -d $(CATALOGUES)
+
+# After adding or changing messages: extract them all (babel.cfg) and merge them into the .po;
+# then translate the new empty msgstr entries and run `make setup`.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k translate --no-location -w 120 -o $(CATALOGUES)/messages.pot .
+	$(BIN)/pybabel -q update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -w 120 --no-fuzzy-matching --ignore-obsolete
 
 setup-dev: setup $(VENV)/.dev-installed
 

@@ -34,12 +34,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pandas as pd
-
 from .schema import DEFAULT_TZ, REPORT_CUTOFF
+
+if TYPE_CHECKING:  # pandas only where a mask is computed: parsing periods stays light (the app's pages)
+    import numpy as np
+    import pandas as pd
 
 __all__ = [
     "Period",
@@ -214,6 +216,8 @@ def period_contains(period: Period, ts) -> np.ndarray | pd.Series:
     ``ts`` is a pandas Series (returns a Series) or anything ``pd.to_datetime``
     accepts; naive values are rejected because local time would be ambiguous.
     """
+    import pandas as pd
+
     if isinstance(ts, pd.Series):
         s = ts if isinstance(ts.dtype, pd.DatetimeTZDtype) else pd.to_datetime(ts, utc=True, format="ISO8601")
         return (s >= pd.Timestamp(period.start)) & (s < pd.Timestamp(period.end))

@@ -11,7 +11,7 @@ demo province with `demo.seed` (bulk COPY), then drives the pages in-process
 through the Flask test client signed in as the province analyst:
 
 * each page is timed cold (figures cache empty), then warmed up with 3 requests
-  and timed over `--requests` requests (the figures cache of `staff.common`
+  and timed over `--requests` requests (the Flask-Caching figures cache of `staff.figures`
   holds the analysis results for STAFF_CACHE_SECONDS, 300 s by default);
 * the same pages are timed again with the cache off (STAFF_CACHE_SECONDS = 0),
   i.e. every request runs the SQL aggregation and `analysis` (`--uncached-requests`, default 5);

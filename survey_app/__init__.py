@@ -76,10 +76,8 @@ def create_app(config=None, instance_path=None) -> Flask:
 
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
-    from .entry import bp as entry_bp
     from .errors import register_error_handlers
 
-    app.register_blueprint(entry_bp, url_prefix="/staff/entry")
     register_error_handlers(app)
 
     from .cli import register_cli

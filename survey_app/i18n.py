@@ -1,41 +1,28 @@
-"""Language selection and message catalogues (Flask-Babel).
+"""Language selection and the message catalogue (Flask-Babel).
 
 Vietnamese is the default.  `?lang=en` (or `vi`) switches and is remembered
-in a `lang` cookie.  Message ids are English; the Vietnamese catalogue lives in
-`translations/vi/LC_MESSAGES/*.po` (one file per area) and is merged and
-compiled to `messages.mo` on start-up when a `.po` is newer (so a fresh clone needs no extra build step).
+in a `lang` cookie.  Message ids are English; the Vietnamese catalogue is
+`translations/vi/LC_MESSAGES/messages.po`, extracted and updated with
+`make messages` (babel.cfg) and compiled to `messages.mo` at set-up
+(`make setup`: `pybabel compile`), never by the app.
 """
-import os
+import logging
 from pathlib import Path
 
 from flask import request
 
 TRANSLATIONS = Path(__file__).parent / "translations"
+log = logging.getLogger(__name__)
 
 
-def compile_catalogues() -> None:
-    """Merge every `*.po` of a language (messages.po, public.po, staff.po, ...)
-    into its `messages.mo`, when any of them is newer than the `.mo`."""
-    from babel.messages.catalog import Catalog
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    for lc_dir in TRANSLATIONS.glob("*/LC_MESSAGES"):
-        sources = sorted(lc_dir.glob("*.po"))
-        mo = lc_dir / "messages.mo"
-        if not sources or (mo.exists() and mo.stat().st_mtime >= max(p.stat().st_mtime for p in sources)):
-            continue
-        locale = lc_dir.parent.name
-        merged = Catalog(locale=locale)
-        for po in sources:
-            with po.open("rb") as fh:
-                for message in read_po(fh, locale=locale):
-                    if message.id and message.string:
-                        merged.add(message.id, message.string, context=message.context)
-        tmp = lc_dir / f"messages.mo.{os.getpid()}.tmp"
-        with tmp.open("wb") as fh:
-            write_mo(fh, merged)
-        tmp.replace(mo)
+def stale_catalogues() -> list[Path]:
+    """The `.po` files whose compiled `.mo` is missing or older (run `make setup`)."""
+    out = []
+    for po in sorted(TRANSLATIONS.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            out.append(po)
+    return out
 
 
 def select_locale() -> str:
@@ -52,7 +39,10 @@ def select_locale() -> str:
 
 
 def init_i18n(app, babel) -> None:
-    compile_catalogues()
+    stale = stale_catalogues()
+    if stale:
+        log.warning("translations not compiled or out of date (%s): run `make setup`; pages fall back to English",
+                    ", ".join(str(p.relative_to(TRANSLATIONS)) for p in stale))
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(TRANSLATIONS))
 

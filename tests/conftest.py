@@ -81,7 +81,18 @@ def pytest_collection_modifyitems(config, items):
             items[:] = keep
 
 
+def _compile_catalogues() -> None:
+    """The message catalogue as `make setup` compiles it (the app never does), once per run, so the
+    tests see the .po as it is; a broken translation (placeholders) stops the run."""
+    from babel.messages.frontend import CommandLineInterface
+
+    directory = Path(__file__).resolve().parent.parent / "survey_app" / "translations"
+    if CommandLineInterface().run(["pybabel", "-q", "compile", "-d", str(directory)]):
+        pytest.exit("pybabel compile failed: fix survey_app/translations (see the errors above)", returncode=4)
+
+
 def pytest_configure(config):
+    _compile_catalogues()
     config.addinivalue_line("markers", "dbless: touches no database of the chosen backend "
                                        "(set by conftest; left out of the --db postgresql pass)")
     today = config.getoption("--today")

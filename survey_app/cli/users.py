@@ -20,11 +20,11 @@ users_cli = AppGroup("users", help="Staff accounts.")
 @click.option("--unit", "unit_code", default=None, help="Unit code of the user's scope (required but for admin).")
 def users_create(username, password, role, unit_code):
     """Create a staff user scoped to a unit subtree."""
-    from ..services.accounts import MIN_PASSWORD_LENGTH, hash_password, password_ok
+    from ..services.accounts import hash_password, password_problem
     from ..services.audit import record
 
-    if not password_ok(password):
-        fail(f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự.", 2)
+    if password_problem(password):
+        fail(password_problem(password), 2)
     unit = None
     if role != "admin" and not unit_code:
         fail(f"Vai trò {role} cần --unit (phạm vi đơn vị).", 2)

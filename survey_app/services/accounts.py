@@ -50,6 +50,22 @@ def password_ok(password: str) -> bool:
     return len(password or "") >= MIN_PASSWORD_LENGTH
 
 
+def password_problem(password: str) -> Optional[str]:
+    """Why `password` may not be used (a translated sentence: the page's
+    language, or the default language in a command), or None when it may."""
+    from contextlib import nullcontext
+
+    from flask import has_request_context
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    if password_ok(password):
+        return None
+    language = nullcontext() if has_request_context() else force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])
+    with language:
+        return _("The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
+
+
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 

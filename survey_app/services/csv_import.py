@@ -18,9 +18,8 @@ import hashlib
 import io
 import uuid
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
-import pandas as pd
 from flask import current_app, has_request_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -28,7 +27,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from analysis.errors import InputError
-from analysis.io import criteria_columns, prepare_responses, prepare_units, prepare_volumes
 from analysis.schema import (
     AGE_GROUPS,
     ALL_STRATUM,
@@ -56,6 +54,11 @@ from .instruments import item_specs
 from .periods import local_today
 from .privacy import mask_pii
 from .responses import insert_responses
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas and analysis.io are imported by the importers themselves: importing this module (the staff
+# pages do) stays light, so creating the app never loads the statistics stack.
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -171,6 +174,8 @@ def _read_csv(data: bytes, filename: str, required) -> tuple[pd.DataFrame, list[
     """The file as a frame of trimmed strings (one row per record, blank records
     skipped) with each row's line number, and the rows whose cell count does not
     match the header.  The columns' rules are applied by `analysis.io`."""
+    import pandas as pd
+
     if len(data) > MAX_FILE_BYTES:
         raise _reject(filename, _l("the file is too large (at most 200 MB)"))
     try:
@@ -272,6 +277,10 @@ def import_units(data: bytes, filename: str, actor: str = "cli") -> ImportResult
     the counter belongs to).  The rows are checked by `analysis.io.prepare_units`
     (references may also name units already stored); here only what needs the
     database or its columns: one row per code, lengths, counters."""
+    import pandas as pd
+
+    from analysis.io import prepare_units
+
     frame, lines, errors = _read_csv(data, filename, UNIT_COLUMNS)
     existing = {u.code: u for u in db.session.scalars(select(Unit))}
     existing_counters = {c.code: c for c in db.session.scalars(select(Counter))}
@@ -376,6 +385,10 @@ def import_volumes(data: bytes, filename: str, actor: str = "cli") -> ImportResu
     """Add transaction volumes; a row with the same (unit, period, stratum) as a
     stored one replaces its count.  Rows checked by `analysis.io.prepare_volumes`
     (units must exist in the database); here: stratum length, repeated rows."""
+    import pandas as pd
+
+    from analysis.io import prepare_volumes
+
     frame, lines, errors = _read_csv(data, filename, VOLUME_COLUMNS)
     units = {code: uid for uid, code in db.session.execute(select(Unit.id, Unit.code))}
     prepared, problems = _validate(prepare_volumes, frame, lines, filename, known_units=set(units))
@@ -428,6 +441,8 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
     `analysis.io.prepare_responses` (units must exist); here what needs the
     database or its columns: ids (UUID, once in the file, not yet stored),
     counters, channel, questionnaire and its questions, respondent fields."""
+    from analysis.io import criteria_columns, prepare_responses
+
     frame, lines, errors = _read_csv(data, filename, RESPONSE_COLUMNS)
     instruments = _instrument_index(db.session)
     if not instruments:

@@ -17,36 +17,46 @@ import pandas as pd
 
 from .csv_export import csv_safe
 
+
+def N_(message: str) -> str:
+    """Marks `message` for `pybabel extract`; it is translated where it is written out (`translate`)."""
+    return message
+
+
 # (column in the ranked table, header key, kind) — kind: text | int | pct | num
 REPORT_COLUMNS = [
-    ("rank", "Rank", "num"),
-    ("rank_low", "Rank interval: best", "int"),
-    ("rank_high", "Rank interval: worst", "int"),
-    ("unit_code", "Unit code", "text"),
-    ("name_vi", "Unit", "text"),
-    ("kind", "Kind", "text"),
-    ("level", "Level", "text"),
-    ("parent_code", "Parent", "text"),
-    ("index", "Satisfaction index", "pct"),
-    ("index_ci_low", "95% interval: low", "pct"),
-    ("index_ci_high", "95% interval: high", "pct"),
-    ("moe", "Margin of error", "pct"),
-    ("overall_rate", "Overall satisfaction", "pct"),
-    ("access_rate", "Access", "pct"),
-    ("procedure_rate", "Procedure", "pct"),
-    ("staff_rate", "Civil servant", "pct"),
-    ("result_rate", "Result", "pct"),
-    ("feedback_rate", "Feedback", "pct"),
-    ("n", "Responses (n)", "int"),
-    ("N", "Transactions (N)", "int"),
-    ("response_rate", "Response rate", "pct"),
-    ("required_n", "Required n", "int"),
-    ("adequacy", "Sample adequacy", "text"),
-    ("target", "Target", "pct"),
-    ("target_status", "Target status", "text"),
-    ("vs_parent", "Compared with parent", "text"),
-    ("flags", "Flags", "text"),
+    ("rank", N_("Rank"), "num"),
+    ("rank_low", N_("Rank interval: best"), "int"),
+    ("rank_high", N_("Rank interval: worst"), "int"),
+    ("unit_code", N_("Unit code"), "text"),
+    ("name_vi", N_("Unit"), "text"),
+    ("kind", N_("Kind"), "text"),
+    ("level", N_("Level"), "text"),
+    ("parent_code", N_("Parent"), "text"),
+    ("index", N_("Satisfaction index"), "pct"),
+    ("index_ci_low", N_("Interval (95%): low"), "pct"),
+    ("index_ci_high", N_("Interval (95%): high"), "pct"),
+    ("moe", N_("Margin of error"), "pct"),
+    ("overall_rate", N_("Overall satisfaction"), "pct"),
+    ("access_rate", N_("Access"), "pct"),
+    ("procedure_rate", N_("Procedure"), "pct"),
+    ("staff_rate", N_("Civil servant"), "pct"),
+    ("result_rate", N_("Result"), "pct"),
+    ("feedback_rate", N_("Feedback"), "pct"),
+    ("n", N_("Responses (n)"), "int"),
+    ("N", N_("Transactions (N)"), "int"),
+    ("response_rate", N_("Response rate"), "pct"),
+    ("required_n", N_("Required n"), "int"),
+    ("adequacy", N_("Sample adequacy"), "text"),
+    ("target", N_("Target"), "pct"),
+    ("target_status", N_("Target status"), "text"),
+    ("vs_parent", N_("Compared with parent"), "text"),
+    ("flags", N_("Flags"), "text"),
 ]
+
+#: The method sheet's words for the reasons a response was left out.
+LEFT_OUT = {"excluded": N_("Left out: excluded"), "outside_period": N_("Left out: outside_period"),
+            "under_18": N_("Left out: under_18")}
 
 
 def _clean(v):
@@ -154,18 +164,18 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
     ws3["A1"].font = Font(bold=True)
     per = meta.get("period") or {}
     rows = [
-        ("Period", per.get("label", "")),
-        ("First day (local)", per.get("first", "")),
-        ("Last day (local)", per.get("last", "")),
-        ("Time zone", per.get("tz", "")),
-        ("Data cut-off (last response used)", meta.get("data_cutoff") or ""),
-        ("Responses read", meta.get("n_read", "")),
-        ("Responses used", meta.get("n_used", "")),
+        (N_("Period"), per.get("label", "")),
+        (N_("First day (local)"), per.get("first", "")),
+        (N_("Last day (local)"), per.get("last", "")),
+        (N_("Time zone"), per.get("tz", "")),
+        (N_("Data cut-off (last response used)"), meta.get("data_cutoff") or ""),
+        (N_("Responses read"), meta.get("n_read", "")),
+        (N_("Responses used"), meta.get("n_used", "")),
     ]
     for reason, n in (meta.get("n_left_out") or {}).items():
-        rows.append((f"Left out: {reason}", n))
-    rows.append(("Weighting cells", meta.get("cells", "")))
-    rows.append(("Generated at", meta.get("generated_at", "")))
+        rows.append((LEFT_OUT.get(reason, f"Left out: {reason}"), n))
+    rows.append((N_("Weighting cells"), meta.get("cells", "")))
+    rows.append((N_("Generated at"), meta.get("generated_at", "")))
     for k, v in rows:
         ws3.append([translate(k), _clean(v) if not isinstance(v, (dict, list)) else json.dumps(v)])
     ws3.append([])

@@ -214,7 +214,8 @@ def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable) -> pd.
     prev = index_of(before)
     if prev is None or prev.table.empty:
         return table
-    cols = ["unit_code", "level", "index", "index_se"]
+    # The published interval too: a period whose SE is reported 0 gets its working SE from it (METHODOLOGY §4).
+    cols = ["unit_code", "level", "index", "index_se", "index_ci_low", "index_ci_high"]
     tr = trend(table[cols], prev.table[cols], key=["unit_code", "level"], carry=())
     tr = tr.set_index(["unit_code", "level"])
     idx = pd.MultiIndex.from_frame(table[["unit_code", "level"]])
@@ -293,8 +294,8 @@ def distribution(unit_ids, period) -> dict[str, list[int]]:
 def drivers_table(unit_code: str, period, unit_ids, res, options: Optional[IndexOptions] = None,
                   **option_overrides) -> Optional[pd.DataFrame]:
     """`analysis.drivers.drivers` over the unit's eligible responses with the
-    design's own weights (`analysis.weighted_responses`, the same design as the
-    index `res`); None when there are too few responses."""
+    design's own weights, cells and FPC (`analysis.weighted_responses`, the same
+    design as the index `res`); None when there are too few responses."""
     from analysis import weighted_responses
     from analysis.drivers import drivers
 
@@ -312,7 +313,8 @@ def drivers_table(unit_code: str, period, unit_ids, res, options: Optional[Index
     try:
         weighted, _ = weighted_responses(frame, volumes_frame(period, ids), units_frame(), period=period,
                                          options=opts)
-        d = drivers(weighted, weight="weight", min_n=DRIVERS_MIN_N, count="count")
+        # The full design: cells as strata with their FPC (as `python -m analysis drivers` does).
+        d = drivers(weighted, weight="weight", min_n=DRIVERS_MIN_N, count="count", strata="cell", fpc="cell_N")
     except (InputError, ValueError, KeyError):
         return None
     if d.empty or not (d["status"] == "ok").any():

@@ -1,4 +1,10 @@
-"""Staff blueprint: login, dashboards, reports, exports, posters, imports, admin.
+"""Staff blueprint: sign-in, the overview, the unit page, the annual report,
+paper and phone entry, data import, QR posters and administration.
+
+One module per page (`overview`, `unit`, `report`, `entry`, `data`,
+`posters`, `admin`, `login`), the forms beside them in `forms.py`, the cached
+figures in `figures.py`, the session and permission checks in `auth.py`, the
+SVG charts in `charts.py`.
 
 Every route but the login page needs a signed-in user whose session has not
 timed out (`auth.session_expired`) nor been revoked (`session_version`, checked
@@ -16,16 +22,12 @@ PUBLIC_ENDPOINTS = {"staff.login"}
 
 @bp.record_once
 def _setup(state):
+    from .. import ui
     from ..extensions import login_manager
 
     login_manager.login_view = "staff.login"
     login_manager.login_message = None
-    app = state.app
-    for key, value in {"STAFF_IDLE_TIMEOUT": 30 * 60, "STAFF_ABSOLUTE_TIMEOUT": 12 * 3600,
-                       "STAFF_MAX_FAILED_LOGINS": 5, "STAFF_LOCK_SECONDS": 15 * 60,
-                       "STAFF_LOGIN_RATE": "30 per 5 minutes", "STAFF_PAGE_SIZE": 50,
-                       "STAFF_CACHE_SECONDS": 300}.items():
-        app.config.setdefault(key, value)
+    ui.init_app(state.app)  # settings (STAFF_*): survey_app/config.py
 
 
 @bp.before_request
@@ -58,5 +60,18 @@ def _safe_next(path: str) -> str:
     return path if path.startswith("/staff/") and not path.startswith("//") else "/staff/"
 
 
-from . import views_auth, dashboard, report, admin  # noqa: E402,F401
-from . import common  # noqa: E402,F401
+@bp.app_template_global()
+def staff_can(action: str) -> bool:
+    from .auth import can
+
+    return can(action)
+
+
+@bp.context_processor
+def _staff_user():
+    from .auth import db_user
+
+    return {"staff_user": db_user()}
+
+
+from . import admin, data, entry, login, overview, posters, report, unit  # noqa: E402,F401

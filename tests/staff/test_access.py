@@ -16,6 +16,7 @@ UNIT_ROUTES = [
     ("GET", "/staff/units/{u}/counters/{c}/poster.png", "posters"),
     ("POST", "/staff/units/{u}/counters/{c}/rotate", "rotate_token"),
     ("POST", "/staff/units/{u}/responses/{r}/exclusion", "exclude"),
+    ("POST", "/staff/units/{u}/responses/{r}/inclusion", "exclude"),
 ]
 GLOBAL_ROUTES = [
     ("GET", "/staff/", "view"),
@@ -35,7 +36,7 @@ GLOBAL_ROUTES = [
 def _call(client, method, url):
     if method == "GET":
         return client.get(url)
-    return client.post(url, data={"action": "include", "reason": ""})
+    return client.post(url, data={"reason": ""})
 
 
 def test_access_matrix(sapp, world):
@@ -121,6 +122,8 @@ def test_bad_ids_never_500(sapp, world, as_role):
         assert c.get(url).status_code in (200, 302, 404), url
     assert c.post("/staff/units/P-A/responses/not-a-uuid/exclusion", data={"action": "exclude"}).status_code == 404
     assert c.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion",
-                  data={"action": "explode"}).status_code == 400
+                  data={"reason": "x" * 501}).status_code == 400  # too long: refused, not cut
     assert c.post("/staff/admin/users/99999", data={}).status_code == 404
-    assert c.post("/staff/admin/targets", data={"action": "delete", "id": "x"}).status_code == 404
+    assert c.post("/staff/admin/users/99999/unlock", data={}).status_code == 404
+    assert c.post("/staff/admin/targets/x/delete", data={}).status_code == 404
+    assert c.post("/staff/admin/targets/99999/delete", data={}).status_code == 404

@@ -57,12 +57,11 @@ def test_unit_page_explains_and_shows_everything(sapp, world, as_role):
 def test_exclude_and_include_change_the_index_and_are_audited(sapp, world, as_role):
     c = as_role("unit_leader")
     before = _index_of(c.get("/staff/units/P-A").get_data(as_text=True))
-    r = c.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion",
-               data={"action": "exclude", "reason": "trùng lặp"})
+    r = c.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion", data={"reason": "trùng lặp"})
     assert r.status_code == 302
     after = _index_of(c.get("/staff/units/P-A").get_data(as_text=True))
     assert after != before
-    c.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion", data={"action": "include"})
+    c.post(f"/staff/units/P-A/responses/{world['flagged']}/inclusion")
     assert _index_of(c.get("/staff/units/P-A").get_data(as_text=True)) == before
     from survey_app.extensions import db
     from survey_app.models import AuditLog
@@ -72,8 +71,7 @@ def test_exclude_and_include_change_the_index_and_are_audited(sapp, world, as_ro
         assert "response_exclude" in acts and "response_include" in acts
     # counter staff may not
     cs = as_role("counter_staff")
-    assert cs.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion",
-                   data={"action": "exclude"}).status_code == 403
+    assert cs.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion").status_code == 403
 
 
 def test_responses_csv_is_streamed_escaped_and_scoped(sapp, world, as_role):
@@ -138,7 +136,10 @@ def test_import_reports_row_errors_and_scope(sapp, world, as_role):
                content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     assert 'id="import-errors"' in html and "<td class=\"num\">3</td>" in html
-    assert c.post("/staff/data/import", data={"kind": "units"}).status_code == 200  # not offered: message
+    r = c.post("/staff/data/import", data={"kind": "units"})  # not offered to an analyst, and no file
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert "Chọn loại dữ liệu trong tệp." in html and "Chọn tệp CSV để nhập." in html
 
 
 def test_admin_changes_are_audited(sapp, world, as_role):
@@ -154,10 +155,10 @@ def test_admin_changes_are_audited(sapp, world, as_role):
     assert r.status_code == 302
     r = c.post("/staff/admin/units/P-B", data={"name_vi": "Xã Bình Minh", "kind": "commune", "parent_code": "P-B"})
     assert r.status_code == 400 and "dưới chính nó" in r.get_data(as_text=True)
-    assert c.post("/staff/admin/targets", data={"action": "add", "year": "2026", "unit_kind": "province",
+    assert c.post("/staff/admin/targets", data={"year": "2026", "unit_kind": "province",
                                                 "target": "92,5"}).status_code == 302
-    assert c.post("/staff/admin/targets", data={"action": "calendar", "cutoff_day": "31",
-                                                "cutoff_month": "2"}).status_code == 302
+    r = c.post("/staff/admin/calendar", data={"cutoff_day": "31", "cutoff_month": "2"})
+    assert r.status_code == 400 and "Nhập ngày và tháng chốt số liệu hợp lệ." in r.get_data(as_text=True)
     c.post("/staff/units/P-A/counters/P-A-Q1/rotate")
     html = c.get("/staff/admin/audit").get_data(as_text=True)
     for action in ("user_create", "unit_create", "unit_update", "target_set", "token_rotate"):

@@ -1,7 +1,8 @@
 """Server-rendered SVG charts (matplotlib, Agg, no pyplot state) for the staff pages.
 
 Each function takes plain numbers already computed by `analysis` (via
-`survey_app.services.stats`) and returns SVG bytes.  Text stays text (svg.fonttype
+`services.stats`) and returns SVG bytes; numbers on a chart are formatted by
+`ui.format` in the page's language.  Text stays text (svg.fonttype
 none), so charts are small, sharp in print and searchable; every chart is shown
 beside a data table on the page.  Colours are colour-blind safe (Okabe–Ito)
 and never the only carrier of meaning.
@@ -16,6 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
+
+from ..ui.format import num  # noqa: E402
 
 BLUE, ORANGE, GREEN, RED, GREY, SKY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#6b7280", "#56B4E9"
 LIKERT_COLOURS = ["#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac"]
@@ -53,7 +56,7 @@ def interval_chart(labels: Sequence[str], rates: Sequence, lows: Sequence, highs
                 ax.plot([lo * 100, hi * 100], [y, y], color=SKY, linewidth=6, solid_capstyle="butt")
             if _ok(r):
                 ax.plot([r * 100], [y], marker="o", color=BLUE, markersize=7)
-                ax.annotate(f"{r * 100:.1f}".replace(".", ","), (r * 100, y), xytext=(0, 7),
+                ax.annotate(num(r * 100, 1), (r * 100, y), xytext=(0, 7),
                             textcoords="offset points", ha="center", fontsize=8, color="#111")
         if _ok(target):
             ax.axvline(target * 100, color=RED, linestyle="--", linewidth=1.2)
@@ -119,7 +122,7 @@ def distribution_chart(labels: Sequence[str], counts: Sequence[Sequence[int]], s
                 w = 100.0 * c / total
                 ax.barh(y, w, left=left, color=LIKERT_COLOURS[k], edgecolor="white", height=0.7)
                 if w >= 7:
-                    ax.text(left + w / 2, y, f"{w:.0f}", ha="center", va="center", fontsize=8,
+                    ax.text(left + w / 2, y, num(w), ha="center", va="center", fontsize=8,
                             color="white" if k in (0, 4) else "#111")
                 left += w
         ax.set_yticks(ys)

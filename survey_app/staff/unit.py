@@ -1,0 +1,232 @@
+"""The unit page: its index and elements, trend, answers, drivers, counters,
+comments and flagged responses; the charts beside each table; excluding and
+re-including a response; the unit's responses as CSV."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Response as FlaskResponse
+from flask import abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Counter, Response
+from ..services.audit import record
+from ..services.csv_export import iter_response_rows
+from ..services.units import subtree_ids
+from ..ui.format import isnum, pct
+from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
+from . import bp
+from .auth import can, require, unit_in_scope_or_404
+from .figures import (
+    cached,
+    comments_query,
+    counters_table,
+    distribution,
+    drivers_table,
+    elements_of,
+    flagged_query,
+    records,
+    rows_by_code,
+    safe_index,
+    table_of,
+    trend_series,
+    trended,
+    unit_row,
+)
+from .forms import ExclusionForm, chosen_period, first_errors, int_arg, period_choices
+
+SCALE = ("1", "2", "3", "4", "5")
+COMMENTS_PER_PAGE = 20
+FLAGGED_PER_PAGE = 50
+CHARTS = ("elements", "trend", "distribution", "drivers", "counters")
+
+
+def _unit_context(code, action="view"):
+    user = require(action)
+    unit = unit_in_scope_or_404(user, code)
+    return user, unit, chosen_period(), subtree_ids(unit.id)
+
+
+def _trend_by() -> str:
+    return "quarter" if request.args.get("trend") == "quarter" else "year"
+
+
+@bp.get("/units/<code>")
+def unit_page(code):
+    user, unit, period, ids = _unit_context(code)
+    res = safe_index(period, ids)
+    table = trended(res, period, ids)
+    child_codes = sorted(u.code for u in unit.children)
+    rows = rows_by_code(table, child_codes + [unit.code])
+    row = rows.get(unit.code)
+    trend_by = _trend_by()
+    drv = drivers_table(unit, period, ids, res)
+    element = request.args.get("element", "")
+    rating = request.args.get("rating", "")
+    comments = db.paginate(comments_query(ids, period, element, rating), page=int_arg("cpage", 1, hi=100000),
+                           per_page=COMMENTS_PER_PAGE, error_out=False)
+    flagged = db.paginate(flagged_query(ids, period), page=int_arg("fpage", 1, hi=100000),
+                          per_page=FLAGGED_PER_PAGE, error_out=False)
+    counters = db.session.scalars(select_counters(unit)).all()
+    return render_template(
+        "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,
+        elements=elements_of(row), trend=trend_series(unit, period, ids, trend_by), trend_by=trend_by,
+        dist=distribution(ids, period), drivers=None if drv is None else records(drv),
+        counters_cmp=records(counters_table(unit, period, ids)),
+        children=[rows[c] for c in child_codes if c in rows], comments=comments, element=element, rating=rating,
+        flagged=flagged, counters=counters, meta=res.meta if res else {},
+        method_version=res.meta.get("method_version") if res else None, scale=SCALE,
+        can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm())
+
+
+def select_counters(unit):
+    return select(Counter).where(Counter.unit_id == unit.id).order_by(Counter.code)
+
+
+# ---------------------------------------------------------------- charts
+
+@bp.get("/units/<code>/charts/<name>.svg")
+def unit_chart(code, name):
+    user, unit, period, ids = _unit_context(code)
+    if name not in CHARTS:
+        abort(404)
+    trend_by = _trend_by()
+    data = cached("chart", lambda: _chart(unit, period, ids, name, trend_by), name, unit.code, period,
+                  sorted(ids), trend_by, str(get_locale()))
+    if data is None:
+        abort(404)
+    return FlaskResponse(data, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
+
+
+def _target_of(row):
+    target = row.get("target") if row else None
+    return (target, _("target %(t)s", t=pct(target, 0))) if isnum(target) else (None, "")
+
+
+def _chart(unit, period, ids, name, trend_by):
+    """SVG bytes of one chart of the unit page (None when there is nothing to draw)."""
+    from . import charts  # matplotlib: loaded by the first chart, not by the app
+
+    if name == "elements":
+        row = unit_row(table_of(safe_index(period, ids)), unit.code)
+        el = elements_of(row)
+        target, target_label = _target_of(row)
+        return charts.interval_chart(
+            [str(ELEMENT_LABELS[e["key"]]) for e in el], [e["rate"] for e in el], [e["low"] for e in el],
+            [e["high"] for e in el], target=target, title=_("Satisfied (%) per element, with 95% band"),
+            target_label=target_label, xlabel=_("Satisfied (%)"))
+    if name == "trend":
+        tr = trend_series(unit, period, ids, trend_by)
+        target, target_label = _target_of(unit_row(table_of(safe_index(period, ids)), unit.code))
+        return charts.trend_chart(
+            [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
+            target=target, title=_("Satisfaction index over time, with 95% band"), ylabel=_("Satisfied (%)"),
+            target_label=target_label)
+    if name == "distribution":
+        d = distribution(ids, period)
+        keys = element_keys()
+        return charts.distribution_chart(
+            [str(ELEMENT_LABELS[k]) for k in keys], [d[k] for k in keys], [str(s) for s in SCALE_LABELS],
+            title=_("Share of answers per element (%)"), xlabel=_("Share of answers (%)"))
+    if name == "drivers":
+        d = drivers_table(unit, period, ids, safe_index(period, ids))
+        if d is None:
+            return None
+        d = d[d["status"] == "ok"]
+        return charts.drivers_chart(
+            [str(ELEMENT_LABELS.get(e, e)) for e in d["element"]], list(d["importance"]), list(d["performance"]),
+            float(d["importance"].median()), float(d["performance"].median()),
+            title=_("What matters most, and how well it is done"), xlabel=_("Performance (satisfied, %)"),
+            ylabel=_("Importance (influence, %)"), quadrant_labels=[_("improve first"), _("keep up")])
+    if name == "counters":
+        ctr = counters_table(unit, period, ids)
+        if ctr.empty:
+            return None
+        return charts.interval_chart(
+            [str(c) for c in ctr["unit_code"]], list(ctr["index"]), list(ctr["index_ci_low"]),
+            list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% band"),
+            xlabel=_("Satisfied (%)"))
+    return None
+
+
+# ---------------------------------------------------------------- exclusions
+
+def _response_of(unit, rid) -> Response:
+    try:
+        rid_u = uuid.UUID(rid)
+    except ValueError:
+        abort(404)
+    resp = db.session.get(Response, rid_u)
+    if resp is None or resp.unit_id not in subtree_ids(unit.id):
+        abort(404)
+    return resp
+
+
+def _set_excluded(code, rid, exclude: bool):
+    user = require("exclude")
+    unit = unit_in_scope_or_404(user, code)
+    resp = _response_of(unit, rid)
+    form = ExclusionForm()
+    if not form.validate_on_submit():
+        for message in first_errors(form):
+            flash(message, "error")
+        abort(400)
+    reason = (form.reason.data or resp.flags or _("excluded by staff")) if exclude else ""
+    before = resp.excluded
+    resp.excluded = exclude
+    resp.excluded_reason = reason if exclude else None
+    action = "response_exclude" if exclude else "response_include"
+    record(actor=user.username, user_id=user.id, action=action, target_type="response",
+           target_id=str(resp.id), details={"unit": unit.code, "reason": reason, "was_excluded": before,
+                                            "flags": resp.flags})
+    db.session.commit()
+    flash(_("The response was excluded from the figures.") if exclude
+          else _("The response is counted in the figures again."), "info")
+    return redirect(url_for("staff.unit_page", code=code, period=form.period.data or None) + "#flagged")
+
+
+@bp.post("/units/<code>/responses/<rid>/exclusion")
+def exclude_response(code, rid):
+    """Leave a response out of every figure (with a reason; audited)."""
+    return _set_excluded(code, rid, True)
+
+
+@bp.post("/units/<code>/responses/<rid>/inclusion")
+def include_response(code, rid):
+    """Count an excluded response again (audited)."""
+    return _set_excluded(code, rid, False)
+
+
+# ---------------------------------------------------------------- export
+
+@bp.get("/units/<code>/responses.csv")
+def export_responses(code):
+    user, unit, period, ids = _unit_context(code, "export")
+    record(actor=user.username, user_id=user.id, action="export_responses", target_type="unit",
+           target_id=unit.code, details={"period": period.label})
+    db.session.commit()
+    start, end, id_list = period.start, period.end, sorted(ids)
+
+    def generate():
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        yield "\ufeff"
+        n = 0
+        for row in iter_response_rows(db.session, start=start, end=end, unit_ids=id_list, batch=5000):
+            w.writerow(row)
+            n += 1
+            if n % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    fname = f"responses_{unit.code}_{period.label.replace(':', '-')}.csv"
+    return FlaskResponse(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
+                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})

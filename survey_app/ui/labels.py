@@ -1,0 +1,157 @@
+"""Words the staff pages, charts and downloads show for codes: element, unit
+kind, role, quality flag, left-out reason, driver quadrant, adequacy and
+target status; and the plain-language sentences built from them.
+
+Labels are lazy (`_l`) so `pybabel extract` sees every message and each is
+translated when shown, in the reader's language.  Keys come from
+`analysis.schema` / `models` (never re-spelled as lists here); `check_labels`
+(run by the tests) proves every code has its label.
+"""
+from __future__ import annotations
+
+import math
+
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from analysis.schema import ELEMENTS, ITEM_KEYS, OVERALL, ROOT_LEVEL, UNDER_18, UNIT_KINDS, UNIT_LEVEL
+
+from .format import isnum, num, pct
+
+ELEMENT_LABELS = {
+    OVERALL: _l("Overall satisfaction"),
+    "access": _l("Access to the service"),
+    "procedure": _l("Administrative procedure"),
+    "staff": _l("Civil servant"),
+    "result": _l("Result"),
+    "feedback": _l("Handling of feedback"),
+}
+KIND_LABELS = {
+    "province": _l("Province"), "service_center": _l("Public service centre"), "department": _l("Department"),
+    "district": _l("District"), "commune": _l("Commune"), "ward": _l("Ward"), "other": _l("Other"),
+    ROOT_LEVEL: _l("Whole scope"),
+}
+ROLE_LABELS = {"counter_staff": _l("Counter staff"), "unit_leader": _l("Unit leader"),
+               "analyst": _l("Analyst"), "admin": _l("Administrator")}
+FLAG_LABELS = {
+    "low_n": _l("few responses (under 30 effective)"),
+    "wide_ci": _l("wide interval (over 30 points)"),
+    "over_population": _l("more responses than transactions"),
+    "strata_without_responses": _l("some procedure fields have no responses"),
+    "prorated_volume": _l("volume prorated to the period"),
+}
+LEFT_OUT_LABELS = {"excluded": _l("excluded"), UNDER_18: _l("under 18"), "outside_period": _l("outside the period")}
+QUADRANT_LABELS = {"improve_first": _l("improve first"), "keep_up": _l("keep up"),
+                   "lower_priority": _l("lower priority"), "possible_overkill": _l("already strong")}
+#: Answers 1–5, as the distribution chart's legend shows them.
+SCALE_LABELS = (_l("1 Very dissatisfied"), _l("2 Dissatisfied"), _l("3 Neutral"), _l("4 Satisfied"),
+                _l("5 Very satisfied"))
+ADEQUACY_WORDS = {"adequate": _l("adequate"), "inadequate": _l("too small"), "no_population": _l("no volume"),
+                  "not_eligible": _l("too few transactions")}
+TARGET_STATUS_WORDS = {"met": _l("met"), "not_met": _l("not met"), "inconclusive": _l("inconclusive")}
+VS_PARENT_WORDS = {"above": _l("above parent"), "below": _l("below parent"), "not_different": _l("not different")}
+
+
+def check_labels() -> list[str]:
+    """Codes without a label (empty when every element, kind and role has one)."""
+    from ..models import ROLES
+
+    missing = [k for k in ITEM_KEYS if k not in ELEMENT_LABELS]
+    missing += [k for k in UNIT_KINDS if k not in KIND_LABELS]
+    missing += [r for r in ROLES if r not in ROLE_LABELS]
+    return missing
+
+
+def element_keys(with_overall: bool = True) -> tuple[str, ...]:
+    """The elements in report order, then the overall question."""
+    return ELEMENTS + ((OVERALL,) if with_overall else ())
+
+
+def value_words() -> dict[str, dict[str, str]]:
+    """Code → words per column, for the report downloads (in the current language)."""
+    kinds = {k: str(v) for k, v in KIND_LABELS.items()}
+    return {
+        "kind": kinds,
+        "level": kinds | {UNIT_LEVEL: _("unit")},
+        "adequacy": {k: str(v) for k, v in ADEQUACY_WORDS.items()},
+        "target_status": {k: str(v) for k, v in TARGET_STATUS_WORDS.items()},
+        "vs_parent": {k: str(v) for k, v in VS_PARENT_WORDS.items()} | {"unknown": "", "no_parent": ""},
+    }
+
+
+def plain_interval(low, high, level: float = 0.95) -> str:
+    """“at least 91% and at most 98% of people are satisfied, with 95% confidence”."""
+    if not (isnum(low) and isnum(high)):
+        return _("Not enough answers to say how many people are satisfied.")
+    lo = math.floor(float(low) * 100 + 1e-9)
+    hi = math.ceil(float(high) * 100 - 1e-9)
+    return _("at least %(low)s%% and at most %(high)s%% of people are satisfied, with %(level)s%% confidence",
+             low=lo, high=hi, level=int(round(level * 100)))
+
+
+def adequacy_text(row, short: bool = False) -> tuple[str, str]:
+    """(css class, words) for the adequacy badge."""
+    a = str(row.get("adequacy") or "")
+    n, req = row.get("n"), row.get("required_n")
+    if a == "adequate":
+        return "ok", _("Sample large enough")
+    if a == "inadequate":
+        more = int(max(0, (req or 0) - (n or 0))) if isnum(req) and isnum(n) else None
+        if more is not None and short:
+            return "warn", _("%(more)s more responses needed", more=num(more))
+        if more is not None:
+            return "warn", _("Sample too small: %(more)s more responses needed", more=num(more))
+        return "warn", _("Sample too small")
+    if a == "no_population":
+        return "info", _("No transaction volume recorded")
+    if a == "not_eligible":
+        return "info", _("Too few transactions to sample")
+    return "info", "–"
+
+
+def target_text(row, short: bool = False) -> tuple[str, str]:
+    """(css class, words) for the target badge."""
+    s = str(row.get("target_status") or "")
+    t = row.get("target")
+    tt = pct(t, 0) if isnum(t) else ""
+    if short:
+        words = {"met": ("ok", _("Target %(t)s met", t=tt)), "not_met": ("bad", _("Target %(t)s not met", t=tt)),
+                 "inconclusive": ("warn", _("Not yet known (target %(t)s)", t=tt))}
+        return words.get(s, ("info", _("No target set")))
+    if s == "met":
+        return "ok", _("Target %(t)s met (even the lowest plausible value reaches it)", t=tt)
+    if s == "not_met":
+        return "bad", _("Target %(t)s not met (even the highest plausible value is below it)", t=tt)
+    if s == "inconclusive":
+        return "warn", _("Not yet known whether target %(t)s is met: more responses needed", t=tt)
+    return "info", _("No target set")
+
+
+def flag_words(flags) -> list[str]:
+    """The index table's `flags` (“low_n;missing:staff”) in words."""
+    out = []
+    for f in str(flags or "").split(";"):
+        f = f.strip()
+        if not f:
+            continue
+        if f.startswith("missing:"):
+            el = f.split(":", 1)[1]
+            out.append(_("no answers for %(el)s", el=str(ELEMENT_LABELS.get(el, el))))
+        else:
+            out.append(str(FLAG_LABELS.get(f, f)))
+    return out
+
+
+def left_out_words(counts) -> str:
+    """{“excluded”: 3, “under_18”: 1} → “excluded: 3, under 18: 1”."""
+    return ", ".join(f"{LEFT_OUT_LABELS.get(k, k)}: {num(v)}" for k, v in sorted((counts or {}).items()))
+
+
+def unit_name(row_or_unit) -> str:
+    """A unit's name in the page's language (Vietnamese when there is no English name)."""
+    loc = str(get_locale() or "vi")
+    if hasattr(row_or_unit, "name") and callable(row_or_unit.name):
+        return row_or_unit.name(loc)
+    vi, en = row_or_unit.get("name_vi") or "", row_or_unit.get("name_en") or ""
+    return (en or vi) if loc == "en" else vi
