@@ -40,7 +40,7 @@ def target(make_loaded_app):
         victim = make_user("victim", role="unit_leader", unit=unit)
         db.session.commit()
         args = {"token": place.token, "code": unit.code, "ccode": counter.code, "rid": str(resp.id),
-                "year": 2025, "uid": victim.id, "name": "elements", "fmt": "svg", "filename": "public.js"}
+                "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js"}
     return app, place, args
 
 

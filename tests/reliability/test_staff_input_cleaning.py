@@ -35,7 +35,7 @@ def staff_target(make_loaded_app):
         resp = make_response(unit, counter=counter)
         admin = make_user("probe-admin", role="admin")
         db.session.commit()
-        args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id,
+        args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
                 "name": "elements", "fmt": "svg"}
     return app, args
 
