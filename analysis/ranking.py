@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import special
 
 from .intervals import working_logit, working_se
-from .schema import DEFAULT_LEVEL
+from .schema import DEFAULT_LEVEL, RANK_AMONG
 
 __all__ = [
     "rank_units",
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 #: Which units get a rank number (METHODOLOGY 6; ``--rank-among``).
-RANK_AMONG: tuple[str, ...] = ("adequate", "all")
 #: Values of the ``rank_status`` column.
 RANK_STATUSES: tuple[str, ...] = ("ranked", "sample_too_small", "no_estimate")
 #: The adequacy value of a unit that may be ranked by default (METHODOLOGY 5).

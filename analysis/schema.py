@@ -87,3 +87,7 @@ UNIT_COLUMNS: tuple[str, ...] = ("code", "name_vi", "name_en", "kind", "parent_c
 SE_ZERO = 1e-9
 #: Default confidence level of every interval.
 DEFAULT_LEVEL = 0.95
+
+# --- ranking (METHODOLOGY §6) ----------------------------------------------
+#: Which units are ranked: only those with an adequate sample (default), or all.
+RANK_AMONG: tuple[str, ...] = ("adequate", "all")

@@ -38,8 +38,9 @@ sys.path.insert(0, str(ROOT))
 from analysis import IndexOptions, compute_index, parse_period, prepare_responses, prepare_units, prepare_volumes  # noqa: E402
 from analysis.design import build_design  # noqa: E402
 from analysis.estimation import build_vars, cell_stats, estimate_level  # noqa: E402
+from analysis.schema import ITEM_KEYS  # noqa: E402
 
-ITEMS = ["overall", "access", "procedure", "staff", "result", "feedback"]
+ITEMS = list(ITEM_KEYS)
 
 
 def make_tree(rng):

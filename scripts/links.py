@@ -29,10 +29,8 @@ def main() -> int:
         for line in creds.read_text(encoding="utf-8").splitlines():
             print(f"  {line}")
     with app.app_context():
-        try:
-            from survey_app.services.tokens import counter_url
-        except ImportError:  # before the services package
-            from survey_app.tokens import counter_url
+        from survey_app.services.tokens import counter_url
+
         counter = db.session.scalar(select(Counter).where(Counter.active.is_(True)).order_by(Counter.code).limit(1))
         if counter is not None:
             print(f"Phiếu khảo sát của một quầy / a counter's citizen form ({counter.code}):")

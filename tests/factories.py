@@ -52,8 +52,8 @@ def make_response(unit, answers: dict[str, int] | None = None, *, counter=None,
                   submitted_at: dt.datetime | None = None, channel="qr", instrument="counter-quick",
                   stratum=ALL_STRATUM, **kw):
     from survey_app.extensions import db
-    from survey_app.services.instruments import latest
     from survey_app.models import Answer, Response
+    from survey_app.services.instruments import latest
 
     inst = latest(db.session, instrument)
     r = Response(id=uuid.uuid4(), unit=unit, counter=counter, instrument_id=inst.id, channel=channel,
@@ -77,9 +77,9 @@ def make_volume(unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.dat
 
 
 def make_user(username=None, role="analyst", unit=None, password=PASSWORD):
-    from survey_app.services.accounts import hash_password
     from survey_app.extensions import db
     from survey_app.models import User
+    from survey_app.services.accounts import hash_password
 
     u = User(username=username or f"user{next(_seq)}", password_hash=hash_password(password), role=role,
              unit_id=unit.id if unit else None)
@@ -131,11 +131,11 @@ def seed_world(app) -> dict:
     The responses lie between the start of the current report year and now:
     call it under the `frozen_clock` fixture (the `world` fixture does), or in
     the first days after the 15/12 cut-off some fall into the previous year."""
-    from survey_app.services.responses import insert_responses
     from survey_app.extensions import db
-    from survey_app.services.instruments import latest
     from survey_app.models import Target, answer_pattern
+    from survey_app.services.instruments import latest
     from survey_app.services.periods import current_report_year, resolve_period
+    from survey_app.services.responses import insert_responses
 
     rng = random.Random(7)
     with app.app_context():
@@ -196,6 +196,39 @@ def seed_world(app) -> dict:
         db.session.commit()
         return dict(year=year, flagged=str(flagged["id"]), users=users, inside="P-A", outside="Q-Y",
                     counter_in="P-A-Q1", counter_out="Q-Y-Q1")
+
+
+#: The units of `seed_ranking_province`: code -> (kind, transactions N, responses n, share satisfied).
+#: Adequate samples (Yamane, e = 0.05): R-A1..R-A3 (N 100, n 90 >= 80) and R-D1 (N 50, n 48 >= 45);
+#: not adequate: R-ONE (one response, 100% satisfied: SE reported 0) and R-S (20 of 400).
+RANKING_UNITS = {
+    "R-A1": ("commune", 100, 90, 0.95), "R-A2": ("commune", 100, 90, 0.8), "R-A3": ("commune", 100, 90, 0.6),
+    "R-ONE": ("commune", 500, 1, 1.0), "R-S": ("commune", 400, 20, 0.9), "R-D1": ("department", 50, 48, 0.85),
+}
+
+
+def seed_ranking_province(app, username: str = "boss") -> dict:
+    """Province R with the units of RANKING_UNITS, report year 2025, and an
+    admin `username`: the demo's ranking problem in small (a one-response
+    commune at 100% beside adequate ones).  Returns {"adequate": codes,
+    "inadequate": codes, "year": 2025, "user": username}."""
+    from survey_app.extensions import db
+
+    with app.app_context():
+        prov = make_unit("R", kind="province", name_vi="Tỉnh Xếp Hạng")
+        for code, (kind, N, n, share) in RANKING_UNITS.items():
+            unit = make_unit(code, kind=kind, parent=prov)
+            counter = make_counter(unit)
+            make_volume(unit, N)
+            happy = round(share * n)
+            for i in range(n):
+                value = 5 if i < happy else 2
+                make_response(unit, {k: value for k in ITEM_KEYS}, counter=counter,
+                              submitted_at=dt.datetime(2025, 3, 1, 3, tzinfo=UTC) + dt.timedelta(minutes=7 * i))
+        make_user(username, role="admin", password=PASSWORD)
+        db.session.commit()
+    return {"adequate": ["R-A1", "R-A2", "R-A3", "R-D1"], "inadequate": ["R-ONE", "R-S"], "year": 2025,
+            "user": username}
 
 
 # ------------------------------------------------------------------ analysis frames (pure pandas, no app)

@@ -121,8 +121,8 @@ def form_fields(html: str) -> dict:
 
 def fingerprint(app) -> dict:
     """(rows, SHA-256) of every application table: equal = same content."""
-    from survey_app.services.backup import database_digest
     from survey_app.extensions import db
+    from survey_app.services.backup import database_digest
 
     with app.app_context():
         db.session.remove()

@@ -94,6 +94,20 @@ def _config_reads():
                 yield path, node.lineno, node.slice.value, False
 
 
+def _inline_defaults():
+    """`<x>.config.get(KEY, default)` anywhere in the package (whatever KEY is)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "config"
+                    and len(node.args) + len(node.keywords) > 1):
+                yield f"{path.relative_to(ROOT)}:{node.lineno}"
+
+
+def test_no_inline_config_defaults():
+    assert list(_inline_defaults()) == [], "put the default in survey_app/config.py and read config[NAME]"
+
+
 def test_every_key_read_has_a_default(clean_env, tmp_path):
     app = _app(tmp_path)
     unknown = sorted({f"{name} ({p.relative_to(ROOT)}:{line})" for p, line, name, _ in _config_reads()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from analysis.schema import RANK_AMONG
+
 from .common import fail, period_or_fail, subtree_or_fail
 
 index_cli = AppGroup("index", help="Satisfaction indices computed on the database.")
@@ -18,10 +20,21 @@ index_cli = AppGroup("index", help="Satisfaction indices computed on the databas
 @click.option("--as-of", "as_of", default=None, help="Date of the unit tree (default: the period's last day).")
 @click.option("--map-successors", is_flag=True, help="Count responses of retired units in their successors.")
 @click.option("--unit", "unit_code", default=None, help="Only this unit's subtree.")
+@click.option("--no-cap-n-eff", "cap_n_eff", is_flag=True, flag_value=False, default=True,
+              help="R-exact uncapped intervals (method version ...-uncapped) instead of the capped default.")
+@click.option("--rank", is_flag=True, help="Add ranks with 95% rank intervals, within level and kind of unit.")
+@click.option("--rank-among", type=click.Choice(RANK_AMONG), default=RANK_AMONG[0], show_default=True,
+              help="With --rank: rank only units with an adequate sample, or every unit.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Output: .csv, .xlsx, .json or '-' (CSV on stdout).")
-def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, unit_code, out):
-    """Compute the index for a period from the database (aggregated in SQL)."""
+def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, unit_code, cap_n_eff, rank, rank_among,
+                  out):
+    """Compute the index for a period from the database (aggregated in SQL).
+
+    The output names the method version (`method` column, meta
+    `method_version`) and, with --rank, the ranking rule (meta `ranking`: XLSX
+    sheet `method`, JSON `meta`, CSV `<out>.meta.json`); both are also printed
+    on stderr."""
     import datetime as dt
 
     from analysis import InputError
@@ -37,11 +50,21 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
     unit_ids = subtree_or_fail(unit_code)
     try:
         result = stats.compute_index(p, unit_ids=unit_ids, level=level, ci=ci, as_of=as_of_date, rollup=rollup,
-                                     adequacy=adequacy, map_successors=map_successors)
+                                     adequacy=adequacy, map_successors=map_successors, cap_n_eff=cap_n_eff)
     except InputError as exc:
         fail(f"Dữ liệu không hợp lệ: {exc}")
+    table, meta = result.table, dict(result.meta)
+    if rank:
+        from ..services.reports import rank_report_units, ranking_meta
+
+        group = ["level", "kind"]
+        table = rank_report_units(table, rank_among=rank_among, group=group)
+        meta["ranking"] = ranking_meta(rank_among, group, table)
     try:
-        write_table(result.table, result.meta, out)
+        write_table(table, meta, out)
     except (ValueError, OSError) as exc:
         fail(f"Không ghi được {out}: {exc}", 2)
-    click.echo(f"{len(result.table)} dòng, n = {result.meta.get('n_used')} phiếu, kỳ {p.label}", err=True)
+    click.echo(f"{len(table)} dòng, n = {meta.get('n_used')} phiếu, kỳ {p.label}; "
+               f"phương pháp {meta.get('method_version')}", err=True)
+    if rank:
+        click.echo(f"Xếp hạng: {meta['ranking']['rule_vi']}", err=True)

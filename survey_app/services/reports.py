@@ -1,9 +1,17 @@
-"""Writers of the annual report: XLSX (openpyxl, formatted, with a method
-sheet) and CSV.  They format what `analysis` computed; they compute nothing.
+"""The annual report: its ranking (one call of `analysis.ranking` shared by
+the staff pages and `flask index compute --rank`) and its writers, XLSX
+(openpyxl, formatted, with a method sheet) and CSV.  The writers format what
+`analysis` computed; they compute nothing.
 
-`report_rows(table)` is the column list shared by both; the method sheet
-carries the method version, parameters, data cut-off and the counts left out
-(from `IndexResult.meta`).
+`REPORT_COLUMNS` is the column list shared by both; the method sheet carries
+the method version, the n_eff cap, the ranking rule, parameters, data cut-off
+and the counts left out (from `IndexResult.meta` and `ranking_meta`).
+
+Ranking (METHODOLOGY 6): by default only units whose sample is `adequate` get
+a rank number; the others follow them as "not ranked: sample too small"
+(`rank_status`), never with a rank.  The rule and the status words are those
+of `analysis.ranking` (Vietnamese and English), so the rule sentence and the
+label it quotes are the same text everywhere.
 """
 from __future__ import annotations
 
@@ -15,6 +23,8 @@ from typing import Callable, Optional
 
 import pandas as pd
 
+from analysis.ranking import RANK_AMONG, RANK_STATUSES, order_ranked, rank_status_label, rank_units, ranking_note
+
 from .csv_export import csv_safe
 
 
@@ -23,11 +33,59 @@ def N_(message: str) -> str:
     return message
 
 
+#: The default of `rank_among` (METHODOLOGY 6): rank only units with an adequate sample.
+DEFAULT_RANK_AMONG = RANK_AMONG[0]
+
+
+def rank_among_or_default(value) -> str:
+    """`value` when it is a `rank_among` choice ("adequate", "all"), else the default."""
+    return value if value in RANK_AMONG else DEFAULT_RANK_AMONG
+
+
+def rank_report_units(units: pd.DataFrame, *, rank_among: str = DEFAULT_RANK_AMONG, group="kind",
+                      **options) -> pd.DataFrame:
+    """`analysis.ranking.rank_units` within `group`, in reading order
+    (`order_ranked`): per group the ranked units by rank, then the others
+    ("not ranked: sample too small", "no data") by unit code.  `options` go to
+    `rank_units` (n_sim, seed, ...).  The parameters are in `attrs["rank"]`."""
+    if units.empty:
+        return units
+    ranked = rank_units(units, group=group, rank_among=rank_among, **options)
+    out = order_ranked(ranked, group=group).reset_index(drop=True)
+    out.attrs = dict(ranked.attrs)
+    return out
+
+
+def ranking_meta(rank_among: str = DEFAULT_RANK_AMONG, group="kind", ranked: Optional[pd.DataFrame] = None) -> dict:
+    """The ranking's entry of a result's meta (`meta["ranking"]`), the same keys
+    as `python -m analysis index --rank`: rank_among, group, the rule in both
+    languages and, once ranked, the simulation's n_sim and seed."""
+    out = {"rank_among": rank_among, "group": group,
+           "rule_vi": ranking_note(rank_among, "vi"), "rule_en": ranking_note(rank_among, "en")}
+    params = (ranked.attrs.get("rank") if ranked is not None else None) or {}
+    for key, name in (("n_sim", "n_sim"), ("seed", "seed"), ("scale", "scale"), ("level", "interval_level")):
+        if key in params:
+            out[name] = params[key]
+    return out
+
+
+def ranking_rule(meta: dict, lang: str = "vi") -> str:
+    """The ranking rule of a result (its `meta["ranking"]`) in `lang`; "" when it was not ranked."""
+    rk = meta.get("ranking") or {}
+    return rk.get("rule_en" if lang == "en" else "rule_vi", "")
+
+
+def rank_words(lang: str = "vi") -> dict[str, str]:
+    """Reader's words of each `rank_status` ("not ranked: sample too small", ...)."""
+    return {s: rank_status_label(s, lang) for s in RANK_STATUSES}
+
+
 # (column in the ranked table, header key, kind) — kind: text | int | pct | num
 REPORT_COLUMNS = [
     ("rank", N_("Rank"), "num"),
     ("rank_low", N_("Rank interval: best"), "int"),
     ("rank_high", N_("Rank interval: worst"), "int"),
+    ("rank_status", N_("Rank status"), "text"),
     ("unit_code", N_("Unit code"), "text"),
     ("name_vi", N_("Unit"), "text"),
     ("kind", N_("Kind"), "text"),
@@ -72,19 +130,26 @@ def _clean(v):
     return v
 
 
-def report_csv(table: pd.DataFrame, meta: dict) -> str:
-    """CSV with machine names as headers (fractions stay fractions) and the
-    method written in leading comment-free columns of a footer-free file:
-    `method`, `period`, `data_cutoff` columns repeat on every row."""
+def report_csv(table: pd.DataFrame, meta: dict, *, lang: str = "vi") -> str:
+    """CSV with machine names as headers (fractions stay fractions) in a
+    comment-free, footer-free file; the method goes in columns repeated on
+    every row: `method` (the method version), `rank_among` and `ranking_rule`
+    (the rule in `lang`), `period`, `data_cutoff`.  Beside the machine
+    `rank_status`, `rank_note` gives its words in `lang` ("không xếp hạng: cỡ
+    mẫu quá nhỏ"); a unit that is not ranked has empty rank cells."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     cols = [c for c, _, _ in REPORT_COLUMNS if c in table.columns]
-    w.writerow(cols + ["method", "period", "data_cutoff"])
-    method = meta.get("method_version", "")
-    period = (meta.get("period") or {}).get("label", "")
-    cutoff = meta.get("data_cutoff") or ""
+    note = ["rank_note"] if "rank_status" in cols else []
+    w.writerow(cols + note + ["method", "rank_among", "ranking_rule", "period", "data_cutoff"])
+    words = rank_words(lang)
+    tail = [meta.get("method_version", ""), (meta.get("ranking") or {}).get("rank_among", ""),
+            ranking_rule(meta, lang), (meta.get("period") or {}).get("label", ""), meta.get("data_cutoff") or ""]
     for rec in table[cols].to_dict("records"):
-        w.writerow([csv_safe(_fmt_csv(_clean(rec[c]))) for c in cols] + [method, period, cutoff])
+        row = [csv_safe(_fmt_csv(_clean(rec[c]))) for c in cols]
+        if note:
+            row.append(words.get(_clean(rec["rank_status"]), ""))
+        w.writerow(row + [csv_safe(v) for v in tail])
     return buf.getvalue()
 
 
@@ -97,14 +162,18 @@ def _fmt_csv(v):
 
 
 def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title: str,
-                translate: Callable[[str], str] = lambda s: s, value_words: Optional[dict] = None) -> bytes:
-    """The formatted workbook: sheet 1 the ranked units, sheet 2 the roll-ups,
-    sheet 3 the method (version, parameters, data cut-off, counts left out)."""
+                translate: Callable[[str], str] = lambda s: s, value_words: Optional[dict] = None,
+                lang: str = "vi") -> bytes:
+    """The formatted workbook: sheet 1 the units (ranked ones first; the others
+    with empty rank cells and their rank status), sheet 2 the roll-ups, sheet 3
+    the method (version, n_eff cap, ranking rule in `lang`, parameters, data
+    cut-off, counts left out)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
-    value_words = value_words or {}
+    value_words = dict(value_words or {})
+    value_words.setdefault("rank_status", rank_words(lang))
     wb = Workbook()
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     head_font = Font(bold=True, color="FFFFFF")
@@ -164,6 +233,8 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
     ws3["A1"].font = Font(bold=True)
     per = meta.get("period") or {}
     rows = [
+        (N_("Effective sample size cap"), meta.get("n_eff_cap", "")),
+        (N_("Ranking rule"), ranking_rule(meta, lang)),
         (N_("Period"), per.get("label", "")),
         (N_("First day (local)"), per.get("first", "")),
         (N_("Last day (local)"), per.get("last", "")),

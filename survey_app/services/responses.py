@@ -62,6 +62,13 @@ def insert_responses(response_rows: list[dict], answer_rows: list[dict]) -> None
 
 # ------------------------------------------------------------------ the insert
 
+
+def in_period(unit_ids, period):
+    """The SQL condition: a response of these units submitted in the period
+    (`period.start` inclusive, `period.end` exclusive, both UTC)."""
+    return sa.and_(Response.unit_id.in_(list(unit_ids)), Response.submitted_at >= period.start,
+                   Response.submitted_at < period.end)
+
 @dataclass
 class Outcome:
     status: str                       # created | duplicate | dossier_used

@@ -23,17 +23,17 @@ from flask import current_app
 from analysis import IndexOptions, IndexResult, InputError, Period
 from analysis import compute_index as analysis_compute_index
 from analysis.periods import previous_period
-from analysis.schema import UNDER_18
+from analysis.schema import UNDER_18, UNIT_COLUMNS, VOLUME_COLUMNS
 from analysis.targets import resolve_targets, target_status
 
 from ..extensions import db
 from ..models import PATTERN_ITEMS, Counter, Response, Target, Unit, Volume
 from .periods import local_today, resolve_period
+from .responses import in_period
 
 DRIVERS_MIN_N = 100
 
-UNIT_FRAME_COLUMNS = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
-                      "successor_code"]
+UNIT_FRAME_COLUMNS = list(UNIT_COLUMNS)
 
 
 def _period(period) -> Optional[Period]:
@@ -100,7 +100,7 @@ def volumes_frame(period: Optional[Period] = None, unit_ids: Optional[Iterable[i
     if period is not None:
         q = q.where(Volume.period_end >= period.first, Volume.period_start <= period.last)
     frame = pd.DataFrame(db.session.execute(q).all(),
-                         columns=["unit_code", "period_start", "period_end", "stratum", "transactions"])
+                         columns=list(VOLUME_COLUMNS))
     for c in ("period_start", "period_end"):
         frame[c] = frame[c].map(lambda d: d.isoformat())
     return frame
@@ -265,11 +265,6 @@ def first_response_at(unit_ids) -> Optional[dt.datetime]:
 
 
 
-def _resp_filter(unit_ids, period):
-    return sa.and_(Response.unit_id.in_(list(unit_ids)), Response.submitted_at >= period.start,
-                   Response.submitted_at < period.end)
-
-
 def _eligible_age():
     """Responses the index counts by age: all but under-18 (METHODOLOGY §2)."""
     return sa.or_(Response.age_group.is_(None), Response.age_group != UNDER_18)
@@ -280,7 +275,7 @@ def distribution(unit_ids, period) -> dict[str, list[int]]:
     neither excluded nor under 18, as in the index."""
     # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
     q = (sa.select(Response.pattern, sa.func.count())
-         .where(_resp_filter(unit_ids, period), Response.excluded.is_(False), _eligible_age())
+         .where(in_period(unit_ids, period), Response.excluded.is_(False), _eligible_age())
          .group_by(Response.pattern))
     out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
     for pattern, n in db.session.execute(q):

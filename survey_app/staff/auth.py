@@ -56,8 +56,8 @@ def _load_user(token: str) -> Optional[SessionUser]:
 #   STAFF_LOGIN_RATE        Flask-Limiter limit on POST /staff/login per client (default "30 per 5 minutes")
 
 
-def _cfg(key: str, default):
-    return current_app.config.get(key, default)
+def _cfg(key: str):
+    return current_app.config[key]
 
 
 def start_session(user: User) -> None:
@@ -95,9 +95,9 @@ def session_expired() -> Optional[str]:
     login_at, seen_at = session.get("login_at"), session.get("seen_at")
     if not isinstance(login_at, int) or not isinstance(seen_at, int):
         return "absolute"
-    if now - login_at > int(_cfg("STAFF_ABSOLUTE_TIMEOUT", 12 * 3600)):
+    if now - login_at > int(_cfg("STAFF_ABSOLUTE_TIMEOUT")):
         return "absolute"
-    if now - seen_at > int(_cfg("STAFF_IDLE_TIMEOUT", 30 * 60)):
+    if now - seen_at > int(_cfg("STAFF_IDLE_TIMEOUT")):
         return "idle"
     if now - seen_at >= 15:  # avoid rewriting the cookie on every request
         session["seen_at"] = now

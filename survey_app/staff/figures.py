@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Optional
 
 from flask import current_app, flash, g
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from analysis.schema import ELEMENTS, ITEM_KEYS, OVERALL, SATISFIED_MIN, UNIT_LEVEL
 
 from ..extensions import cache, db
 from ..models import Answer, AuditLog, Response, Unit
+from ..services.responses import in_period
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -209,12 +210,6 @@ def counters_table(unit: Unit, period, unit_ids) -> "pd.DataFrame":
 
 
 # ---------------------------------------------------------------- lists
-
-def in_period(unit_ids, period):
-    """The SQL condition: a response of these units submitted in the period."""
-    return and_(Response.unit_id.in_(list(unit_ids)), Response.submitted_at >= period.start,
-                Response.submitted_at < period.end)
-
 
 def comments_query(unit_ids, period, element: str = "", rating: str = ""):
     """Responses with a comment (newest first), optionally only those whose

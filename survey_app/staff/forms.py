@@ -27,7 +27,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from analysis.schema import TYPED_CHANNELS, UNIT_KINDS
 
@@ -301,8 +301,8 @@ TARGET_MESSAGE = _l("Enter a year and a target between 1 and 100%.")
 
 
 class TargetForm(FlaskForm):
-    year = LocalIntegerField(_l("Report year"), message=TARGET_MESSAGE,
-                             validators=[InputRequired(TARGET_MESSAGE), NumberRange(2000, 2100, TARGET_MESSAGE)])
+    # (no NumberRange: it would %-format the message, whose "100%" is text)
+    year = LocalIntegerField(_l("Report year"), message=TARGET_MESSAGE, validators=[InputRequired(TARGET_MESSAGE)])
     unit_kind = SelectField(_l("Kind of unit"), choices=["", *UNIT_KINDS],
                             validate_choice=False, filters=[_empty_none])
     unit_code = StringField(_l("Or one unit (code)"), filters=[_strip])
@@ -311,6 +311,10 @@ class TargetForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.unit = None
+
+    def validate_year(self, field):
+        if field.data is None or not (2000 <= field.data <= 2100):
+            raise ValidationError(TARGET_MESSAGE)
 
     def validate_target(self, field):
         v = getattr(field, "number", None)

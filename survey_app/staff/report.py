@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response as FlaskResponse
 from flask import abort, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from analysis.schema import ROOT_LEVEL, UNIT_LEVEL
@@ -22,15 +23,30 @@ def _year_ok(year: int) -> bool:
     return 2000 <= year <= current_report_year() + 1
 
 
-def report_tables(user, year: int):
-    """(ranked unit rows, roll-up rows, meta, period) for the user's scope."""
-    from analysis.ranking import compare_to_parent, rank_units
+def _lang() -> str:
+    return "en" if str(get_locale() or "vi").startswith("en") else "vi"
+
+
+def _rank_among() -> str:
+    """`?rank_among=all` ranks every unit; the default (and any other value) only adequate samples."""
+    from ..services.reports import rank_among_or_default
+
+    return rank_among_or_default(request.args.get("rank_among"))
+
+
+def report_tables(user, year: int, rank_among: str = "adequate"):
+    """(unit rows in reading order: the ranked ones first, roll-up rows, meta,
+    period) for the user's scope."""
+    from analysis.ranking import compare_to_parent
+
+    from ..services.reports import rank_report_units, ranking_meta
 
     period = resolve_period(str(year))
     scope = scope_unit_ids(user)
     res = safe_index(period, scope)
     full = table_of(res)
     meta = dict(res.meta) if res is not None else {"period": {"label": period.label}}
+    meta["ranking"] = ranking_meta(rank_among, "kind")
     if full.empty:
         return full, full, meta, period
     # A parent is compared with its roll-up row: a district that also served
@@ -41,15 +57,14 @@ def report_tables(user, year: int):
         codes = set(unit_codes(scope).values())
         full = full[full["unit_code"].isin(codes)]
     units = full[full["level"] == UNIT_LEVEL]
-    if len(units):
-        units = rank_units(units, group="kind")
-        units = units.sort_values(["kind", "rank", "unit_code"], na_position="last", kind="mergesort")
+    units = rank_report_units(units, rank_among=rank_among, group="kind")
+    meta["ranking"] = ranking_meta(rank_among, "kind", units)
     rollups = full[full["level"] != UNIT_LEVEL].copy()
     if scope is not None:  # the pooled root of a scoped user is their scope, already listed
         rollups = rollups[rollups["level"] != ROOT_LEVEL]
-    meta.setdefault("notes", []).append(
+    meta["notes"] = list(meta.get("notes") or []) + [  # a new list: `meta` may share it with a cached result
         "Rank intervals: analysis.ranking.rank_units (simulation, 95%), ranked within unit kind; "
-        "comparison with parent: analysis.ranking.compare_to_parent (interval overlap).")
+        "comparison with parent: analysis.ranking.compare_to_parent (interval overlap)."]
     return units.reset_index(drop=True), rollups.reset_index(drop=True), meta, period
 
 
@@ -57,7 +72,7 @@ def _tables_or_404(year):
     user = require("report")
     if not _year_ok(year):
         abort(404)
-    return (user,) + report_tables(user, year)
+    return (user,) + report_tables(user, year, _rank_among())
 
 
 @bp.get("/report")
@@ -68,6 +83,8 @@ def report():
 
 @bp.get("/report/<int:year>")
 def report_year(year):
+    from ..services.reports import rank_words, ranking_rule
+
     user, units, rollups, meta, period = _tables_or_404(year)
     kind = request.args.get("kind", "")
     kinds = sorted(set(units["kind"])) if len(units) else []
@@ -75,7 +92,8 @@ def report_year(year):
     years = list(range(current_report_year(), current_report_year() - 4, -1))
     return render_template("staff/report.html", year=year, years=years, units=records(shown),
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
-                           method_version=meta.get("method_version"))
+                           method_version=meta.get("method_version"), rank_among=meta["ranking"]["rank_among"],
+                           ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))
 
 
 def _audit_download(user, year, fmt):
@@ -90,7 +108,7 @@ def report_xlsx_download(year):
 
     user, units, rollups, meta, period = _tables_or_404(year)
     data = report_xlsx(units, rollups, meta, title=_("Citizen satisfaction index, report year %(y)s", y=year),
-                       translate=_, value_words=value_words())
+                       translate=_, value_words=value_words(), lang=_lang())
     _audit_download(user, year, "xlsx")
     return FlaskResponse(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.xlsx"'})
@@ -105,5 +123,5 @@ def report_csv_download(year):
     user, units, rollups, meta, period = _tables_or_404(year)
     both = pd.concat([units, rollups], ignore_index=True) if len(rollups) else units
     _audit_download(user, year, "csv")
-    return FlaskResponse("\ufeff" + report_csv(both, meta), mimetype="text/csv; charset=utf-8",
+    return FlaskResponse("\ufeff" + report_csv(both, meta, lang=_lang()), mimetype="text/csv; charset=utf-8",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.csv"'})

@@ -17,6 +17,7 @@ import pytest
 
 import analysis.estimation as index_module  # GRAM_MAX_RATIOS lives in analysis.estimation
 from analysis import IndexOptions, compute_index, read_responses, read_units, read_volumes
+from analysis.schema import ITEM_KEYS
 
 R_DIR = Path(__file__).resolve().parents[1] / "r"
 CASES = sorted(p.name for p in (R_DIR / "cases").iterdir() if p.is_dir())
@@ -145,7 +146,7 @@ def test_compressed_count_rows_give_identical_results():
         vols = read_volumes(d / "volumes.csv")
         elig = resp[(~resp["excluded"]) & (~resp["under_18"])]
         elig = elig[period_contains(parse_period("2025"), elig["submitted_at"])]
-        keys = ["unit_code", "stratum", "overall", "access", "procedure", "staff", "result", "feedback"]
+        keys = ["unit_code", "stratum", *ITEM_KEYS]
         tripled = pd.concat([elig[keys]] * 3, ignore_index=True)
         full = compute_index(tripled, vols, units, period="2025").table
         comp = tripled.groupby(keys, dropna=False).size().rename("count").reset_index()

@@ -9,9 +9,9 @@ import pytest
 
 import analysis.estimation as index_module  # GRAM_MAX_RATIOS lives in analysis.estimation
 from analysis import INDEX_COLUMNS, METHOD_VERSION, IndexOptions, compute_index
+from analysis.schema import ELEMENTS, ITEM_KEYS
 from tests.factories import make_responses, make_units, make_volumes, uniform_rows
 
-ELEMENTS = ["access", "procedure", "staff", "result", "feedback"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -124,7 +124,7 @@ def test_mean_of_units_mean_and_variance(rng):
     rows = []
     for u, n, p in [("C1", 30, 0.8), ("C2", 25, 0.6), ("C3", 40, 0.9)]:
         for _ in range(n):
-            rows.append(dict(unit_code=u, **{k: (5 if rng.random() < p else 2) for k in ["overall"] + ELEMENTS}))
+            rows.append(dict(unit_code=u, **{k: (5 if rng.random() < p else 2) for k in ITEM_KEYS}))
     units = make_units([("P", "province", ""), ("D1", "district", "P"), ("D2", "district", "P"),
                         ("C1", "commune", "D1"), ("C2", "commune", "D1"), ("C3", "commune", "D2")])
     v = make_volumes([("C1", "_all", 300), ("C2", "_all", 100), ("C3", "_all", 500)])

@@ -5,8 +5,7 @@ import pytest
 
 import analysis.estimation as index_module  # GRAM_MAX_RATIOS lives in analysis.estimation
 from analysis import IndexOptions, compute_index
-
-ELEMENTS = ["access", "procedure", "staff", "result", "feedback"]
+from analysis.schema import ELEMENTS, ITEM_KEYS
 
 
 def _data(seed, n=3000, units=80, criteria=0):
@@ -14,7 +13,7 @@ def _data(seed, n=3000, units=80, criteria=0):
     unit = rng.integers(0, units, n)
     frame = {"unit_code": np.char.add("U", unit.astype(str)), "stratum": rng.choice(["a", "b", "c"], n)}
     p = rng.beta(6, 2, units)[unit]
-    for k in ["overall"] + ELEMENTS:
+    for k in ITEM_KEYS:
         v = np.where(rng.random(n) < p, rng.integers(4, 6, n), rng.integers(1, 4, n)).astype(float)
         v[rng.random(n) < 0.1] = np.nan
         frame[k] = v

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import (IndexOptions, SurveyDesign, build_design, compute_index, weighted_responses)
+from analysis import IndexOptions, SurveyDesign, build_design, compute_index, weighted_responses
 from analysis.estimates import ESTIMATE_COLUMNS, wide_names
 from analysis.index import estimate
 from analysis.schema import ELEMENTS

@@ -7,7 +7,6 @@ from scipy import optimize, special, stats
 
 from analysis import IndexOptions, compute_index
 from analysis.shrinkage import fay_herriot, shrink_index
-
 from tests.factories import make_responses, uniform_rows
 
 Z95 = stats.norm.ppf(0.975)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import InputError, IndexOptions, compute_index, weighted_responses
+from analysis import IndexOptions, InputError, compute_index, weighted_responses
 from tests.factories import ITEMS, make_responses, make_units, make_volumes
 
 UNITS = [("P", "province", "", "2000-01-01"),

@@ -6,9 +6,10 @@ import pytest
 from scipy import stats
 
 from analysis import IndexOptions, compute_index
+from analysis.schema import ITEM_KEYS
 from analysis.trend import trend
 
-ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
+ITEMS = ITEM_KEYS
 
 
 def _t(rows):

@@ -35,10 +35,7 @@ from tests.helpers import ANSWERS, scrape
 
 with app.app_context():
     db.create_all()
-    try:
-        from survey_app.services.instruments import sync_instruments
-    except ImportError:  # before the services package
-        from survey_app.instruments import sync_instruments
+    from survey_app.services.instruments import sync_instruments
     sync_instruments(db.session)
     db.session.commit()
     place = make_place()

@@ -13,6 +13,8 @@ from urllib.parse import quote_from_bytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from analysis.schema import ITEM_KEYS, RESPONSE_COLUMNS, RESPONSE_OPTIONAL, UNIT_COLUMNS, VOLUME_COLUMNS
+
 SCALE = float(os.environ.get("SIPAS_FUZZ_SCALE", "1"))
 
 
@@ -96,11 +98,9 @@ def multipart_bytes(pairs, encoding: str, boundary: str = "sipasfuzz") -> bytes:
 
 # ------------------------------------------------------------------ CSV files
 
-UNIT_HEADER = ["code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to", "successor_code"]
-VOLUME_HEADER = ["unit_code", "period_start", "period_end", "stratum", "transactions"]
-RESPONSE_HEADER = ["response_id", "unit_code", "submitted_at", "channel", "instrument", "stratum", "excluded",
-                   "overall", "access", "procedure", "staff", "result", "feedback", "weight", "age_group", "gender",
-                   "comment", "counter_code"]
+UNIT_HEADER = list(UNIT_COLUMNS)
+VOLUME_HEADER = list(VOLUME_COLUMNS)
+RESPONSE_HEADER = [*RESPONSE_COLUMNS, *ITEM_KEYS, *RESPONSE_OPTIONAL]
 
 CELL_POOL = {
     "code": ["FZ-1", "FZ-2", "FZ-Q1", "P-ROOT", "", "x" * 41, "FZ 1", "ĐƠN-VỊ"],
@@ -128,7 +128,7 @@ CELL_POOL = {
     "gender": ["", "female", "male", "x"],
     "comment": ["", "Rất tốt", "=HYPERLINK(\"x\")", "c" * 1001, "gọi 0912345678"],
 }
-for _k in ("overall", "access", "procedure", "staff", "result", "feedback"):
+for _k in ITEM_KEYS:
     CELL_POOL[_k] = ["", "1", "2", "3", "4", "5", "0", "6", "na", "4.0", "x"]
 
 
@@ -144,7 +144,7 @@ def valid_cell(col: str, i: int) -> str:
         "channel": "paper", "instrument": "", "excluded": "0", "weight": "", "age_group": "30_44",
         "gender": "female", "comment": "Rất tốt", "counter_code": "",
     }
-    if col in ("overall", "access", "procedure", "staff", "result", "feedback"):
+    if col in ITEM_KEYS:
         return str(1 + (i * 7 + len(col)) % 5)
     return table.get(col, "")
 

@@ -32,9 +32,9 @@ UTC = dt.timezone.utc
 def _seed(app) -> None:
     """A demo province plus the awkward cases: a successor cycle, JSON null
     next to SQL NULL, non-ASCII text, an import batch and audit rows."""
-    from survey_app.services import csv_import, demo
     from survey_app.extensions import db
     from survey_app.models import AuditLog
+    from survey_app.services import csv_import, demo
     from tests.factories import make_counter, make_response, make_unit, make_user
 
     with app.app_context():
@@ -69,8 +69,8 @@ def _restore(app, path, *extra):
 
 def _revision(app):
     """The Alembic revision of an app's (migrated) database."""
-    from survey_app.services.backup import schema_revision
     from survey_app.extensions import db
+    from survey_app.services.backup import schema_revision
 
     with app.app_context(), db.engine.connect() as conn:
         return schema_revision(conn)

@@ -110,9 +110,9 @@ def _import_race(app, kind, monkeypatch):
     Both are held at the start of `_record_batch` (its checksum) until both
     got there, so both pass the "already imported?" SELECT: the worst case
     every time, not only when the scheduler happens to interleave them."""
-    from survey_app.services import csv_import
     from survey_app.extensions import db
     from survey_app.models import Response, Volume
+    from survey_app.services import csv_import
     from tests.factories import make_unit
 
     with app.app_context():
@@ -152,8 +152,8 @@ def _import_race(app, kind, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["volumes", "responses"])
 def test_same_file_imported_twice_at_once_is_written_once(open_app, kind, monkeypatch):
-    from survey_app.services import csv_import
     from survey_app.models import Answer, ImportBatch, Response
+    from survey_app.services import csv_import
 
     app = open_app()
     results, rows, model = _import_race(app, kind, monkeypatch)

@@ -209,8 +209,8 @@ def import_world(open_app):
 
 
 def _import_property(app, kind, data):
-    from survey_app.services import csv_import
     from survey_app.extensions import db
+    from survey_app.services import csv_import
 
     func = {"units": csv_import.import_units, "volumes": csv_import.import_volumes,
             "responses": csv_import.import_responses}[kind]

@@ -4,10 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from analysis.schema import ELEMENTS as SCHEMA_ELEMENTS
-
 from survey_app.extensions import db
-from survey_app.services.instruments import InstrumentVersionError, load_definitions, sync_instruments
 from survey_app.models import Instrument
+from survey_app.services.instruments import InstrumentVersionError, load_definitions, sync_instruments
 
 ELEMENTS = set(SCHEMA_ELEMENTS)
 

@@ -5,10 +5,10 @@ import datetime as dt
 import sqlalchemy as sa
 import time_machine
 
-from tests.factories import make_unit
 from survey_app.extensions import db
 from survey_app.models import ReportingCalendar, Unit
 from survey_app.services import periods
+from tests.factories import make_unit
 
 UTC = dt.timezone.utc
 

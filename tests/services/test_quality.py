@@ -2,9 +2,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from survey_app.services import quality
 from survey_app.extensions import db
 from survey_app.models import AuditLog, Response
+from survey_app.services import quality
 from tests.factories import make_counter, make_response, make_unit
 
 T0 = dt.datetime(2025, 5, 5, 2, 0, tzinfo=dt.timezone.utc)

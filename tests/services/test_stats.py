@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from analysis import IndexOptions, compute_index, read_responses
-from survey_app.services import csv_export, stats
+from analysis.schema import ITEM_KEYS
 from survey_app.extensions import db
 from survey_app.models import Response
+from survey_app.services import csv_export, stats
 from tests.factories import make_counter, make_response, make_unit, make_volume
 
 UTC = dt.timezone.utc
@@ -33,7 +34,7 @@ def _seed_small(rng):
                 day = min(day, dt.datetime(2025, 6, 29, tzinfo=UTC))
             if u is new:
                 day = max(day, dt.datetime(2025, 7, 2, tzinfo=UTC))
-            answers = {k: int(v) for k, v in zip(("overall", "access", "procedure", "staff", "result", "feedback"),
+            answers = {k: int(v) for k, v in zip(ITEM_KEYS,
                                                  rng.integers(1, 6, 6)) if rng.random() > 0.15}
             make_response(u, answers, counter=c, submitted_at=day, stratum=str(rng.choice(["ho_tich", "_all"])),
                           excluded=bool(rng.random() < 0.05), age_group="under_18" if rng.random() < 0.03 else None)
@@ -83,8 +84,8 @@ def test_compressed_frame_is_smaller_than_responses(ctx):
 
 def test_scope_limits_rows(ctx):
     _seed_small(np.random.default_rng(5))
-    from survey_app.services.units import subtree_ids
     from survey_app.models import Unit
+    from survey_app.services.units import subtree_ids
 
     x2 = db.session.scalar(select(Unit).where(Unit.code == "X2"))
     res = stats.compute_index("2025", unit_ids=subtree_ids(x2.id))

@@ -6,9 +6,9 @@ import datetime as dt
 import pytest
 
 from analysis import IndexOptions
-from tests.factories import make_response, make_unit, make_volume
 from survey_app.extensions import db
 from survey_app.services import periods, stats
+from tests.factories import make_response, make_unit, make_volume
 
 UTC = dt.timezone.utc
 

@@ -3,10 +3,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from tests.factories import make_counter, make_unit, make_user
 from survey_app.extensions import db
 from survey_app.models import Unit
 from survey_app.services import units
+from tests.factories import make_counter, make_unit, make_user
 
 
 def _tree():

@@ -127,3 +127,23 @@ def test_bad_ids_never_500(sapp, world, as_role):
     assert c.post("/staff/admin/users/99999/unlock", data={}).status_code == 404
     assert c.post("/staff/admin/targets/x/delete", data={}).status_code == 404
     assert c.post("/staff/admin/targets/99999/delete", data={}).status_code == 404
+
+
+def test_bad_form_input_is_a_400_with_a_translated_message(sapp, world, as_role):
+    c = as_role("admin")
+    cases = [
+        ("/staff/admin/units/new", {"code": "P-Z", "name_vi": "Xã Z", "kind": "commune", "valid_from": "2025-13-45"},
+         "Ngày viết theo dạng YYYY-MM-DD."),
+        ("/staff/admin/units/new", {"code": "P-Z", "name_vi": "Xã Z", "kind": "planet"}, "Chọn loại đơn vị."),
+        ("/staff/admin/units/new", {"code": "P-A", "name_vi": "Xã Z", "kind": "commune"}, "P-A"),
+        ("/staff/admin/targets", {"year": "năm nay", "target": "90"}, "Nhập năm và mục tiêu"),
+        ("/staff/admin/targets", {"year": "2026", "target": "chín mươi"}, "Nhập năm và mục tiêu"),
+        ("/staff/admin/calendar", {"cutoff_day": "x", "cutoff_month": "12"}, "Nhập ngày và tháng chốt số liệu hợp lệ."),
+        ("/staff/admin/users", {"username": "", "role": "boss", "password": "mot mat khau dai"}, "Chọn vai trò."),
+        ("/staff/admin/units/P-A/counters", {"code": "", "name_vi": ""}, "Nhập mã và tên quầy."),
+        ("/staff/data/import", {"kind": "volumes"}, "Chọn tệp CSV để nhập."),
+    ]
+    for url, data, words in cases:
+        r = c.post(url, data=data)
+        assert r.status_code == 400, (url, data, r.status_code)
+        assert words in r.get_data(as_text=True), (url, data)

@@ -3,6 +3,7 @@ same period), in the reader's language; the figures cache is Flask-Caching's
 and any figure-changing audited action invalidates it."""
 import re
 
+from analysis.schema import ITEM_KEYS
 
 
 def _stats_rows(app, period_label, unit_ids):
@@ -51,7 +52,7 @@ def test_overview_and_unit_page_equal_services_stats(sapp, world, as_role):
     on_page = float(re.search(r'id="unit-index" data-index="([0-9.]+)"', page).group(1))
     with sapp.test_request_context("/"):
         mine = _stats_rows(sapp, year, _ids(sapp, unit_code="P-A"))[("P-A", "unit")]
-        lines = [pct(mine[f"{k}_rate"]) for k in ("access", "procedure", "staff", "result", "feedback", "overall")]
+        lines = [pct(mine[f"{k}_rate"]) for k in ITEM_KEYS]
     assert abs(on_page - mine["index"]) < 1e-6
     elements = page[page.index('id="el-h"'):page.index('id="tr-h"')]
     for text in lines:
@@ -112,9 +113,8 @@ def test_figures_cache_uses_flask_caching_and_audited_changes_invalidate(sapp, w
 
 
 def test_admin_unit_search_takes_percent_and_underscore_literally(sapp, world, as_role):
-    from tests.factories import make_unit
-
     from survey_app.extensions import db
+    from tests.factories import make_unit
 
     with sapp.app_context():
         make_unit("X_1", kind="commune", name_vi="Xã Gạch Dưới")

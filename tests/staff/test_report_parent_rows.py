@@ -24,7 +24,7 @@ def _cells(html: str, table_id: str | None, code: str) -> list[list[str]]:
         html = html[html.index(f'id="{table_id}"'):]
         html = html[:html.index("</table>")]
     rows = []
-    for tr in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S):
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", html, flags=re.S):
         if f'<span class="code">{code}</span>' in tr:
             rows.append([re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr,
                                                                                 flags=re.S)])
