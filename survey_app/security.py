@@ -8,6 +8,7 @@ not generated on the fly), and session cookies are `Secure`.
 from __future__ import annotations
 
 import os
+import re
 
 from flask import Flask, request
 
@@ -36,7 +37,110 @@ def check_production(app: Flask, secret_from_file: bool) -> None:
     app.config["REMEMBER_COOKIE_SECURE"] = True
 
 
+#: Methods that may carry a request body.  Only POST ever writes (the views
+#: branch on ``request.method == "POST"``); PUT and PATCH are refused by the
+#: routing (405) since no route declares them.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def has_body() -> bool:
+    """True when the request announces a body (a length above 0 or a chunked transfer)."""
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def refuse_body_on_read_methods():
+    """400 for a GET, HEAD, OPTIONS or DELETE that carries a body.  Flask
+    answers HEAD with the GET view, so a form body on a HEAD must never reach
+    a view that could read it as a submission (issue 11, HEAD stuffing)."""
+    if request.method in BODY_METHODS or not has_body():
+        return None
+    from flask_babel import gettext as _
+
+    from .errors import error_page
+
+    return error_page(400, _("Request not accepted"),
+                      _("This address does not accept data sent this way. Please use the form on the page."))
+
+
+#: Form bodies up to this size are read whole and checked against their
+#: Content-Length before any view sees them (larger ones are refused by the
+#: views' own limits or by werkzeug's MAX_FORM_MEMORY_SIZE).
+CHECKED_FORM_BYTES = 512 * 1024
+
+
+def refuse_truncated_form():
+    """400 for a url-encoded POST whose body is shorter than its Content-Length
+    (an upload cut off mid-way): a partial form must never be stored as a
+    shorter response.  The body is cached, so the form parser reads the same
+    bytes afterwards."""
+    if request.method not in BODY_METHODS or request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    expected = request.content_length
+    if not expected or expected > CHECKED_FORM_BYTES:
+        return None
+    from werkzeug.exceptions import ClientDisconnected
+
+    try:
+        got = len(request.get_data(cache=True))
+    except ClientDisconnected:
+        got = -1
+    if got == expected:
+        return None
+    from flask_babel import gettext as _
+
+    from .errors import error_page
+
+    return error_page(400, _("The form did not arrive complete"),
+                      _("Part of what was sent was lost on the way, so nothing was saved. "
+                        "Please go back and press “Send” again."))
+
+
+#: Control characters (C0 and DEL).  Tab, CR and LF may appear in a staff
+#: form's free-text values (a reason, an address), never in a query string,
+#: a field name or a `next` address.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Fields that name a place to go to (a line break there would split a header).
+_SINGLE_LINE = frozenset({"next"})
+#: The paths this layer cleans (staff pages and paper entry).
+STAFF_PREFIX = "/staff"
+
+
+def _dirty_input() -> bool:
+    for key, value in request.args.items(multi=True):
+        if _CONTROL.search(key) or _CONTROL.search(value):
+            return True
+    if request.mimetype == "multipart/form-data" and (request.content_length or 0) > CHECKED_FORM_BYTES:
+        return False  # a large upload: its fields are checked by the importer, never read before login
+    if request.method in BODY_METHODS and request.mimetype in ("application/x-www-form-urlencoded",
+                                                                "multipart/form-data"):
+        for key, value in request.form.items(multi=True):
+            bad = _CONTROL if key in _SINGLE_LINE else _CONTROL_IN_TEXT
+            if _CONTROL.search(key) or bad.search(value):
+                return True
+    return False
+
+
+def refuse_control_characters():
+    """400 for a staff request whose query string or form carries a NUL or
+    another control character (they reached the database and the redirect
+    headers as 500s).  One cleaning layer for every staff request, before
+    the sign-in check."""
+    if not request.path.startswith(STAFF_PREFIX) or not _dirty_input():
+        return None
+    from flask_babel import gettext as _
+
+    from .errors import error_page
+
+    return error_page(400, _("The request contains invalid characters"),
+                      _("Please remove the invisible or control characters from what you typed, then try again."))
+
+
 def init_security(app: Flask) -> None:
+    app.before_request(refuse_body_on_read_methods)
+    app.before_request(refuse_truncated_form)
+    app.before_request(refuse_control_characters)
+
     @app.after_request
     def _headers(resp):
         h = resp.headers

@@ -259,7 +259,7 @@ def _form_flow(token: str, kiosk: bool):
     inst = instruments.latest_instrument(QR_INSTRUMENT)
     if inst is None:
         return error_page(503)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (Flask answers HEAD with this view): never a submission
         sig = request.args.get(submissions.DOSSIER_FIELD, "")
         if sig and not kiosk:
             dh, err = _dossier_hash_for(counter, sig)

@@ -27,7 +27,7 @@ def login():
     form = LoginForm()
     if not form.next.data:
         form.next.data = request.args.get("next", "/staff/")
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: only POST signs in
         if current_user.is_authenticated:
             return redirect(_safe_next(form.next.data))
         return _page(form)
