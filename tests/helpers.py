@@ -207,3 +207,13 @@ def disposing(*apps):
             with a.app_context():
                 db.session.remove()
                 db.engine.dispose()
+
+
+def route_path(rule, args) -> str:
+    """The URL of a werkzeug `rule` with its variables filled from `args`."""
+    import re
+
+    path = rule.rule
+    for a in rule.arguments:
+        path = re.sub(rf"<(?:[a-z]+:)?{a}>", str(args[a]), path)
+    return path

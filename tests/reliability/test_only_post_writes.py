@@ -13,7 +13,7 @@ import re
 import pytest
 
 from tests.factories import PASSWORD, make_place, make_response, make_user
-from tests.helpers import ANSWERS, fingerprint, login, scrape
+from tests.helpers import ANSWERS, fingerprint, login, route_path, scrape
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 WRITE_WITHOUT_CSRF = ("HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "GET")
@@ -36,7 +36,7 @@ def target(make_loaded_app):
         unit = db.session.get(Unit, place.unit_id)
         counter = db.session.get(Counter, place.counter_id)
         resp = make_response(unit, counter=counter)
-        admin = make_user("walker-admin", role="admin")
+        make_user("walker-admin", role="admin")
         victim = make_user("victim", role="unit_leader", unit=unit)
         db.session.commit()
         args = {"token": place.token, "code": unit.code, "ccode": counter.code, "rid": str(resp.id),
@@ -49,9 +49,7 @@ def _urls(app, args):
     for rule in app.url_map.iter_rules():
         missing = [a for a in rule.arguments if a not in args]
         assert not missing, f"the walker has no value for {rule.rule} {missing}: add one"
-        path = rule.rule
-        for a in rule.arguments:
-            path = re.sub(r"<(?:[a-z]+:)?%s>" % a, str(args[a]), path)
+        path = route_path(rule, args)
         out.append(path)
     return sorted(set(out))
 

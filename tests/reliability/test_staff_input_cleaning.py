@@ -7,12 +7,10 @@ staff pages read: never a 500; NUL / control characters are refused with 400
 and a message in Vietnamese."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tests.factories import make_place, make_response, make_user
-from tests.helpers import login
+from tests.helpers import login, route_path
 
 #: Every query / form parameter a staff page reads (kept in step with the views by the walk below).
 PARAMS = ("period", "year", "view", "units", "sort", "dir", "q", "trend", "kind", "element", "rating", "actor",
@@ -45,9 +43,7 @@ def _staff_urls(app, args):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/staff"):
             continue
-        path = rule.rule
-        for a in rule.arguments:
-            path = re.sub(r"<(?:[a-z]+:)?%s>" % a, str(args[a]), path)
+        path = route_path(rule, args)
         out.append((path, sorted(rule.methods - {"HEAD", "OPTIONS"})))
     return out
 
