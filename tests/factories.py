@@ -283,3 +283,16 @@ def make_units(rows):
 def uniform_rows(unit, n, value=5, stratum="", **extra):
     """n response rows of `unit` answering `value` to every item."""
     return [dict(unit_code=unit, stratum=stratum, **{k: value for k in ITEMS}, **extra) for _ in range(n)]
+
+
+def unit_estimates(m=40, seed=1, **extra):
+    """A table of `m` unit rows as compute_index gives them (index, index_se, n),
+    random but seeded; `extra` adds constant columns (e.g. adequacy="adequate")."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.70, 0.95, m)
+    n = rng.integers(20, 300, m)
+    return pd.DataFrame({"unit_code": [f"U{i:03d}" for i in range(m)], "level": "unit", "index": p,
+                         "index_se": np.sqrt(p * (1 - p) / n), "n": n, **extra})

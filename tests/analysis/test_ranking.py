@@ -15,7 +15,7 @@ from analysis.ranking import (
     rank_units,
     ranking_note,
 )
-from tests.factories import make_responses, uniform_rows
+from tests.factories import make_responses, uniform_rows, unit_estimates
 
 
 def _responses(spec):
@@ -35,19 +35,7 @@ def _engine_table(spec, volumes=None):
 
 
 def _units(m=40, seed=1):
-    rng = np.random.default_rng(seed)
-    p = rng.uniform(0.70, 0.95, m)
-    n = rng.integers(20, 300, m)
-    return pd.DataFrame(
-        {
-            "unit_code": [f"U{i:03d}" for i in range(m)],
-            "level": "unit",
-            "index": p,
-            "index_se": np.sqrt(p * (1 - p) / n),
-            "n": n,
-            "adequacy": "adequate",
-        }
-    )
+    return unit_estimates(m, seed, adequacy="adequate")
 
 
 # --------------------------------------------------------------------------

@@ -7,24 +7,13 @@ from scipy import optimize, special, stats
 
 from analysis import IndexOptions, compute_index
 from analysis.shrinkage import fay_herriot, shrink_index
-from tests.factories import make_responses, uniform_rows
+from tests.factories import make_responses, uniform_rows, unit_estimates
 
 Z95 = stats.norm.ppf(0.975)
 
 
 def _units(m=40, seed=1):
-    rng = np.random.default_rng(seed)
-    p = rng.uniform(0.70, 0.95, m)
-    n = rng.integers(20, 300, m)
-    return pd.DataFrame(
-        {
-            "unit_code": [f"U{i:03d}" for i in range(m)],
-            "level": "unit",
-            "index": p,
-            "index_se": np.sqrt(p * (1 - p) / n),
-            "n": n,
-        }
-    )
+    return unit_estimates(m, seed)
 
 
 def _responses(spec):
