@@ -76,6 +76,9 @@ def create_app(config=None, instance_path=None) -> Flask:
 
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
+    from .api import init_api
+
+    init_api(app)
     from .errors import register_error_handlers
 
     register_error_handlers(app)

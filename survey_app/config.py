@@ -50,6 +50,12 @@ class Defaults:
     # None = the address `flask run` / `make run` serves (FLASK_RUN_HOST/PORT), else http://127.0.0.1:5000.
     PUBLIC_BASE_URL = None
 
+    # ------------------------------------------------------------------ API v1 (issue 12, survey_app/api)
+    # Requests per API client (its key), Flask-Limiter syntax.
+    API_RATE_LIMIT = "600/minute"
+    # QĐ 766 metric: an overall answer 1..this counts as "rated dissatisfied" (METHODOLOGY §7).
+    M766_DISSATISFIED_MAX = 2
+
     # ------------------------------------------------------------------ citizen form
     # Rate limits (Flask-Limiter syntax) of the citizen pages, per key (public/routes.py).
     PUBLIC_LIMIT_IP = "300/minute"

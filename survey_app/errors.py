@@ -119,7 +119,11 @@ def error_page(code: int, title: str | None = None, message: str | None = None,
     default_title, default_message = _messages(code)
     title = title or default_title
     message = message or default_message
-    if _wants_json():
+    if request.path.startswith("/api/v1/"):  # API v1's own error shape (survey_app/api)
+        from .api import status_error
+
+        resp = status_error(code)
+    elif _wants_json():
         resp = jsonify(error=code, message=message)
         resp.status_code = code
     else:

@@ -364,3 +364,83 @@ class ImportBatch(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "sha256"),)
+
+
+# ------------------------------------------------------------------ integration (issue 12, owner h-api)
+
+class ApiClient(db.Model):
+    """A one-stop system or counter device calling API v1.  The key is shown
+    once and stored as its SHA-256 (a 256-bit random key needs no slow hash);
+    `key_prefix` (the first characters) tells keys apart in listings.  The
+    client sees and writes only its unit's subtree; `rights` is a
+    comma-separated subset of events, volumes, links, results."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    rights: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    unit: Mapped[Unit] = relationship()
+
+    @property
+    def right_set(self) -> set[str]:
+        return {r for r in self.rights.split(",") if r}
+
+
+class Dossier(db.Model):
+    """A dossier (hồ sơ) of the one-stop system, as its events left it.
+
+    `code` is the one-stop system's MaHoSo: it never appears in a URL we
+    mint or a log line.  `link_ref` is the opaque reference of its rating
+    link (random, minted on the first link request = offered) and
+    `link_hash` the keyed hash a response through that link carries
+    (`Response.dossier_hash`).  `officer` (NguoiXuLy) is staff personal
+    data for internal views only, never in an API answer."""
+
+    __tablename__ = "dossiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    procedure_code: Mapped[Optional[str]] = mapped_column(String(100))
+    stratum: Mapped[str] = mapped_column(String(60), default=ALL_STRATUM)
+    channel: Mapped[Optional[str]] = mapped_column(String(40))
+    status: Mapped[Optional[str]] = mapped_column(String(40))
+    received_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    due_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    returned_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    returned_on: Mapped[Optional[dt.date]] = mapped_column(Date)  # local day of returned_at (periods)
+    complaints: Mapped[int] = mapped_column(Integer, default=0)
+    officer: Mapped[Optional[str]] = mapped_column(String(200))
+    link_ref: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
+    link_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    offered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_dossiers_unit_returned", "unit_id", "returned_on"),)
+
+
+class DossierEvent(db.Model):
+    """One event (SuKien) of a dossier at a time: unique, so a batch sent
+    twice writes nothing the second time."""
+
+    __tablename__ = "dossier_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    client_id: Mapped[Optional[int]] = mapped_column(ForeignKey("api_clients.id"))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("dossier_id", "event", "at"),
+        CheckConstraint("event IN ('tiep_nhan','tra_ket_qua','cap_nhat','phan_anh')", name="event"),
+    )

@@ -296,3 +296,26 @@ def unit_estimates(m=40, seed=1, **extra):
     n = rng.integers(20, 300, m)
     return pd.DataFrame({"unit_code": [f"U{i:03d}" for i in range(m)], "level": "unit", "index": p,
                          "index_se": np.sqrt(p * (1 - p) / n), "n": n, **extra})
+
+
+# ------------------------------------------------------------------ API v1 (issue 12)
+
+def make_api_client(unit, name=None, rights=("events", "volumes", "links", "results")):
+    """An API client of `unit` (committed) and its key."""
+    from survey_app.services.integration import create_client
+
+    client, key = create_client(name or f"client{next(_seq)}", unit, list(rights), actor="test")
+    return client, key
+
+
+def dossier_event(code="HS-0001", event="tiep_nhan", unit="XA-TP", **fields):
+    """One event in the portal's field names; the times default by event
+    (received 01/03/2025 08:30, due 10/03, returned 05/03/2025 16:00 local)."""
+    ev = {"MaHoSo": code, "SuKien": event, "MaDonVi": unit, "MaTTHC": "1.001234", "MaLinhVuc": "ho_tich",
+          "HinhThuc": "1", "TrangThaiHoSo": "2", "NgayTiepNhan": "20250301083000", "NgayHenTra": "20250310170000"}
+    if event == "tra_ket_qua":
+        ev.update(NgayTra="20250305160000", TrangThaiHoSo="10")
+    if event in ("cap_nhat", "phan_anh"):
+        ev["ThoiDiemXuLy"] = "20250304090000"
+    ev.update(fields)
+    return {k: v for k, v in ev.items() if v is not None}

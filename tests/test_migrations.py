@@ -11,6 +11,7 @@ from survey_app.extensions import db
 
 APP_TABLES = {"units", "counters", "instruments", "responses", "answers", "volumes",
               "reporting_calendars", "targets", "users", "audit_log", "import_batches"}
+APP_TABLES |= {"api_clients", "dossiers", "dossier_events"}  # 0006_api (issue 12)
 
 
 def _tables(engine) -> set[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 def register_cli(app) -> None:
+    from .api import api_cli
     from .backup import backup_command, restore_command
     from .counters import counters_cli
     from .data import responses_cli, units_cli, volumes_cli
@@ -18,5 +19,5 @@ def register_cli(app) -> None:
     from .users import users_cli
 
     for group in (demo_cli, users_cli, units_cli, volumes_cli, responses_cli, counters_cli, instruments_cli,
-                  index_cli, qr_cli, backup_command, restore_command):
+                  index_cli, qr_cli, api_cli, backup_command, restore_command):
         app.cli.add_command(group)

@@ -232,3 +232,13 @@ def rotate_token(counter: Counter, *, actor: str, user_id: Optional[int] = None)
     record(actor=actor, action="token_rotate", target_type="counter", target_id=counter.code,
            details={"token_version": old + 1, "from_version": old}, user_id=user_id)
     return counter.token_version
+
+
+def qr_svg(url: str) -> str:
+    """A bare QR code of `url` as a small SVG document (one path, no text),
+    for a one-stop system to print on a receipt."""
+    m = qr_matrix(url)
+    size = len(m)
+    path = "".join(f"M{c} {r}h1v1h-1z" for r, row in enumerate(m) for c, on in enumerate(row) if on)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" shape-rendering="crispEdges">'
+            f'<rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>')

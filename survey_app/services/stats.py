@@ -99,7 +99,9 @@ def volumes_frame(period: Optional[Period] = None, unit_ids: Optional[Iterable[i
         q = q.where(Volume.unit_id.in_(sorted(set(unit_ids))))
     if period is not None:
         q = q.where(Volume.period_end >= period.first, Volume.period_start <= period.last)
-    frame = pd.DataFrame(db.session.execute(q).all(),
+    from .integration import event_volume_rows  # volumes from dossier events (METHODOLOGY §7)
+
+    frame = pd.DataFrame(db.session.execute(q).all() + event_volume_rows(period, unit_ids),
                          columns=list(VOLUME_COLUMNS))
     for c in ("period_start", "period_end"):
         frame[c] = frame[c].map(lambda d: d.isoformat())
@@ -169,6 +171,9 @@ def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: O
         t["target"] = resolve_targets(opts.target, getattr(period, "year", None), t["kind"], t["unit_code"])
         t["target_status"] = target_status(t["index_ci_low"].to_numpy(float), t["index_ci_high"].to_numpy(float),
                                            t["target"].to_numpy(float))
+    from .integration import add_dossier_columns  # offered, via links, QĐ 766 (METHODOLOGY §7)
+
+    result.table = add_dossier_columns(result.table, period, ids)
     result.meta["source"] = "database"
     result.meta["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
