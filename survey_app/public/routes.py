@@ -32,7 +32,7 @@ from ..extensions import csrf, db, limiter
 from ..models import Counter
 from ..services import instruments, responses, submissions
 from ..services.privacy import keyed_hash
-from ..services.tokens import parse_counter_token, parse_dossier_signature
+from ..services.tokens import is_legacy_dossier_signature, parse_counter_token, parse_dossier_signature
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -191,12 +191,17 @@ def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=No
 
 def _dossier_hash_for(counter, sig: str):
     """(hash, None) for a valid dossier signature of this counter, else (None, error page)."""
-    parsed = parse_dossier_signature(sig)
-    if parsed is None or parsed[0] != counter.id:
+    ref = parse_dossier_signature(sig)
+    if ref is None and is_legacy_dossier_signature(sig):
+        return None, error_page(
+            410, _("This rating link is no longer in use"),
+            _("Links of this older kind are no longer accepted. Please scan the QR code at the counter "
+              "to rate the service."))
+    if ref is None or ref.counter_id != counter.id:
         return None, error_page(
             404, _("This rating link is not valid"),
             _("Please check the link printed on your receipt, or scan the QR code at the counter."))
-    return submissions.dossier_hash(parsed[1]), None
+    return ref.dossier_hash, None
 
 
 def _already_rated():
