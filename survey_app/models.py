@@ -217,6 +217,9 @@ class Response(db.Model):
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     excluded_reason: Mapped[Optional[str]] = mapped_column(Text)
     import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("import_batches.id"))
+    # Typed entry (paper / phone): the staff user who typed it and the paper batch label.
+    entered_by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    paper_batch: Mapped[Optional[str]] = mapped_column(String(80))
 
     unit: Mapped[Unit] = relationship()
     counter: Mapped[Optional[Counter]] = relationship()
@@ -366,6 +369,44 @@ class ImportBatch(db.Model):
     __table_args__ = (UniqueConstraint("kind", "sha256"),)
 
 
+EXCLUSION_ACTIONS = ("exclude", "include")
+EXCLUSION_STATUSES = ("pending", "approved", "rejected", "withdrawn")
+
+
+class ExclusionRequest(db.Model):
+    """A request to leave a response out of the figures (`exclude`) or to count
+    it again (`include`), and its four-eyes decision.
+
+    Only an approved request changes `Response.excluded` (the state the
+    statistics read); a pending one changes nothing.  The decider is never the
+    requester (services.exclusions holds the rules).
+    """
+
+    __tablename__ = "exclusion_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(10), default="exclude")
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+
+    response: Mapped[Response] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (
+        CheckConstraint("action IN ('exclude','include')", name="action"),
+        CheckConstraint("status IN ('pending','approved','rejected','withdrawn')", name="status"),
+    )
+
+
 # ------------------------------------------------------------------ integration (issue 12, owner h-api)
 
 class ApiClient(db.Model):
@@ -398,10 +439,10 @@ class Dossier(db.Model):
     """A dossier (hồ sơ) of the one-stop system, as its events left it.
 
     `code` is the one-stop system's MaHoSo: it never appears in a URL we
-    mint or a log line.  `link_ref` is the opaque reference of its rating
-    link (random, minted on the first link request = offered) and
-    `link_hash` the keyed hash a response through that link carries
-    (`Response.dossier_hash`).  `officer` (NguoiXuLy) is staff personal
+    mint or a log line: its rating link carries the opaque reference of
+    `services.tokens.dossier_signature`.  `link_hash`, set with `offered_at`
+    on the first link request, is the keyed hash a response through that
+    link carries (`Response.dossier_hash`).  `officer` (NguoiXuLy) is staff personal
     data for internal views only, never in an API answer."""
 
     __tablename__ = "dossiers"
@@ -419,7 +460,6 @@ class Dossier(db.Model):
     returned_on: Mapped[Optional[dt.date]] = mapped_column(Date)  # local day of returned_at (periods)
     complaints: Mapped[int] = mapped_column(Integer, default=0)
     officer: Mapped[Optional[str]] = mapped_column(String(200))
-    link_ref: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
     link_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     offered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,7 +1,7 @@
 """api clients, dossiers and dossier events (issue 12)
 
 Revision ID: 0006_api
-Revises: 0003_drop_instrument_items
+Revises: 0004_integrity
 Create Date: 2026-12-01 12:12:00
 
 API v1 (issue 12): API clients (hashed keys, unit scope, rights), the dossiers of
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0006_api'
-down_revision = '0003_drop_instrument_items'
+down_revision = '0004_integrity'
 branch_labels = None
 depends_on = None
 
@@ -50,15 +50,13 @@ def upgrade():
     sa.Column('returned_on', sa.Date(), nullable=True),
     sa.Column('complaints', sa.Integer(), nullable=False),
     sa.Column('officer', sa.String(length=200), nullable=True),
-    sa.Column('link_ref', sa.String(length=40), nullable=True),
     sa.Column('link_hash', sa.String(length=64), nullable=True),
     sa.Column('offered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_dossiers_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dossiers')),
     sa.UniqueConstraint('code', name=op.f('uq_dossiers_code')),
-    sa.UniqueConstraint('link_hash', name=op.f('uq_dossiers_link_hash')),
-    sa.UniqueConstraint('link_ref', name=op.f('uq_dossiers_link_ref'))
+    sa.UniqueConstraint('link_hash', name=op.f('uq_dossiers_link_hash'))
     )
     with op.batch_alter_table('dossiers', schema=None) as batch_op:
         batch_op.create_index('ix_dossiers_unit_returned', ['unit_id', 'returned_on'], unique=False)

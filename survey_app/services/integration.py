@@ -401,10 +401,11 @@ def _link_counter(unit_id: int):
 
 
 def dossier_link(code: str, scope: Optional[set[int]], *, actor: str = "system") -> dict:
-    """{url, qr_svg, offered_at, first} for a dossier's rating link.  The first
-    call mints the opaque reference and counts the dossier as offered
-    (`first` = True); later calls return the same link.  NotInScope /
-    NoCounter when it cannot be given."""
+    """{url, qr_svg, offered_at, first} for a dossier's rating link: the
+    counter link of its unit with the opaque reference of
+    `tokens.dossier_signature` (never the code).  The first call counts the
+    dossier as offered (`first` = True); later calls return the same link.
+    NotInScope / NoCounter when it cannot be given."""
     from .posters import qr_svg
     from .submissions import dossier_hash
     from .tokens import counter_url, dossier_signature
@@ -415,19 +416,18 @@ def dossier_link(code: str, scope: Optional[set[int]], *, actor: str = "system")
     counter = _link_counter(d.unit_id)
     if counter is None:
         raise NoCounter(d.unit_id)
-    first = d.link_ref is None
+    first = d.offered_at is None
     if first:
-        ref = secrets.token_urlsafe(12)
-        # Only the first request sets the reference, even when two arrive at once.
-        done = db.session.execute(sa.update(Dossier).where(Dossier.id == d.id, Dossier.link_ref.is_(None))
-                                  .values(link_ref=ref, link_hash=dossier_hash(ref), offered_at=utcnow()))
+        # Only the first request counts, even when two arrive at once.
+        done = db.session.execute(sa.update(Dossier).where(Dossier.id == d.id, Dossier.offered_at.is_(None))
+                                  .values(link_hash=dossier_hash(code), offered_at=utcnow()))
         if done.rowcount:
             record(actor=actor, action="api.dossier_offered", target_type="dossier", target_id=d.id)
         else:
             first = False
         db.session.commit()
         db.session.refresh(d)
-    url = counter_url(counter) + "?d=" + dossier_signature(counter.id, d.link_ref)
+    url = counter_url(counter) + "?d=" + dossier_signature(counter.id, code)
     return {"url": url, "qr_svg": qr_svg(url), "offered_at": d.offered_at, "first": first}
 
 
