@@ -60,6 +60,13 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
         group = ["level", "kind"]
         table = rank_report_units(table, rank_among=rank_among, group=group)
         meta["ranking"] = ranking_meta(rank_among, group, table)
+    from ..services.reports import UNKNOWN_WHEN_EMPTY, not_known
+
+    table = table.copy()
+    for c in UNKNOWN_WHEN_EMPTY:  # poster-only units: no offered count (METHODOLOGY §7)
+        if c in table.columns:
+            counts = c != "link_response_rate"
+            table[c] = [not_known() if v != v else (int(v) if counts else v) for v in table[c]]
     try:
         write_table(table, meta, out)
     except (ValueError, OSError) as exc:
@@ -68,3 +75,5 @@ def index_compute(period, level, ci, adequacy, rollup, as_of, map_successors, un
                f"phương pháp {meta.get('method_version')}", err=True)
     if rank:
         click.echo(f"Xếp hạng: {meta['ranking']['rule_vi']}", err=True)
+    if meta.get("m766"):
+        click.echo(f"QĐ 766 ({meta['m766']['version']}): {meta['m766']['note']}", err=True)

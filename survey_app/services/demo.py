@@ -143,8 +143,13 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
     service_units = depts + new_communes + old_communes + districts
     size = {u.code: float(rng.lognormal(np.log(900), 0.8)) for u in service_units}
     # Some deliberately small units (hard to reach an adequate sample).
-    for u in rng.choice(np.array(new_communes, dtype=object), 3, replace=False):
+    small = list(rng.choice(np.array(new_communes, dtype=object), 3, replace=False))
+    for u in small:
         size[u.code] = float(rng.uniform(60, 150))
+    # A stand-in one-stop system sends dossier events for these units (issue 12): their N comes from the
+    # returned dossiers instead of typed rows (one source per unit and period).
+    event_units = {u.code for u in small}
+    dossier_plan: list[tuple[Unit, dt.date, dt.date, str, int]] = []
     stratum_share = np.array([0.35, 0.25, 0.15, 0.25])
     vol_rows = []
     quarters = _q(2025) + _q(2026)
@@ -157,8 +162,12 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             days = (e - s).days + 1
             total = size[u.code] * days / 91.0 * float(rng.uniform(0.8, 1.2))
             for stratum, share in zip(STRATA, stratum_share):
+                n = int(round(total * share * rng.uniform(0.7, 1.3))) + 1
+                if u.code in event_units:
+                    dossier_plan.append((u, s, e, stratum, n))
+                    continue
                 vol_rows.append(dict(unit_id=u.id, period_start=s, period_end=e, stratum=stratum,
-                                     transactions=int(round(total * share * rng.uniform(0.7, 1.3))) + 1))
+                                     transactions=n))
     bulk_insert(Volume.__table__, vol_rows)
 
     # ---- satisfaction model: unit level + element offsets on the logit scale
@@ -184,6 +193,8 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
         base_dt = dt.datetime.combine(lo, dt.time(7, 30), LOCAL)
         return [(base_dt + dt.timedelta(days=int(d), seconds=int(s))).astimezone(dt.timezone.utc)
                 for d, s in zip(days, secs)]
+
+    dossiers, linked_by_unit = _plan_dossiers(rng, dossier_plan)
 
     channels = np.array(["qr", "kiosk", "paper"])
     ages = np.array(["", "18_29", "30_44", "45_59", "60_plus", "under_18"])
@@ -213,11 +224,13 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
         for i in range(k):
             rid = uuid.UUID(bytes=rng.bytes(16), version=4)
             comment = COMMENTS[int(rng.integers(len(COMMENTS)))] if has_comment[i] else None
+            link = _take_link(linked_by_unit.get(u.code), ts[i])
             resp_rows.append(dict(
                 id=rid, unit_id=u.id, counter_id=c.id, instrument_id=quick.id, channel=str(ch[i]),
-                submitted_at=ts[i], received_at=ts[i], stratum=str(strata[i]) if strata[i] != "khac" else ALL_STRATUM,
+                submitted_at=ts[i], received_at=ts[i],
+                stratum=link[1] if link else (str(strata[i]) if strata[i] != "khac" else ALL_STRATUM),
                 age_group=str(age[i]) or None, gender=str(gen[i]) or None, comment=comment, flags="",
-                excluded=False, device_hash=None,
+                excluded=False, device_hash=None, dossier_hash=link[0] if link else None,
             ))
             for key in item_keys:
                 v = int(sat[key][i])
@@ -233,7 +246,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             src = resp_rows[int(rng.integers(len(resp_rows)))]
             rid = uuid.UUID(bytes=rng.bytes(16), version=4)
             ts = src["submitted_at"] + dt.timedelta(seconds=int(rng.integers(2, 20)))
-            resp_rows.append(dict(src, id=rid, submitted_at=ts, received_at=ts))
+            resp_rows.append(dict(src, id=rid, submitted_at=ts, received_at=ts, dossier_hash=None))
             ans_rows.extend(dict(a, response_id=rid) for a in answers_of.get(src["id"], []))
         c, u = counters[len(depts)]  # a counter of the first new commune
         t = dt.datetime(2026, 3, 10, 9, 0, tzinfo=LOCAL).astimezone(dt.timezone.utc)
@@ -243,7 +256,7 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
             ts = t + dt.timedelta(seconds=5 * j)
             resp_rows.append(dict(id=rid, unit_id=u.id, counter_id=c.id, instrument_id=quick.id, channel="qr",
                                   submitted_at=ts, received_at=ts, stratum=ALL_STRATUM, age_group=None, gender=None,
-                                  comment=None, flags="", excluded=False, device_hash=device))
+                                  comment=None, flags="", excluded=False, device_hash=device, dossier_hash=None))
             ans_rows.extend({"response_id": rid, "item_key": key, "value": 5} for key in item_keys)
 
     insert_responses(resp_rows, ans_rows)
@@ -266,7 +279,93 @@ def seed(n_responses: int = 50_000, seed: int = 2025, password: str | None = Non
         db.session.add(User(username=name, password_hash=hash_password(password), role=role,
                             unit_id=scope.id if scope else None))
     db.session.commit()
+    _send_dossier_events(prov, dossiers)
     first = next(c for c, u in counters if u is new_communes[0])
     return SeedResult(units=len(service_units) + 2, counters=len(counters), responses=len(resp_rows),
                       seconds=time.perf_counter() - t0,
                       users={name: password for name in users}, counter_code=first.code)
+
+
+# ------------------------------------------------------------------ the stand-in one-stop system (issue 12)
+
+DEMO_API_CLIENT = "demo-motcua"
+
+
+def _plan_dossiers(rng, plan) -> tuple[list[dict], dict]:
+    """The dossiers of the event units: per (unit, quarter, stratum) as many as
+    its volume, received in the quarter and returned 1–12 days later (about
+    one in twelve after the due date).  Returns (dossiers, {unit code: [(returned
+    at, dossier hash, stratum), ...] of the dossiers whose rating link a
+    citizen may use})."""
+    from .submissions import dossier_hash
+
+    dossiers, linked = [], {}
+    for u, start, end, stratum, n in plan:
+        span = (end - start).days + 1
+        days = rng.integers(0, span, n)
+        secs = rng.integers(0, int(9 * 3600), n)
+        took = rng.integers(1, 13, n)
+        late = rng.random(n) < 0.08
+        for j in range(n):
+            received = dt.datetime.combine(start + dt.timedelta(days=int(days[j])), dt.time(7, 30), LOCAL) + \
+                dt.timedelta(seconds=int(secs[j]))
+            returned = received + dt.timedelta(days=int(took[j]), hours=1)
+            if returned.date() > END:
+                continue
+            code = f"000.00.{u.code[-3:]}.H{len(dossiers) + 1:06d}"
+            d = dict(code=code, unit=u.code, stratum=stratum, received=received, returned=returned,
+                     due=received + dt.timedelta(days=int(took[j]) + (-1 if late[j] else 2)),
+                     complaint=bool(rng.random() < 0.02),
+                     offered=bool(rng.random() < 0.7))
+            dossiers.append(d)
+            if d["offered"]:
+                linked.setdefault(u.code, []).append((returned, dossier_hash(code), stratum))
+    for links in linked.values():
+        links.sort(key=lambda x: x[0])
+    return dossiers, linked
+
+
+def _take_link(links, submitted_at):
+    """(dossier hash, stratum) of a returned, offered dossier not yet rated,
+    returned within the 14 days before `submitted_at`; None when there is none."""
+    if not links:
+        return None
+    for i, (returned, digest, stratum) in enumerate(links):
+        if returned > submitted_at:
+            return None
+        if submitted_at - returned <= dt.timedelta(days=14):
+            links.pop(i)
+            return digest, stratum
+    return None
+
+
+def _portal_time(t: dt.datetime) -> str:
+    return t.astimezone(LOCAL).strftime("%Y%m%d%H%M%S")
+
+
+def _send_dossier_events(prov, dossiers: list[dict]) -> None:
+    """The demo's one-stop system: an API client of the province sends every
+    dossier's events in batches through `services.integration` (as the API
+    does), then prints the rating links of the offered ones (offered)."""
+    from . import integration
+
+    if not dossiers:
+        return
+    client, _key = integration.create_client(DEMO_API_CLIENT, prov, ["events", "links"], actor="demo")
+    events = []
+    for d in dossiers:
+        common = {"MaHoSo": d["code"], "MaDonVi": d["unit"], "MaTTHC": "1.00" + d["stratum"][:3],
+                  "HinhThuc": "1", "NgayTiepNhan": _portal_time(d["received"]), "NgayHenTra": _portal_time(d["due"])}
+        if d["stratum"] != ALL_STRATUM:
+            common["MaLinhVuc"] = d["stratum"]
+        events.append(dict(common, SuKien="tiep_nhan", TrangThaiHoSo="2"))
+        events.append(dict(common, SuKien="tra_ket_qua", TrangThaiHoSo="10", NgayTra=_portal_time(d["returned"])))
+        if d["complaint"]:
+            events.append(dict(common, SuKien="phan_anh",
+                               ThoiDiemXuLy=_portal_time(d["returned"] + dt.timedelta(days=2))))
+    scope = integration.client_scope(client)
+    for i in range(0, len(events), integration.MAX_BATCH):
+        out = integration.ingest_events(client, events[i:i + integration.MAX_BATCH], scope=scope)
+        if out["errors"]:
+            raise RuntimeError(f"demo dossier events refused: {out['results']}")
+    integration.mark_offered(d["code"] for d in dossiers if d["offered"])

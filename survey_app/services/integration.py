@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_babel import gettext as _
+from flask import current_app, has_request_context
+from flask_babel import force_locale, gettext
 from sqlalchemy.exc import IntegrityError
 
 from analysis import InputError
@@ -42,6 +42,14 @@ MAX_BATCH = 1000
 KEY_PREFIX = "sipas_"
 #: Version of the QĐ 766 computation (the like/dislike mapping is part of it).
 M766_VERSION = "766-v1"
+
+
+def _(message: str, **values) -> str:
+    """gettext, also outside a request (the CLI, the demo seed): then in the default language."""
+    if has_request_context():
+        return gettext(message, **values)
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        return gettext(message, **values)
 
 
 # ------------------------------------------------------------------ clients and keys
@@ -431,6 +439,24 @@ def dossier_link(code: str, scope: Optional[set[int]], *, actor: str = "system")
     return {"url": url, "qr_svg": qr_svg(url), "offered_at": d.offered_at, "first": first}
 
 
+def mark_offered(codes: Iterable[str], at: Optional[dt.datetime] = None) -> int:
+    """Count many dossiers as offered at once (links printed in bulk, e.g. by
+    the demo's stand-in one-stop system): what the first `dossier_link` call
+    does for one dossier, without drawing the QR codes.  Dossiers already
+    offered keep their first time.  Returns how many became offered."""
+    from .submissions import dossier_hash
+
+    rows = [{"b_code": c, "b_hash": dossier_hash(c)} for c in codes]
+    if not rows:
+        return 0
+    t = Dossier.__table__
+    stmt = (t.update().where(t.c.code == sa.bindparam("b_code"), t.c.offered_at.is_(None))
+            .values(link_hash=sa.bindparam("b_hash"), offered_at=at or utcnow()))
+    done = db.session.execute(stmt, rows).rowcount
+    db.session.commit()
+    return done
+
+
 # ------------------------------------------------------------------ volumes from events (METHODOLOGY §7)
 
 def _returned_in(period, unit_ids):
@@ -520,10 +546,11 @@ def m766(handled: int, bad: int) -> tuple[Optional[float], float]:
     return r, min(6.0, 6.0 * r / 0.90)
 
 
-def add_dossier_columns(table, period, unit_ids=None):
+def add_dossier_columns(table, period, unit_ids=None, meta: Optional[dict] = None):
     """The index table with DOSSIER_COLUMNS added (NaN = not known: a unit
     that sends no dossier events, e.g. QR posters only).  Parent and root rows
-    add up the units below them."""
+    add up the units below them.  When some unit has dossiers, `meta` gets
+    the QĐ 766 version and its plain sentence (`m766`, and in `notes`)."""
     import numpy as np
     import pandas as pd
 
@@ -564,6 +591,11 @@ def add_dossier_columns(table, period, unit_ids=None):
         rows.append([offered, c["rated"], (c["rated"] / offered) if offered else np.nan, c["handled"],
                      np.nan if r is None else r, points])
     table[list(DOSSIER_COLUMNS)] = pd.DataFrame(rows, columns=list(DOSSIER_COLUMNS), index=table.index)
+    if meta is not None:
+        note = m766_note()
+        meta["m766"] = {"version": M766_VERSION, "dissatisfied_max": int(current_app.config["M766_DISSATISFIED_MAX"]),
+                        "note": note}
+        meta["notes"] = list(meta.get("notes") or []) + [note]
     return table
 
 

@@ -104,6 +104,12 @@ REPORT_COLUMNS = [
     ("n", N_("Responses (n)"), "int"),
     ("N", N_("Transactions (N)"), "int"),
     ("response_rate", N_("Response rate"), "pct"),
+    # Dossier-based figures (issue 12, METHODOLOGY §7): beside the index, never merged into it.
+    ("offered", N_("Offered a rating link"), "int"),
+    ("link_responses", N_("Responses via dossier links"), "int"),
+    ("link_response_rate", N_("Response rate among offered"), "pct"),
+    ("m766_rate", N_("QĐ 766 satisfaction (dossiers)"), "pct"),
+    ("m766_points", N_("QĐ 766 points (of 6)"), "num"),
     ("required_n", N_("Required n"), "int"),
     ("adequacy", N_("Sample adequacy"), "text"),
     ("target", N_("Target"), "pct"),
@@ -111,6 +117,16 @@ REPORT_COLUMNS = [
     ("vs_parent", N_("Compared with parent"), "text"),
     ("flags", N_("Flags"), "text"),
 ]
+
+#: Columns that are "not known" when empty: a unit that sends no dossier
+#: events (QR posters only) has no offered count (METHODOLOGY §7).
+UNKNOWN_WHEN_EMPTY = ("offered", "link_responses", "link_response_rate")
+NOT_KNOWN = {"vi": "không rõ", "en": "not known"}
+
+
+def not_known(lang: str = "vi") -> str:
+    return NOT_KNOWN.get(lang, NOT_KNOWN["vi"])
+
 
 #: The method sheet's words for the reasons a response was left out.
 LEFT_OUT = {"excluded": N_("Left out: excluded"), "outside_period": N_("Left out: outside_period"),
@@ -146,7 +162,8 @@ def report_csv(table: pd.DataFrame, meta: dict, *, lang: str = "vi") -> str:
     tail = [meta.get("method_version", ""), (meta.get("ranking") or {}).get("rank_among", ""),
             ranking_rule(meta, lang), (meta.get("period") or {}).get("label", ""), meta.get("data_cutoff") or ""]
     for rec in table[cols].to_dict("records"):
-        row = [csv_safe(_fmt_csv(_clean(rec[c]))) for c in cols]
+        row = [csv_safe(_fmt_csv(_clean(rec[c]))) if c not in UNKNOWN_WHEN_EMPTY or _clean(rec[c]) is not None
+               else not_known(lang) for c in cols]
         if note:
             row.append(words.get(_clean(rec["rank_status"]), ""))
         w.writerow(row + [csv_safe(v) for v in tail])
@@ -199,6 +216,8 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
                 v = _clean(rec.get(c))
                 if k == "text" and v is not None:
                     v = csv_safe(value_words.get(c, {}).get(v, v))
+                elif v is None and c in UNKNOWN_WHEN_EMPTY:
+                    v = not_known(lang)
                 out.append(v)
             ws.append(out)
             r = ws.max_row

@@ -173,7 +173,7 @@ def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: O
                                            t["target"].to_numpy(float))
     from .integration import add_dossier_columns  # offered, via links, QĐ 766 (METHODOLOGY §7)
 
-    result.table = add_dossier_columns(result.table, period, ids)
+    result.table = add_dossier_columns(result.table, period, ids, result.meta)
     result.meta["source"] = "database"
     result.meta["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result

@@ -71,6 +71,8 @@ def unit_page(code):
     flagged = db.paginate(flagged_query(ids, period), page=int_arg("fpage", 1, hi=100000),
                           per_page=FLAGGED_PER_PAGE, error_out=False)
     counters = db.session.scalars(select_counters(unit)).all()
+    from ..services.integration import m766_note, volume_source  # issue 12: where N comes from, QĐ 766
+
     return render_template(
         "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,
         elements=elements_of(row), trend=trend_series(unit, period, ids, trend_by), trend_by=trend_by,
@@ -79,7 +81,8 @@ def unit_page(code):
         children=[rows[c] for c in child_codes if c in rows], comments=comments, element=element, rating=rating,
         flagged=flagged, counters=counters, meta=res.meta if res else {},
         method_version=res.meta.get("method_version") if res else None, scale=SCALE,
-        can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm())
+        can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm(),
+        n_source=volume_source(unit.id, period), m766_note=m766_note())
 
 
 def select_counters(unit):

@@ -4,15 +4,13 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def api_world(make_loaded_app):
+def seed_api_units(app) -> dict:
     """Province P > communes P-A, P-B (a counter each); province Q > Q-Y (a
     counter).  Clients: `a` (P-A, all rights), `p` (P, all rights),
-    `reader` (P, results only).  Returns {"app", "http", "keys"}."""
+    `reader` (P, results only), `y` (Q-Y).  Returns their keys."""
     from survey_app.extensions import db
     from tests.factories import make_api_client, make_counter, make_unit
 
-    app = make_loaded_app(WTF_CSRF_ENABLED=True)
     with app.app_context():
         P = make_unit("P", kind="province")
         A = make_unit("P-A", parent=P)
@@ -22,10 +20,16 @@ def api_world(make_loaded_app):
         for u in (A, B, Y):
             make_counter(u, code=f"{u.code}-Q1")
         db.session.commit()
-        keys = {"a": make_api_client(A, "client-a")[1], "p": make_api_client(P, "client-p")[1],
+        return {"a": make_api_client(A, "client-a")[1], "p": make_api_client(P, "client-p")[1],
                 "reader": make_api_client(P, "reader", rights=("results",))[1],
                 "y": make_api_client(Y, "client-y")[1]}
-    return {"app": app, "http": app.test_client(), "keys": keys}
+
+
+@pytest.fixture
+def api_world(make_loaded_app):
+    """seed_api_units in an app with CSRF on (as in production): {"app", "http", "keys"}."""
+    app = make_loaded_app(WTF_CSRF_ENABLED=True)
+    return {"app": app, "http": app.test_client(), "keys": seed_api_units(app)}
 
 
 class Api:

@@ -65,7 +65,7 @@ def test_rate_limit_is_per_client(make_loaded_app):
     from survey_app.extensions import db
     from tests.factories import make_api_client, make_unit
 
-    app = make_loaded_app(API_RATE_LIMIT="3/minute")
+    app = make_loaded_app(API_RATE_LIMIT="3/minute", RATELIMIT_ENABLED=True)  # the limiter keeps the last app's flag
     with app.app_context():
         u = make_unit("L")
         db.session.commit()

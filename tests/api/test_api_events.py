@@ -22,7 +22,7 @@ def _dossier(app, code):
 
 
 def test_a_batch_sent_twice_changes_nothing(api_world, api):
-    from survey_app.models import DossierEvent, Dossier
+    from survey_app.models import Dossier, DossierEvent
 
     batch = [dossier_event(code=f"HS-{i}", unit="P-A") for i in range(5)]
     batch += [dossier_event(code=f"HS-{i}", unit="P-A", event="tra_ket_qua") for i in range(3)]

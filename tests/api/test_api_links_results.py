@@ -46,8 +46,9 @@ def test_unknown_dossier_is_404_and_unit_without_counter_409(api_world, api):
 
     assert api("p").get("/dossiers/NOPE/link").status_code == 404
     with api_world["app"].app_context():
-        from survey_app.models import Unit
         from sqlalchemy import select
+
+        from survey_app.models import Unit
 
         make_unit("P-C", parent=db.session.scalar(select(Unit).where(Unit.code == "P")))
         db.session.commit()
