@@ -547,8 +547,9 @@ def m766(handled: int, bad: int) -> tuple[Optional[float], float]:
 
 
 def add_dossier_columns(table, period, unit_ids=None, meta: Optional[dict] = None):
-    """The index table with DOSSIER_COLUMNS added (NaN = not known: a unit
-    that sends no dossier events, e.g. QR posters only).  Parent and root rows
+    """The index table with DOSSIER_COLUMNS added when some unit of the scope
+    has dossiers returned in the period (NaN = not known: a unit that sends
+    no dossier events, e.g. QR posters only).  Parent and root rows
     add up the units below them.  When some unit has dossiers, `meta` gets
     the QĐ 766 version and its plain sentence (`m766`, and in `notes`)."""
     import numpy as np
@@ -556,13 +557,13 @@ def add_dossier_columns(table, period, unit_ids=None, meta: Optional[dict] = Non
 
     from analysis.schema import ROOT_LEVEL, UNIT_LEVEL
 
-    for c in DOSSIER_COLUMNS:
-        table[c] = np.nan
     if period is None or table.empty:
         return table
     counts = dossier_counts(period, unit_ids)
-    if not counts:
+    if not counts:  # nobody sends dossier events: no such columns (the CSV path's table exactly)
         return table
+    for c in DOSSIER_COLUMNS:
+        table[c] = np.nan
     units = db.session.execute(sa.select(Unit.id, Unit.code, Unit.parent_id)).all()
     code_of = {u.id: u.code for u in units}
     parent_of = {u.id: u.parent_id for u in units}
