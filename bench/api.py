@@ -16,8 +16,9 @@ One run, loopback only, bounded in time:
      INSERTs: no key, scope, validation, idempotency or audit.
 3. For batches of 100 and of 1,000 events (each dossier: `tiep_nhan` then
    `tra_ket_qua`, new codes every batch), `--concurrency` clients post as
-   fast as they can for `--seconds`, against each server in turn (the same
-   run, so the same machine load): events/s and per-batch latency p50 / p99.
+   fast as they can for `--seconds` per server, in 4 interleaved slices
+   (baseline, SIPAS, baseline, ...: the same run, so the same machine load):
+   events/s and per-batch latency p50 / p99.
 4. Checks correctness: SIPAS stored exactly the events it accepted, and a
    batch sent again is answered all `duplicate` and adds no row.
 
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bench.collect import HOST, PG_SERVER, SECRET, Server, pct, pg_admin  # noqa: E402
 
 UNITS = 20
+SLICES = 4
 _seq = itertools.count()
 
 
@@ -144,10 +146,19 @@ def closed_loop(port: int, path: str, headers: dict, size: int, seconds: float, 
         th.start()
     for th in threads:
         th.join()
-    elapsed = time.perf_counter() - t0
-    return {"batches": len(lat), "events": events[0], "seconds": round(elapsed, 2),
-            "events_per_s": events[0] / elapsed, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
-            "codes": codes}
+    return {"lat": lat, "events": events[0], "seconds": time.perf_counter() - t0, "codes": codes}
+
+
+def summary(parts: list[dict]) -> dict:
+    lat = [x for p in parts for x in p["lat"]]
+    events = sum(p["events"] for p in parts)
+    seconds = sum(p["seconds"] for p in parts)
+    codes: dict = {}
+    for p in parts:
+        for k, v in p["codes"].items():
+            codes[k] = codes.get(k, 0) + v
+    return {"batches": len(lat), "events": events, "seconds": round(seconds, 2), "events_per_s": events / seconds,
+            "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000, "codes": codes}
 
 
 def setup_database(url: str) -> str:
@@ -212,9 +223,14 @@ def main(argv=None) -> int:
         base.wait("/ok")
         auth = {"Authorization": f"Bearer {key}"}
         for size in (100, 1000):
-            r_base = closed_loop(base.port, "/b", {}, size, args.seconds, args.concurrency, f"b{size}")
-            r_sipas = closed_loop(sipas.port, "/api/v1/dossier-events", auth, size, args.seconds, args.concurrency,
-                                  f"s{size}")
+            # SLICES interleaved slices each, so both servers see the same background load.
+            parts: dict = {"baseline": [], "sipas": []}
+            for k in range(SLICES):
+                parts["baseline"].append(closed_loop(base.port, "/b", {}, size, args.seconds / SLICES,
+                                                     args.concurrency, f"b{size}x{k}"))
+                parts["sipas"].append(closed_loop(sipas.port, "/api/v1/dossier-events", auth, size,
+                                                  args.seconds / SLICES, args.concurrency, f"s{size}x{k}"))
+            r_base, r_sipas = summary(parts["baseline"]), summary(parts["sipas"])
             results[f"batch_{size}"] = {"baseline": r_base, "sipas": r_sipas,
                                         "ratio": r_sipas["events_per_s"] / r_base["events_per_s"]}
         # correctness: every accepted event is one row; a batch sent again adds none

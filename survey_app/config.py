@@ -55,6 +55,11 @@ class Defaults:
     API_RATE_LIMIT = "600/minute"
     # QĐ 766 metric: an overall answer 1..this counts as "rated dissatisfied" (METHODOLOGY §7).
     M766_DISSATISFIED_MAX = 2
+    # Rating links by SMS / Zalo ZNS on `tra_ket_qua` with consent: "log" (stand-in), "http" (POST to
+    # SMS_GATEWAY_URL with Bearer SMS_GATEWAY_KEY) or "off" (services/gateway.py).
+    SMS_GATEWAY = "log"
+    SMS_GATEWAY_URL = None
+    SMS_GATEWAY_KEY = None
 
     # ------------------------------------------------------------------ citizen form
     # Rate limits (Flask-Limiter syntax) of the citizen pages, per key (public/routes.py).

@@ -21,7 +21,8 @@ ERROR = {
 ITEM_RESULT = {
     "type": "object", "required": ["index", "status"],
     "properties": {"index": {"type": "integer"}, "status": {"enum": ["accepted", "duplicate", "error"]},
-                   "code": {"type": "string"}, "field": {"type": "string"}, "message": {"type": "string"}},
+                   "code": {"type": "string"}, "field": {"type": "string"}, "message": {"type": "string"},
+                   "sent": {"type": "boolean", "description": "the rating link went out by SMS / Zalo"}},
 }
 EVENT = {
     "type": "object", "required": ["MaHoSo", "SuKien", "MaDonVi"],
@@ -34,6 +35,8 @@ EVENT = {
         "HinhThuc": {"type": ["string", "integer"]}, "TrangThaiHoSo": {"type": ["string", "integer"]},
         "NgayTiepNhan": _TIME, "NgayHenTra": _TIME, "NgayTra": _TIME, "ThoiDiemXuLy": _TIME,
         "NguoiXuLy": {"type": "string", "maxLength": 200, "description": "officer; internal views only"},
+        "SoDienThoai": {"type": "string", "description": "tra_ket_qua: send the rating link here (never stored)"},
+        "DongYNhanTin": {"type": "boolean", "description": "the citizen agreed to receive the link"},
     },
 }
 VOLUME = {

@@ -189,6 +189,7 @@ class _Event:
     at: dt.datetime
     unit_id: int
     values: dict = field(default_factory=dict)  # dossier attribute -> value
+    phone: Optional[str] = None  # to send the link to (consent given); never stored
 
 
 def _text(ev: dict, name: str, limit: int, required: bool = False) -> Optional[str]:
@@ -246,7 +247,14 @@ def _parse_event(i: int, ev: Any, units: dict[str, int]) -> _Event:
         raise EventError("missing", "NgayTra", _("A tra_ket_qua event needs NgayTra."))
     if "received_at" in values and "returned_at" in values and values["returned_at"] < values["received_at"]:
         raise EventError("invalid_value", "NgayTra", _("NgayTra is before NgayTiepNhan."))
-    return _Event(i, code, kind, times[key_field], unit_id, values)
+    phone = None
+    if kind == "tra_ket_qua" and ev.get("DongYNhanTin") is True and ev.get("SoDienThoai") not in (None, ""):
+        from .gateway import valid_phone
+
+        if not valid_phone(ev["SoDienThoai"]):
+            raise EventError("invalid_value", "SoDienThoai", _("Not a phone number."))
+        phone = str(ev["SoDienThoai"])
+    return _Event(i, code, kind, times[key_field], unit_id, values, phone)
 
 
 def _insert_ignore(table):
@@ -365,7 +373,25 @@ def _ingest(client: ApiClient, events: list, scope: set[int]) -> dict:
         record(actor=f"api:{client.name}", action="api.dossier_events", target_type="api_client",
                target_id=client.id, details={"accepted": accepted, "duplicates": duplicates, "errors": errors})
     db.session.commit()
+    to_send = [(k[0], p) for k, p in candidates if k in inserted and p.phone]
+    if to_send:
+        _send_links(to_send, results, actor=f"api:{client.name}")
     return {"results": results, "accepted": accepted, "duplicates": duplicates, "errors": errors}
+
+
+def _send_links(to_send: list, results: list, *, actor: str) -> None:
+    """Send the rating link of each returned dossier whose event carried
+    consent and a phone number: once per dossier (sent = offered)."""
+    from .gateway import gateway
+
+    gw = gateway()
+    for dossier_id, p in to_send:
+        d = db.session.get(Dossier, dossier_id)
+        url, first = _offer(d, actor=actor, via="sms")
+        if url is None or not first:
+            continue
+        ok = gw.send(p.phone, _("Please rate how your dossier was handled: %(url)s", url=url))
+        results[p.index]["sent"] = bool(ok)
 
 
 _UPDATABLE = ("procedure_code", "stratum", "channel", "status", "received_at", "due_at", "returned_at",
@@ -408,6 +434,29 @@ def _link_counter(unit_id: int):
                              .order_by(Counter.code).limit(1))
 
 
+def _offer(d: Dossier, *, actor: str, via: str = "link") -> tuple[Optional[str], bool]:
+    """(url, first) of a dossier's rating link, counting it as offered on the
+    first call (only one call wins, even when two arrive at once); (None,
+    False) when its unit has no active counter."""
+    from .submissions import dossier_hash
+    from .tokens import counter_url, dossier_signature
+
+    counter = _link_counter(d.unit_id)
+    if counter is None:
+        return None, False
+    first = False
+    if d.offered_at is None:
+        done = db.session.execute(sa.update(Dossier).where(Dossier.id == d.id, Dossier.offered_at.is_(None))
+                                  .values(link_hash=dossier_hash(d.code), offered_at=utcnow()))
+        if done.rowcount:
+            first = True
+            record(actor=actor, action="api.dossier_offered", target_type="dossier", target_id=d.id,
+                   details={"via": via})
+        db.session.commit()
+        db.session.refresh(d)
+    return counter_url(counter) + "?d=" + dossier_signature(counter.id, d.code), first
+
+
 def dossier_link(code: str, scope: Optional[set[int]], *, actor: str = "system") -> dict:
     """{url, qr_svg, offered_at, first} for a dossier's rating link: the
     counter link of its unit with the opaque reference of
@@ -415,27 +464,13 @@ def dossier_link(code: str, scope: Optional[set[int]], *, actor: str = "system")
     dossier as offered (`first` = True); later calls return the same link.
     NotInScope / NoCounter when it cannot be given."""
     from .posters import qr_svg
-    from .submissions import dossier_hash
-    from .tokens import counter_url, dossier_signature
 
     d = db.session.scalar(sa.select(Dossier).where(Dossier.code == code))
     if d is None or (scope is not None and d.unit_id not in scope):
         raise NotInScope(code)
-    counter = _link_counter(d.unit_id)
-    if counter is None:
+    url, first = _offer(d, actor=actor)
+    if url is None:
         raise NoCounter(d.unit_id)
-    first = d.offered_at is None
-    if first:
-        # Only the first request counts, even when two arrive at once.
-        done = db.session.execute(sa.update(Dossier).where(Dossier.id == d.id, Dossier.offered_at.is_(None))
-                                  .values(link_hash=dossier_hash(code), offered_at=utcnow()))
-        if done.rowcount:
-            record(actor=actor, action="api.dossier_offered", target_type="dossier", target_id=d.id)
-        else:
-            first = False
-        db.session.commit()
-        db.session.refresh(d)
-    url = counter_url(counter) + "?d=" + dossier_signature(counter.id, code)
     return {"url": url, "qr_svg": qr_svg(url), "offered_at": d.offered_at, "first": first}
 
 

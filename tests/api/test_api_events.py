@@ -144,3 +144,36 @@ def test_complaints_add_up_and_fields_follow_the_latest_event(api_world, api):
     api("p").events(dossier_event(code="HS-C", unit="P-A", event="phan_anh", ThoiDiemXuLy="20250303080000"))
     d = _dossier(api_world["app"], "HS-C")
     assert d.complaints == 2 and d.stratum == "dat_dai" and d.returned_on == dt.date(2025, 3, 5)
+
+
+def test_a_returned_dossier_with_consent_gets_its_link_once_and_the_number_is_never_kept(api_world, api, caplog):
+    import logging
+
+    from survey_app.services.gateway import gateway
+
+    ev = dossier_event(code="HS-SMS", unit="P-A", event="tra_ket_qua", SoDienThoai="0912345678", DongYNhanTin=True)
+    no_consent = dossier_event(code="HS-NOSMS", unit="P-A", event="tra_ket_qua", SoDienThoai="0987654321")
+    with caplog.at_level(logging.INFO):
+        r = api("a").events(ev, no_consent).json
+    assert r["results"][0]["sent"] is True and "sent" not in r["results"][1]
+    with api_world["app"].app_context():
+        sent = gateway().sent
+        assert sent == [("******5678", sent[0][1])] and "http://sipas.test/c/" in sent[0][1]
+        assert "HS-SMS" not in sent[0][1]
+    assert _dossier(api_world["app"], "HS-SMS").offered_at is not None  # sent = offered
+    assert _dossier(api_world["app"], "HS-NOSMS").offered_at is None
+    # Another tra_ket_qua of the same dossier (a correction) sends nothing more.
+    api("a").events(dict(ev, NgayTra="20250306100000"))
+    with api_world["app"].app_context():
+        assert len(gateway().sent) == 1
+    assert "0912345678" not in caplog.text and "5678" in caplog.text
+    with api_world["app"].app_context():
+        import sqlalchemy as sa
+
+        from survey_app.extensions import db
+
+        for table in db.metadata.sorted_tables:  # the number is in no row of any table
+            for row in db.session.execute(sa.select(table)).all():
+                assert "0912345678" not in repr(tuple(row)), table.name
+    bad = api("a").events(dict(ev, MaHoSo="HS-BADPHONE", SoDienThoai="12")).json["results"][0]
+    assert bad["code"] == "invalid_value" and bad["field"] == "SoDienThoai"

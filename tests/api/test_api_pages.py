@@ -71,3 +71,35 @@ def test_report_csv_and_index_compute_carry_offered_and_not_known(sapp, tmp_path
     assert "QĐ 766" in r.output and "gần 100%" in r.output
     cli_rows = {x["unit_code"]: x for x in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")))}
     assert cli_rows["P-B"]["offered"] == "không rõ" and cli_rows["P-A"]["offered"] == "1"
+
+
+def test_admin_page_creates_shows_the_key_once_and_revokes(sapp):
+    import re
+
+    from survey_app.extensions import db
+    from tests.factories import make_unit
+
+    with sapp.app_context():
+        make_unit("K")
+        make_user("boss", role="admin")
+        make_user("lead", role="unit_leader", unit=None)
+        db.session.commit()
+    staff = sapp.test_client()
+    assert login(staff, "boss").status_code == 302
+    r = staff.post("/staff/admin/api", data={"name": "vnpt-igate", "unit_code": "K", "right_events": "1",
+                                             "right_links": "1"})
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    key = re.search(r'<code id="api-key">([^<]+)</code>', r.get_data(as_text=True)).group(1)
+    assert Api(sapp.test_client(), key).events(dossier_event(unit="K")).json["accepted"] == 1
+    listing = staff.get("/staff/admin/api").get_data(as_text=True)
+    assert "vnpt-igate" in listing and "events,links" in listing and key not in listing
+    assert staff.post("/staff/admin/api", data={"name": "x", "unit_code": "NOPE", "right_events": "1"}).status_code == 400
+    assert staff.post("/staff/admin/api", data={"name": "y", "unit_code": "K"}).status_code == 400
+    assert staff.post("/staff/admin/api", data={"name": "vnpt-igate", "unit_code": "K",
+                                                "right_events": "1"}).status_code == 400
+    cid = re.search(r'/staff/admin/api/(\d+)/revoke', listing).group(1)
+    assert staff.post(f"/staff/admin/api/{cid}/revoke").status_code == 302
+    assert Api(sapp.test_client(), key).events(dossier_event(unit="K")).status_code == 401
+    other = sapp.test_client()
+    assert login(other, "lead").status_code == 302
+    assert other.get("/staff/admin/api").status_code == 403
