@@ -43,11 +43,11 @@ def test_ratings_made_offline_are_stored_once_when_the_network_returns(
         form = f"{live_server}{place.kiosk_url}?lang={lang}"
         page.goto(form)
         # the worker controls the page and has kept what the kiosk needs offline
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30000)
         page.wait_for_function(
             "async () => { const urls = document.getElementById('kiosk-queue').dataset.pages.split(' '); "
             "for (const u of urls) if (!(await caches.match(u, {ignoreVary: true}))) return false; "
-            "return true; }", timeout=15000)
+            "return true; }", timeout=30000)
         assert _queue_text(page) == ""
 
         ctx.set_offline(True)
@@ -57,18 +57,18 @@ def test_ratings_made_offline_are_stored_once_when_the_network_returns(
             _rate(page, answers)
             page.wait_for_function(
                 f"() => document.getElementById('kiosk-queue').textContent.trim() === {_waiting(lang, i)!r}",
-                timeout=10000)
+                timeout=30000)
         assert responses(app) == []  # nothing reached the server
         page.goto(form)
         page.wait_for_function(
             f"() => document.getElementById('kiosk-queue').textContent.trim() === {_waiting(lang, 3)!r}",
-            timeout=10000)
+            timeout=30000)
         page.screenshot(path=str(screenshot_dir / f"kiosk-offline-waiting-{lang}.png"))
         keys = page.evaluate("() => document.querySelector('input[name=k]').value")
         assert re.fullmatch(r"[0-9a-f]{32}", keys)
 
         ctx.set_offline(False)       # the `online` event sends the outbox
-        page.wait_for_function("() => document.getElementById('kiosk-queue').hidden", timeout=20000)
+        page.wait_for_function("() => document.getElementById('kiosk-queue').hidden", timeout=30000)
         rows = responses(app)
         assert len(rows) == len(PATTERNS)
         assert sorted(r.answer_map["overall"] for r in rows) == [3, 4, 5]
