@@ -186,7 +186,8 @@ def results():
     if code is None:
         unit_id = g.api_client.unit_id
     else:
-        unit_id = db.session.scalar(select(Unit.id).where(Unit.code == code[:40]))
+        code = integration.plain_code(code, 40)
+        unit_id = db.session.scalar(select(Unit.id).where(Unit.code == code)) if code else None
         if unit_id is None or unit_id not in g.api_scope:
             return status_error(404)
     try:

@@ -293,10 +293,26 @@ def ingest_events(client: ApiClient, events: list, *, scope: Optional[set[int]] 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def plain_code(value: Any, limit: int = 100) -> Optional[str]:
+    """`value` as a code fit to look up (text or a number, no control
+    characters, at most `limit` characters), else None: such a value matches
+    nothing, and PostgreSQL refuses a NUL outright."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value).strip()
+    return text if text and len(text) <= limit and not _CONTROL.search(text) else None
+
+
+def _unit_ids_by_code(values, scope: set[int]) -> dict[str, int]:
+    codes = sorted({c for c in (plain_code(v, 40) for v in values) if c})
+    if not codes:
+        return {}
+    return dict(db.session.execute(sa.select(Unit.code, Unit.id).where(
+        Unit.code.in_(codes), Unit.id.in_(sorted(scope)))).all())
+
+
 def _ingest(client: ApiClient, events: list, scope: set[int]) -> dict:
-    unit_codes = {str(e.get("MaDonVi")).strip() for e in events if isinstance(e, dict) and e.get("MaDonVi")}
-    units = dict(db.session.execute(sa.select(Unit.code, Unit.id).where(
-        Unit.code.in_(sorted(unit_codes)), Unit.id.in_(sorted(scope)))).all()) if unit_codes else {}
+    units = _unit_ids_by_code((e.get("MaDonVi") for e in events if isinstance(e, dict)), scope)
     results: list[Optional[dict]] = [None] * len(events)
     parsed: list[_Event] = []
     for i, ev in enumerate(events):
@@ -465,7 +481,8 @@ def dossier_link(code: str, scope: Optional[set[int]], *, actor: str = "system")
     NotInScope / NoCounter when it cannot be given."""
     from .posters import qr_svg
 
-    d = db.session.scalar(sa.select(Dossier).where(Dossier.code == code))
+    code = plain_code(code)
+    d = db.session.scalar(sa.select(Dossier).where(Dossier.code == code)) if code else None
     if d is None or (scope is not None and d.unit_id not in scope):
         raise NotInScope(code)
     url, first = _offer(d, actor=actor)
@@ -651,9 +668,7 @@ def store_volumes(client: ApiClient, rows: list, scope: set[int]) -> dict:
     with its index, field and reason.  A row for a unit and days that already
     have a row replaces it.  Returns {"stored": n} or {"errors": [...]}."""
     errors, clean = [], []
-    codes = {str(r.get("MaDonVi") or r.get("unit_code") or "").strip() for r in rows if isinstance(r, dict)}
-    units = dict(db.session.execute(sa.select(Unit.code, Unit.id).where(
-        Unit.code.in_(sorted(codes)), Unit.id.in_(sorted(scope)))).all()) if codes else {}
+    units = _unit_ids_by_code((r.get("MaDonVi") or r.get("unit_code") for r in rows if isinstance(r, dict)), scope)
     for i, r in enumerate(rows):
         try:
             clean.append(_volume_row(r, units))

@@ -59,6 +59,11 @@ def test_a_client_of_unit_a_posting_for_unit_b_is_refused_clearly(api):
     assert api("a").get("/results?period=2025&unit=P-B").status_code == 404
     assert api("a").get("/results?period=2025&unit=Q-Y").status_code == 404
     assert api("a").get("/results?period=2025&unit=NOPE").status_code == 404
+    assert api("a").get("/results?period=2025&unit=%00").status_code == 404  # NUL: a 404, not a 500 (PostgreSQL)
+    assert api("a").get("/dossiers/HS%00A/link").status_code == 404
+    r = api("p").post("/volumes", {"rows": [{"MaDonVi": "\x00", "TuNgay": "2025-01-01", "DenNgay": "2025-01-31",
+                                            "SoHoSo": 1}]})
+    assert r.status_code == 400 and r.json["error"]["code"] == "out_of_scope"
 
 
 def test_rate_limit_is_per_client(make_loaded_app):

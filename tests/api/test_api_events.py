@@ -86,6 +86,7 @@ BAD = [
     (lambda: dossier_event(MaTTHC={"a": 1}), "invalid_type", "MaTTHC"),
     (lambda: dossier_event(MaHoSo=True), "invalid_type", "MaHoSo"),
     (lambda: dossier_event(MaHoSo="HS\n1"), "invalid_characters", "MaHoSo"),
+    (lambda: dossier_event(MaDonVi="\x00"), "invalid_characters", "MaDonVi"),  # PostgreSQL refuses NUL: never 500
 ]
 
 
