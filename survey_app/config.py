@@ -53,6 +53,8 @@ class Defaults:
     # ------------------------------------------------------------------ API v1 (issue 12, survey_app/api)
     # Requests per API client (its key), Flask-Limiter syntax.
     API_RATE_LIMIT = "600/minute"
+    # Largest request body (bytes): 1,000 portal events fit in well under 1 MiB.
+    API_MAX_BODY_BYTES = 2 * 1024 * 1024
     # QĐ 766 metric: an overall answer 1..this counts as "rated dissatisfied" (METHODOLOGY §7).
     M766_DISSATISFIED_MAX = 2
     # Rating links by SMS / Zalo ZNS on `tra_ket_qua` with consent: "log" (stand-in), "http" (POST to

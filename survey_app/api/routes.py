@@ -50,6 +50,7 @@ limiter.limit(_rate, key_func=_limit_key, scope="api-client")(bp)
 
 @bp.before_request
 def _authenticate():
+    request.max_content_length = int(current_app.config["API_MAX_BODY_BYTES"])
     if request.path in PUBLIC_PATHS:
         return None
     if _client() is None:

@@ -119,6 +119,12 @@ def test_batch_errors(api, body, status, code):
     assert r.status_code == status and r.json["error"]["code"] == code
 
 
+def test_a_body_too_large_is_413_json(api_world, api):
+    api_world["app"].config["API_MAX_BODY_BYTES"] = 1000
+    r = api("a").events(*[dossier_event(code=f"BIG-{i}", unit="P-A") for i in range(20)])
+    assert r.status_code == 413 and r.json["error"]["code"] == "too_large"
+
+
 def test_a_body_that_is_not_json(api_world):
     http, key = api_world["http"], api_world["keys"]["a"]
     r = http.post("/api/v1/dossier-events", data="events=1", headers={"Authorization": f"Bearer {key}"},

@@ -39,8 +39,12 @@ def target(make_loaded_app):
         make_user("walker-admin", role="admin")
         victim = make_user("victim", role="unit_leader", unit=unit)
         db.session.commit()
+        from tests.factories import make_api_client
+
+        api_client = make_api_client(unit)[0]  # /staff/admin/api/<cid>/revoke (issue 12)
         args = {"token": place.token, "code": unit.code, "ccode": counter.code, "rid": str(resp.id),
-                "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js"}
+                "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js",
+                "cid": api_client.id}
     return app, place, args
 
 

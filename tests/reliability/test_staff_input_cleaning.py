@@ -33,8 +33,10 @@ def staff_target(make_loaded_app):
         resp = make_response(unit, counter=counter)
         admin = make_user("probe-admin", role="admin")
         db.session.commit()
+        from tests.factories import make_api_client
+
         args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
-                "name": "elements", "fmt": "svg"}
+                "name": "elements", "fmt": "svg", "cid": make_api_client(unit)[0].id}  # cid: issue 12
     return app, args
 
 
