@@ -56,6 +56,9 @@ class Defaults:
     PUBLIC_LIMIT_COUNTER = "60/minute"
     PUBLIC_LIMIT_DEVICE = "10/minute"
     PUBLIC_LIMIT_IP_GET = "600/minute"
+    # A form sent less than this many seconds after its device token was issued (a fresh phone that
+    # answers at once: a script) is shown again with its answers, not stored (services/devices.py).
+    PUBLIC_MIN_FILL_SECONDS = 3
     # Largest citizen form body accepted (bytes); larger gets 413.
     PUBLIC_MAX_FORM_BYTES = 32 * 1024
     # Seconds before the kiosk's thank-you page returns to an empty form.

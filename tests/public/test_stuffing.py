@@ -52,7 +52,7 @@ def test_the_device_cookie_is_signed_and_an_invented_one_is_replaced(make_loaded
     client = app.test_client()
     r = client.get(place.url)
     issued = client.get_cookie("sipas_dev").value
-    assert re.fullmatch(r"[\w-]+\.[\w-]+", issued)  # value.signature
+    assert re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", issued)  # value.timestamp.signature
     assert client.get(place.url).headers.get("Set-Cookie", "").find("sipas_dev") == -1  # kept
     client.set_cookie("sipas_dev", "invented-by-a-script")
     r = client.get(place.url)
@@ -62,7 +62,7 @@ def test_the_device_cookie_is_signed_and_an_invented_one_is_replaced(make_loaded
 
 @pytest.mark.parametrize("forge", ["made-up-cookie", "tampered", "other-key"])
 def test_an_invented_or_altered_cookie_is_stored_as_an_unknown_device(make_loaded_app, forge):
-    from itsdangerous import URLSafeSerializer
+    from itsdangerous import URLSafeTimedSerializer
 
     app, place = _app(make_loaded_app)
     client = app.test_client()
@@ -70,7 +70,7 @@ def test_an_invented_or_altered_cookie_is_stored_as_an_unknown_device(make_loade
     token = client.get_cookie("sipas_dev").value
     value = {"made-up-cookie": "x" * 22,
              "tampered": token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
-             "other-key": URLSafeSerializer("not-our-key", salt="device").dumps("abc")}[forge]
+             "other-key": URLSafeTimedSerializer("not-our-key", salt="device").dumps("abc")}[forge]
     client.set_cookie("sipas_dev", value)
     assert submit(client, place.url, hidden=hidden).status_code == 303
     honest = app.test_client()
@@ -204,3 +204,30 @@ def test_back_after_the_thank_you_page_and_send_again_is_flagged_duplicate(make_
     assert ["duplicate" in f for f in flags] == [False, True, False]
     assert "trùng toàn bộ nội dung" in responses(app)[1].flag_reason
     assert _rescan(app) == flags
+
+
+# ------------------------------------------------------------------ a fresh token posted at once
+
+def test_a_fresh_device_posting_at_once_gets_the_form_back_not_stored(make_loaded_app):
+    """A script that fetches a new server-issued token and posts straight away
+    (rotating real tokens): nothing is stored; a person, seconds later, is."""
+    import time_machine
+
+    app, place = _app(make_loaded_app, PUBLIC_MIN_FILL_SECONDS=3)
+    with time_machine.travel(dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.timezone.utc), tick=False) as clock:
+        codes = []
+        for i in range(3):  # rotating fresh tokens, each posted at once
+            c = app.test_client()
+            codes.append(submit(c, place.url, varied_answers(i)).status_code)
+        assert codes == [429, 429, 429]
+        assert responses(app) == []
+        person = app.test_client()
+        hidden = open_form(person, place.url)
+        r = submit(person, place.url, varied_answers(5), hidden=hidden)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+        html = r.get_data(as_text=True)
+        assert re.search(r'name="overall" value="1"[^>]*checked', html) and "kiểm tra lại câu trả lời" in html
+        clock.shift(4)
+        assert submit(person, place.url, varied_answers(5), hidden=hidden).status_code == 303
+        assert submit(person, place.url, varied_answers(6)).status_code == 303  # a known device: no wait
+    assert len(responses(app)) == 2
