@@ -87,6 +87,9 @@ class Defaults:
     COLLECT_VOLUME_FLOOR = 60
     COLLECT_VOLUME_PEAK = 3
     COLLECT_VOLUME_HOURS_PER_DAY = 8
+    # ... and more than max(MINUTE_FLOOR, ceil(MINUTE_FACTOR * E / 60)) within a minute: flagged over_volume too.
+    COLLECT_VOLUME_MINUTE_FLOOR = 10
+    COLLECT_VOLUME_MINUTE_FACTOR = 3
     COLLECT_VOLUME_CACHE_SECONDS = 300
     PUBLIC_CEILING_MULTIPLIER = 2
     # Seconds a loaded questionnaire is kept per process (0 = read it on every request);

@@ -134,7 +134,8 @@ def _busy_volume(app, place, transactions):
 def test_a_quiet_counter_flags_beyond_its_hour_and_refuses_beyond_the_ceiling(make_loaded_app):
     """Fresh server-issued tokens each time (a new phone per POST), varied answers:
     the per-counter hourly ceiling still applies."""
-    app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2)
+    app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2,
+                      COLLECT_VOLUME_MINUTE_FLOOR=100)  # the hour's rule alone
     codes = [submit(app.test_client(), place.url, varied_answers(i)).status_code for i in range(10)]
     assert codes == [303] * 8 + [429, 429]
     flags = _flags(app)
@@ -155,14 +156,34 @@ def test_the_refused_form_keeps_the_answers(make_loaded_app):
 
 def test_a_busy_counter_real_hour_is_never_blocked_nor_flagged(make_loaded_app):
     """20 working days × 8 h, 1,200 dossiers: 7.5 an hour on average, peak 3× → 23
-    an hour expected, ceiling 46: 23 honest people behind one IP all pass clean,
-    while the same counter without volume data (floor 4) would flag them."""
+    an hour expected, ceiling 46: 23 honest people behind one IP, one every 10
+    seconds, all pass clean; the same counter without volume data (floor 4) would
+    flag them."""
+    import time_machine
+
     app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2)
     _busy_volume(app, place, 1200)
-    codes = [submit(app.test_client(), place.url, varied_answers(i)).status_code for i in range(23)]
+    codes = []
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=False) as clock:
+        for i in range(23):
+            codes.append(submit(app.test_client(), place.url, varied_answers(i)).status_code)
+            clock.shift(10)
     assert codes == [303] * 23
     assert _flags(app) == [set()] * 23
     assert _rescan(app) == [set()] * 23
+
+
+def test_a_rush_beyond_the_busiest_minute_is_flagged_not_refused(make_loaded_app):
+    """The same busy counter: more than max(10, 3 × 23 / 60) in one minute is a
+    rush no real queue makes (fresh tokens, varied answers: only the rate shows)."""
+    app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2)
+    _busy_volume(app, place, 1200)
+    codes = [submit(app.test_client(), place.url, varied_answers(i)).status_code for i in range(14)]
+    assert codes == [303] * 14
+    flags = _flags(app)
+    assert [("over_volume" in f) for f in flags] == [False] * 10 + [True] * 4
+    assert "1 phút" in responses(app)[12].flag_reason
+    assert _rescan(app) == flags
 
 
 # ------------------------------------------------------------------ HEAD
