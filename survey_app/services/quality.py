@@ -31,6 +31,8 @@ from typing import Optional
 from flask import current_app
 from sqlalchemy import and_, case, func, literal, select
 
+from analysis.schema import TYPED_CHANNELS
+
 from ..extensions import db
 from ..models import PATTERN_ITEMS, Answer, Response, answer_pattern
 
@@ -163,6 +165,31 @@ def _portable_flag_counts(unit_id, counter_id, channel, dev_hash, vector, burst_
     else:
         ident_q = literal(0)
     return tuple(db.session.execute(select(burst_q, ident_q)).one())
+
+
+# ------------------------------------------------------------------ typed: paper / phone entry by staff
+
+def typed_flags(counter_id: int, vector: tuple, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """`identical_answers` for a questionnaire typed by staff (paper, phone):
+    the same rule and limits as online, on the typing clock -- more than
+    COLLECT_IDENTICAL_COUNT typed questionnaires with exactly these answers
+    received at this counter within COLLECT_IDENTICAL_WINDOW seconds.  (The
+    date on a paper questionnaire is only a day, so `received_at` is the time
+    axis here; `burst` needs a citizen's device and does not apply: one clerk
+    types many papers.)"""
+    if not vector:
+        return [], []
+    lim = limits(IDENTICAL)
+    matches = sum((case((and_(Answer.item_key == k, Answer.value == v), 1), else_=0) for k, v in vector),
+                  start=literal(0))
+    same = (select(Answer.response_id).join(Response, Response.id == Answer.response_id)
+            .where(Response.counter_id == counter_id, Response.channel.in_(TYPED_CHANNELS),
+                   Response.received_at >= now - dt.timedelta(seconds=lim.window))
+            .group_by(Answer.response_id)
+            .having(and_(func.count() == len(vector), func.sum(matches) == len(vector))).subquery())
+    if int(db.session.scalar(select(func.count()).select_from(same)) or 0) >= lim.allowed:
+        return [IDENTICAL], [reason(IDENTICAL)]
+    return [], []
 
 
 # ------------------------------------------------------------------ batch: stored responses
