@@ -59,6 +59,13 @@ ANSWERS = {"overall": "5", "access": "4", "procedure": "3", "staff": "5", "resul
            "stratum": "ho_tich", "age_group": "45_59", "gender": "female", "comment": "Cán bộ nhiệt tình."}
 
 
+def varied_answers(i: int) -> dict:
+    """The i-th of 625 distinct answer sets (with its own comment): many honest
+    people who neither duplicate nor repeat each other's answers."""
+    v = [str(1 + (i // 5 ** k) % 5) for k in range(4)]
+    return dict(ANSWERS, overall=v[0], access=v[1], procedure=v[2], staff=v[3], comment=f"Ý kiến số {i}.")
+
+
 def submit(client, url: str, answers: dict | None = None, hidden: dict | None = None, **kw):
     hidden = hidden if hidden is not None else open_form(client, url)
     data = dict(hidden)
