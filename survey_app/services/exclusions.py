@@ -177,9 +177,10 @@ def request_change(user: User, resp: Response, action: str, reason: Optional[str
 
 def get_request(req_id) -> ExclusionRequest:
     try:
-        req = db.session.get(ExclusionRequest, int(req_id))
-    except (TypeError, ValueError, OverflowError):
-        req = None
+        key = int(req_id)
+    except (TypeError, ValueError):
+        key = 0
+    req = db.session.get(ExclusionRequest, key) if 0 < key < 2 ** 31 else None  # an INTEGER key
     if req is None:
         raise Refused(404, _l("There is no such request."))
     return req
