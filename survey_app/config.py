@@ -69,6 +69,9 @@ class Defaults:
     PUBLIC_LIMIT_COUNTER = "60/minute"
     PUBLIC_LIMIT_DEVICE = "10/minute"
     PUBLIC_LIMIT_IP_GET = "600/minute"
+    # A form sent less than this many seconds after its device token was issued (a fresh phone that
+    # answers at once: a script) is shown again with its answers, not stored (services/devices.py).
+    PUBLIC_MIN_FILL_SECONDS = 3
     # Largest citizen form body accepted (bytes); larger gets 413.
     PUBLIC_MAX_FORM_BYTES = 32 * 1024
     # Seconds before the kiosk's thank-you page returns to an empty form.
@@ -97,11 +100,19 @@ class Defaults:
     COLLECT_VOLUME_FLOOR = 60
     COLLECT_VOLUME_PEAK = 3
     COLLECT_VOLUME_HOURS_PER_DAY = 8
+    # ... and more than max(MINUTE_FLOOR, ceil(MINUTE_FACTOR * E / 60)) within a minute: flagged over_volume too.
+    COLLECT_VOLUME_MINUTE_FLOOR = 10
+    COLLECT_VOLUME_MINUTE_FACTOR = 3
     COLLECT_VOLUME_CACHE_SECONDS = 300
     PUBLIC_CEILING_MULTIPLIER = 2
     # Seconds a loaded questionnaire is kept per process (0 = read it on every request);
     # None = 60, or 0 when TESTING.
     COLLECT_INSTRUMENT_CACHE_SECONDS = None
+    # The form's hot path (public/hotpath.py): seconds a counter's light row and a rendered fresh form are kept
+    # per process.  A rotated or deactivated counter answers 410 at most COLLECT_COUNTER_CACHE_SECONDS late;
+    # a renamed counter shows its new name within COLLECT_PAGE_CACHE_SECONDS.  None = 30 and 300, 0 when TESTING.
+    COLLECT_COUNTER_CACHE_SECONDS = None
+    COLLECT_PAGE_CACHE_SECONDS = None
 
     # ------------------------------------------------------------------ staff
     STAFF_IDLE_TIMEOUT = 30 * 60          # seconds without a request before a session ends
@@ -198,6 +209,9 @@ def derive(config: MutableMapping) -> None:
         config["PUBLIC_BASE_URL"] = served_base_url()
     if config["COLLECT_INSTRUMENT_CACHE_SECONDS"] is None:
         config["COLLECT_INSTRUMENT_CACHE_SECONDS"] = 0 if config["TESTING"] else 60
+    for name, seconds in (("COLLECT_COUNTER_CACHE_SECONDS", 30), ("COLLECT_PAGE_CACHE_SECONDS", 300)):
+        if config[name] is None:
+            config[name] = 0 if config["TESTING"] else seconds
     if not config["CACHE_TYPE"]:
         redis_url = config["CACHE_REDIS_URL"]
         limiter_url = str(config["RATELIMIT_STORAGE_URI"] or "")

@@ -93,7 +93,8 @@ def test_admin_page_creates_shows_the_key_once_and_revokes(sapp):
     assert Api(sapp.test_client(), key).events(dossier_event(unit="K")).json["accepted"] == 1
     listing = staff.get("/staff/admin/api").get_data(as_text=True)
     assert "vnpt-igate" in listing and "events,links" in listing and key not in listing
-    assert staff.post("/staff/admin/api", data={"name": "x", "unit_code": "NOPE", "right_events": "1"}).status_code == 400
+    bad_unit = {"name": "x", "unit_code": "NOPE", "right_events": "1"}
+    assert staff.post("/staff/admin/api", data=bad_unit).status_code == 400
     assert staff.post("/staff/admin/api", data={"name": "y", "unit_code": "K"}).status_code == 400
     assert staff.post("/staff/admin/api", data={"name": "vnpt-igate", "unit_code": "K",
                                                 "right_events": "1"}).status_code == 400
