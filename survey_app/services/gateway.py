@@ -73,7 +73,7 @@ def gateway() -> Gateway:
     ext = current_app.extensions
     gw = ext.get("sipas_gateway")
     if gw is None:
-        kind = current_app.config.get("SMS_GATEWAY", "log")
+        kind = current_app.config["SMS_GATEWAY"]
         if kind == "http" and current_app.config.get("SMS_GATEWAY_URL"):
             gw = HttpGateway(current_app.config["SMS_GATEWAY_URL"], current_app.config.get("SMS_GATEWAY_KEY") or "")
         elif kind == "off":

@@ -567,7 +567,7 @@ def dossier_counts(period, unit_ids=None) -> dict[int, dict]:
     (a link was minted), rated (a response came through the link), and the
     QĐ 766 deductions (rated dissatisfied, with a complaint, handled late;
     `bad` counts each dossier once)."""
-    dissatisfied_max = int(current_app.config.get("M766_DISSATISFIED_MAX", 2))
+    dissatisfied_max = int(current_app.config["M766_DISSATISFIED_MAX"])
     a = sa.orm.aliased(Answer)
     dissatisfied = sa.and_(a.value.is_not(None), a.value <= dissatisfied_max)
     late = sa.and_(Dossier.due_at.is_not(None), Dossier.returned_at > Dossier.due_at)
