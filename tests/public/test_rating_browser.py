@@ -304,7 +304,7 @@ def _citizen_pages(app, live_server, page, place, monkeypatch):
         c = db.session.get(Counter, place.counter_id)
         c.token_version += 1
         db.session.commit()
-    page.goto(base + place.url)
+    page.goto(base + place.url + "?lang=vi")  # (the kiosk's offline warm-up may have left lang=en)
     yield "replaced-code", page
 
 
