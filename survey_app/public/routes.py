@@ -388,6 +388,13 @@ def _submit(token: str, counter, inst, kiosk: bool):
     refused = _refuse_transport(form, key, again)
     if refused is not None:
         return refused
+    fill = devices.age()
+    if fill is not None and fill < float(current_app.config["PUBLIC_MIN_FILL_SECONDS"]):
+        # Sent within seconds of the device's first page: a script, or a slip.  Nothing is
+        # stored; the form comes back with the answers, and the next Send is accepted.
+        resp = again(alert=_("Please check your answers, then press “Send” again."), status=429)
+        resp.headers["Retry-After"] = str(int(current_app.config["PUBLIC_MIN_FILL_SECONDS"]))
+        return resp
     if form.get(submissions.HONEYPOT_FIELD):
         # A field people cannot see was filled: a robot.  It gets the same
         # thank-you page and nothing is stored.
