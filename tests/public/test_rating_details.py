@@ -168,3 +168,20 @@ def test_procedure_fields_follow_the_unit(app, client, place):
         db.session.commit()
     html = client.get(place.url + "/details").get_data(as_text=True)
     assert re.findall(r'name="stratum" value="([^"]+)"', html) == ["dat_dai", "kinh_doanh", "khac"]
+
+
+def test_posters_and_form_say_the_same_about_what_is_asked(client, place):
+    """Issue 13 item 10: the poster no longer claims "no personal information" while the
+    form asks age group and gender; it says those are optional, as the form does."""
+    from survey_app.services.posters import FOOTER, INSTRUCTION_VI
+
+    assert "thông tin cá nhân" not in FOOTER
+    assert "Độ tuổi, giới tính: tùy chọn" in FOOTER and "không hỏi họ tên, số điện thoại" in FOOTER
+    assert "6 dòng" in INSTRUCTION_VI
+    rating = client.get(place.url).get_data(as_text=True)
+    assert 'name="age_group"' not in rating and 'name="gender"' not in rating  # not on the rating step
+    details = client.get(place.url + "/details").get_data(as_text=True)
+    fieldsets = re.findall(r"<fieldset.*?</fieldset>", details, re.S)
+    for key in ("age_group", "gender"):
+        [fs] = [f for f in fieldsets if f'name="{key}"' in f]
+        assert re.search(r"<legend>[^<]+<span class=\"opt-tag\">\(không bắt buộc\)</span></legend>", fs)
