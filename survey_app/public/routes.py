@@ -503,6 +503,8 @@ def _details_refused(status: str):
 
 def _render_details(counter, inst, *, key: str, ask_field: bool, values=None, errors=None, alert=None,
                     status=200, attach: bool):
+    from sqlalchemy import select
+
     from ..models import Volume
 
     locale = _locale()
