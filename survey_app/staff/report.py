@@ -90,7 +90,11 @@ def report_year(year):
     kinds = sorted(set(units["kind"])) if len(units) else []
     shown = units[units["kind"] == kind] if kind in kinds else units
     years = list(range(current_report_year(), current_report_year() - 4, -1))
+    from ..services.publishing import status_word, statuses
+
+    publication = statuses(str(year), scope_unit_ids(user))  # each unit's approval status (issue 15)
     return render_template("staff/report.html", year=year, years=years, units=records(shown),
+                           publication=publication, publication_word=status_word,
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
                            method_version=meta.get("method_version"), rank_among=meta["ranking"]["rank_among"],
                            ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))
