@@ -29,10 +29,11 @@ from wtforms.validators import ValidationError
 
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
-from ..models import Counter
-from ..services import instruments, responses, submissions
+from ..models import Counter, Unit
+from ..services import instruments, responses, submissions, units
+from ..services.periods import local_today
 from ..services.privacy import keyed_hash
-from ..services.tokens import parse_counter_token, parse_dossier_signature
+from ..services.tokens import is_legacy_dossier_signature, parse_counter_token, parse_dossier_signature
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,8 @@ def _resolve(token: str, light: bool = False):
         counter = None
     elif light:
         counter = db.session.connection().execute(
-            select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active)
-            .where(Counter.id == ref.counter_id)).first()
+            select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active, Unit.valid_to)
+            .join(Unit, Unit.id == Counter.unit_id).where(Counter.id == ref.counter_id)).first()
     else:
         counter = db.session.get(Counter, ref.counter_id)
     if counter is None or ref.version > counter.token_version:
@@ -155,7 +156,36 @@ def _resolve(token: str, light: bool = False):
         return None, error_page(
             410, _("This code has been replaced"),
             _("This QR code is no longer in use. Please scan the new QR code at the counter."))
+    valid_to = counter.valid_to if light else counter.unit.valid_to
+    if valid_to is not None and units.is_retired(valid_to, local_today()):
+        return None, _retired_unit_page(db.session.get(Counter, counter.id).unit)
     return counter, None
+
+
+def _retired_unit_page(unit):
+    """410 for a counter of a unit that no longer exists (merged, dissolved):
+    names the successor and links to its form when it has one active counter."""
+    from ..services.tokens import counter_token
+    from ..ui.format import local_date
+
+    locale = _locale()
+    successor = units.successor_on(unit, local_today())
+    args = {"unit": unit.name(locale), "date": local_date(unit.valid_to)}
+    if successor is None:
+        return error_page(410, _("This code has been replaced"), _(
+            "%(unit)s no longer exists from %(date)s, so this QR code is no longer used. Please scan the QR "
+            "code at the counter where you were served.", **args))
+    args["successor"] = successor.name(locale)
+    counters = units.counters_under(successor.id)
+    link = None
+    if len(counters) == 1:
+        kiosk = request.path.startswith("/k/")
+        link = url_for("public.kiosk" if kiosk else "public.form",
+                       token=counter_token(counters[0].id, counters[0].token_version))
+    return error_page(410, _("This code has been replaced"), _(
+        "%(unit)s has been merged into %(successor)s from %(date)s, so this QR code is no longer used. "
+        "Please rate the service of %(successor)s instead.", **args),
+        back_url=link, back_label=_("Rate %(successor)s", successor=args["successor"]) if link else None)
 
 
 def _no_store(resp):
@@ -191,12 +221,17 @@ def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=No
 
 def _dossier_hash_for(counter, sig: str):
     """(hash, None) for a valid dossier signature of this counter, else (None, error page)."""
-    parsed = parse_dossier_signature(sig)
-    if parsed is None or parsed[0] != counter.id:
+    ref = parse_dossier_signature(sig)
+    if ref is None and is_legacy_dossier_signature(sig):
+        return None, error_page(
+            410, _("This rating link is no longer in use"),
+            _("Links of this older kind are no longer accepted. Please scan the QR code at the counter "
+              "to rate the service."))
+    if ref is None or ref.counter_id != counter.id:
         return None, error_page(
             404, _("This rating link is not valid"),
             _("Please check the link printed on your receipt, or scan the QR code at the counter."))
-    return submissions.dossier_hash(parsed[1]), None
+    return ref.dossier_hash, None
 
 
 def _already_rated():
