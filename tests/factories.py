@@ -345,3 +345,20 @@ def seed_publishing(app) -> dict:
             make_user(name, role=role, unit=units[code] if code else None)
         db.session.commit()
         return {"year": 2025, "period": "2025", "users": list(users), "response": str(resp_rows[0]["id"])}
+
+
+def make_snapshot(unit, period="2025", version=1, status="draft", **kw):
+    """A closed version of `period` for `unit`'s subtree with one row and its approval (no computation)."""
+    from survey_app.extensions import db
+    from survey_app.models import PeriodSnapshot, UnitApproval
+
+    fields = dict(period=period, scope=unit.code, unit_id=unit.id, version=version, state="closed",
+                  closed_by="test", closed_at=dt.datetime(2025, 12, 16, 2, tzinfo=UTC), input_hash="f" * 64,
+                  method_version="sipas-index/2.0", meta={"n_used": 1, "n_left_out": {"excluded": 0}},
+                  table=[{"unit_code": unit.code, "level": "unit", "kind": unit.kind, "index": 0.8125,
+                          "index_ci_low": 0.7, "index_ci_high": 0.9, "n": 40, "trend_change": None}])
+    snap = PeriodSnapshot(**dict(fields, **kw))
+    db.session.add(snap)
+    db.session.add(UnitApproval(snapshot=snap, unit_id=unit.id, status=status, acceptances=[]))
+    db.session.flush()
+    return snap

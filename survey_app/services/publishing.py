@@ -590,6 +590,12 @@ def guard_change(kind: str, unit_ids, start=None, end=None, *, year: Optional[in
         raise PeriodClosed(snap, kind)
 
 
+def refusal(kind: str, unit_ids, start=None, end=None, *, year: Optional[int] = None) -> Optional[str]:
+    """`guard_change` for a page or a command: the refusal's message, or None when the change may go ahead."""
+    snap = closed_period_for(unit_ids, start, end, year=year)
+    return None if snap is None else str(PeriodClosed(snap, kind))
+
+
 # ---------------------------------------------------------------- the approval chain
 
 def approval_levels() -> int:

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..extensions import db
 from ..models import PeriodSnapshot, Unit
@@ -52,9 +52,13 @@ class ReflectionForm(FlaskForm):
 
 
 class ReviewForm(FlaskForm):
-    decision = RadioField(_l("Decision"), choices=[("accept", _l("Accept")), ("changes", _l("Request changes"))],
+    decision = RadioField(_l("Decision"), choices=["accept", "changes"], validate_choice=False,
                           validators=[DataRequired(_l("Choose accept or request changes."))])
     note = TextAreaField(_l("Note to the unit"), filters=[_strip], validators=[Optional(), Length(max=2000)])
+
+    def validate_decision(self, field):
+        if field.data not in ("accept", "changes"):
+            raise ValidationError(_l("Choose accept or request changes."))
 
 
 def _visible(user, snap: PeriodSnapshot) -> bool:
