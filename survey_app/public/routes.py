@@ -9,7 +9,6 @@ with the citizen's answers kept, never a bare 400 page.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import (
     current_app,
@@ -30,7 +29,7 @@ from wtforms.validators import ValidationError
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
 from ..models import Counter, Unit
-from ..services import instruments, responses, submissions, units
+from ..services import devices, instruments, quality, responses, submissions, units
 from ..services.periods import local_today
 from ..services.privacy import keyed_hash
 from ..services.tokens import is_legacy_dossier_signature, parse_counter_token, parse_dossier_signature
@@ -38,7 +37,7 @@ from . import bp
 
 log = logging.getLogger(__name__)
 
-DEVICE_COOKIE = "sipas_dev"
+DEVICE_COOKIE = devices.COOKIE
 QR_INSTRUMENT = "counter-quick"
 
 
@@ -75,8 +74,10 @@ def key_counter() -> str:
 
 
 def key_device() -> str:
-    dev = request.cookies.get(DEVICE_COOKIE)
-    who = f"dev:{dev[:64]}" if dev else f"ip:{_ip_hash()}"
+    """A verified device token keys its own limit; no token, or an invented or
+    altered one, falls back to the hashed IP at this counter."""
+    dev = devices.current()
+    who = f"dev:{devices.device_hash(dev)[:32]}" if dev else f"ip:{_ip_hash()}"
     return f"device:{_token_counter_id()}:{who}"
 
 
@@ -86,6 +87,15 @@ def key_ip() -> str:
 
 def _limit(name: str):
     return lambda: current_app.config[name]
+
+
+def _counter_limits() -> str:
+    """The counter's minute limit and its hourly ceiling (one decorator, two windows):
+    PUBLIC_LIMIT_COUNTER, and `quality.counter_ceiling` (from the unit's volumes)."""
+    ref = parse_counter_token((request.view_args or {}).get("token", ""))
+    minute = current_app.config["PUBLIC_LIMIT_COUNTER"]
+    ceiling = quality.counter_ceiling(ref.counter_id) if ref else None
+    return f"{minute};{ceiling}/hour" if ceiling else minute
 
 
 def _on_breach(_limit_info):
@@ -113,13 +123,15 @@ def _on_breach(_limit_info):
 
 
 def _form_limits(view):
-    """POST limits of a form view: per device (cookie) at the counter, per
-    counter, and a loose per-IP ceiling (a whole centre may share one IP).
-    One window each (every window is a storage round trip per request);
-    config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter syntax."""
+    """POST limits of a form view: per device (signed token, else hashed IP) at
+    the counter, per counter (a minute limit and the hourly ceiling sized from
+    the counter's volume, `quality.counter_ceiling`), and a loose per-IP ceiling
+    (a whole centre may share one IP).  Every window is a storage round trip per
+    request; config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter
+    syntax, and COLLECT_VOLUME_* for the ceiling."""
     view = limiter.limit(_limit("PUBLIC_LIMIT_IP"), key_func=key_ip,
                          methods=["POST"], scope="public-ip", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER"), key_func=key_counter,
+    view = limiter.limit(_counter_limits, key_func=key_counter,
                          methods=["POST"], scope="public-counter", on_breach=_on_breach)(view)
     view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE"), key_func=key_device,
                          methods=["POST"], scope="public-device", on_breach=_on_breach)(view)
@@ -195,9 +207,10 @@ def _no_store(resp):
     return resp
 
 
-def _device_cookie(resp, value: str | None = None):
-    if not request.cookies.get(DEVICE_COOKIE) or value:
-        resp.set_cookie(DEVICE_COOKIE, value or secrets.token_urlsafe(16), max_age=400 * 24 * 3600,
+def _device_cookie(resp):
+    """A device without a valid signed token (none, invented, altered) gets a new one."""
+    if devices.current() is None:
+        resp.set_cookie(DEVICE_COOKIE, devices.issue(), max_age=400 * 24 * 3600,
                         httponly=True, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"])
     return resp
@@ -348,7 +361,7 @@ def _submit(token: str, counter, inst, kiosk: bool):
         outcome = responses.create_response(
             unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean,
             channel="kiosk" if kiosk else "qr", idempotency_key=key,
-            dev_hash=submissions.device_hash(request.cookies.get(DEVICE_COOKIE)), dossier=dh)
+            dev_hash=devices.device_hash(devices.current()), dossier=dh)
     except OperationalError:
         return _offline_form(kiosk)
     if outcome.status == "dossier_used":
