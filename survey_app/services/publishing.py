@@ -596,6 +596,28 @@ def refusal(kind: str, unit_ids, start=None, end=None, *, year: Optional[int] = 
     return None if snap is None else str(PeriodClosed(snap, kind))
 
 
+def batch_refusal(batch_id: int) -> Optional[str]:
+    """For an import batch written but not yet committed: the refusal's message
+    when its responses or volume rows would alter a closed period, else None.
+    The import's hook then rolls back and rejects the file."""
+    for uid, first, last in db.session.execute(
+            sa.select(Response.unit_id, sa.func.min(Response.submitted_at), sa.func.max(Response.submitted_at))
+            .where(Response.import_batch_id == batch_id).group_by(Response.unit_id)):
+        first, last = (t if not isinstance(t, str) else dt.datetime.fromisoformat(t) for t in (first, last))
+        why = refusal("import", uid, first, last)
+        if why:
+            return why
+    for uid, start, end in db.session.execute(sa.select(Volume.unit_id, sa.func.min(Volume.period_start),
+                                                        sa.func.max(Volume.period_end))
+                                              .where(Volume.import_batch_id == batch_id).group_by(Volume.unit_id)):
+        if isinstance(start, str):
+            start, end = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        why = refusal("import", uid, start, end)
+        if why:
+            return why
+    return None
+
+
 # ---------------------------------------------------------------- the approval chain
 
 def approval_levels() -> int:
@@ -727,6 +749,38 @@ def statuses(period_label: str, unit_ids: Optional[set[int]]) -> dict[str, dict]
         if unit_ids is None or uid in unit_ids:
             out[code] = {"status": status, "version": version}
     return out
+
+
+def _newest_by_scope(period_label: str) -> dict[str, PeriodSnapshot]:
+    q = sa.select(PeriodSnapshot).where(PeriodSnapshot.period == period_label).order_by(
+        PeriodSnapshot.scope, PeriodSnapshot.version)
+    return {snap.scope: snap for snap in db.session.scalars(q)}
+
+
+def version_tag(period_label: str) -> str:
+    """A short machine form of `version_note` for exports: `P:v2 closed; Q:v3 open` ("" when never closed)."""
+    return "; ".join(f"{scope}:v{s.version} {s.state}" for scope, s in sorted(_newest_by_scope(period_label).items()))
+
+
+def version_note(period_label: str) -> Optional[str]:
+    """The sentence a page or export of a period's live figures carries when the
+    period has been closed: which version is frozen (and published), or that a
+    new version is being prepared.  None when the period was never closed."""
+    newest = _newest_by_scope(period_label)
+    if not newest:
+        return None
+    parts = []
+    for scope, snap in sorted(newest.items()):
+        where = _("whole tree") if scope == WHOLE_TREE else scope
+        if snap.state == "closed":
+            parts.append(_("%(s)s: closed, version %(v)s (closed on %(d)s, inputs %(h)s)", s=where, v=snap.version,
+                           d=snap.closed_at.date().isoformat() if snap.closed_at else "?",
+                           h=(snap.input_hash or "")[:12]))
+        else:
+            parts.append(_("%(s)s: reopened for version %(v)s (%(r)s); version %(o)s stays the published one",
+                           s=where, v=snap.version, r=snap.reason or "", o=snap.version - 1))
+    return _("Period %(p)s has been closed — %(parts)s. Figures shown here are computed from the stored data "
+             "and equal the closed version while it is closed.", p=period_label, parts="; ".join(parts))
 
 
 # ---------------------------------------------------------------- what the public sees

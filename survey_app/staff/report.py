@@ -62,7 +62,11 @@ def report_tables(user, year: int, rank_among: str = "adequate"):
     rollups = full[full["level"] != UNIT_LEVEL].copy()
     if scope is not None:  # the pooled root of a scoped user is their scope, already listed
         rollups = rollups[rollups["level"] != ROOT_LEVEL]
-    meta["notes"] = list(meta.get("notes") or []) + [  # a new list: `meta` may share it with a cached result
+    from ..services.publishing import version_note, version_tag
+
+    closed = version_note(period.label)  # which frozen version this period has (issue 15)
+    meta["version_note"], meta["closed_version"] = closed, version_tag(period.label)
+    meta["notes"] = list(meta.get("notes") or []) + ([closed] if closed else []) + [  # a new list (cached meta)
         "Rank intervals: analysis.ranking.rank_units (simulation, 95%), ranked within unit kind; "
         "comparison with parent: analysis.ranking.compare_to_parent (interval overlap)."]
     return units.reset_index(drop=True), rollups.reset_index(drop=True), meta, period

@@ -231,3 +231,36 @@ def test_every_action_is_audited(pub):
     publishing.reopen_period("2025", "P", reason="Sửa số giao dịch")
     actions = [a.action for a in AuditLog.query.order_by(AuditLog.id)]
     assert actions == ["period_close", "period_verify", "period_reopen"]
+
+
+def test_batch_refusal_names_an_import_that_would_alter_a_closed_period(pub):
+    import datetime as dt
+
+    from survey_app.extensions import db
+    from survey_app.models import ImportBatch, Unit
+    from survey_app.services import publishing
+    from tests.factories import make_response, make_volume
+
+    app, data = pub
+    publishing.close_period("2025", "P")
+    unit = db.session.scalar(sa.select(Unit).where(Unit.code == "P-B"))
+    other = db.session.scalar(sa.select(Unit).where(Unit.code == "Q-Y"))
+
+    def batch(n):
+        b = ImportBatch(kind="responses", sha256=f"{n}" * 64, filename="x.csv", rows=1, actor="t")
+        db.session.add(b)
+        db.session.flush()
+        return b.id
+
+    late = batch(1)  # a 2025 response of P-B: P's 2025 is closed
+    make_response(unit, submitted_at=dt.datetime(2025, 11, 30, 3, tzinfo=dt.timezone.utc), import_batch_id=late)
+    assert "2025" in publishing.batch_refusal(late)
+    elsewhere = batch(2)  # Q's 2025 is not closed; P's 2026 neither
+    make_response(other, submitted_at=dt.datetime(2025, 11, 30, 3, tzinfo=dt.timezone.utc), import_batch_id=elsewhere)
+    make_response(unit, submitted_at=dt.datetime(2026, 1, 5, 3, tzinfo=dt.timezone.utc), import_batch_id=elsewhere)
+    assert publishing.batch_refusal(elsewhere) is None
+    vols = batch(3)
+    make_volume(unit, 10, start=dt.date(2025, 9, 15), end=dt.date(2025, 12, 14)).import_batch_id = vols
+    db.session.flush()
+    assert publishing.batch_refusal(vols) is not None
+    db.session.rollback()

@@ -134,3 +134,25 @@ def test_target_change_for_a_closed_year_is_refused(site):
         tid = db.session.scalar(sa.select(Target.id).where(Target.year == 2025))
     assert targets == {(2025, "commune"): 0.8, (2026, "commune"): 0.95}
     assert admin.post(f"/staff/admin/targets/{tid}/delete").status_code == 409
+
+
+def test_report_and_its_exports_name_the_closed_version(site):
+    app, data, client = site
+    analyst = client("analyst_p")
+    page = analyst.get("/staff/report/2025").get_data(as_text=True)
+    assert 'id="version-note"' not in page
+    with app.app_context():
+        from survey_app.services import publishing
+
+        publishing.close_period("2025", "P")
+    page = analyst.get("/staff/report/2025").get_data(as_text=True)
+    note = page.split('id="version-note">', 1)[1].split("</p>", 1)[0]
+    assert "phiên bản 1" in note and "P" in note
+    csv_text = analyst.get("/staff/report/2025.csv").get_data(as_text=True)
+    header, first = csv_text.lstrip("\ufeff").splitlines()[:2]
+    assert header.endswith(",closed_version") and first.endswith(",P:v1 closed")
+    with app.app_context():
+        publishing.reopen_period("2025", "P", reason="Sửa số giao dịch của xã B")
+    page = analyst.get("/staff/report/2025").get_data(as_text=True)
+    assert "phiên bản 2" in page.split('id="version-note">', 1)[1].split("</p>", 1)[0]
+    assert analyst.get("/staff/report/2025.csv").get_data(as_text=True).splitlines()[1].endswith(",P:v2 open")
