@@ -264,3 +264,33 @@ def test_batch_refusal_names_an_import_that_would_alter_a_closed_period(pub):
     db.session.flush()
     assert publishing.batch_refusal(vols) is not None
     db.session.rollback()
+
+
+def test_an_exclusion_waits_while_closed_and_after_reopening_changes_live_not_published(pub):
+    """Through the real four-eyes service: closing freezes the figures; a later exclusion changes the live
+    view, never the published version."""
+    from survey_app.extensions import db
+    from survey_app.models import Response
+    from survey_app.services import exclusions, publishing
+
+    app, data = pub
+    analyst, leader, admin = _user("analyst_p"), _user("leader_a"), _user("admin")
+    snap = publishing.close_period("2025", "P", user=analyst)
+    a = publishing.approval_for(snap, "P-A")
+    publishing.submit(a, leader, "Nhận xét của lãnh đạo xã về kết quả năm.")
+    publishing.accept(a, analyst)
+    publishing.publish(a, analyst)
+    published = publishing.public_rows("P", 2025)[1][0]
+    resp = db.session.get(Response, uuid.UUID(data["response"]))
+    req = exclusions.request_change(analyst, resp, "exclude", "Phiếu trùng lặp phát hiện muộn")
+    assert req.status == "pending"  # asking is allowed: it changes nothing
+    with pytest.raises(exclusions.Refused) as exc:
+        exclusions.decide(admin, req, True)
+    assert exc.value.status == 409 and "2025" in str(exc.value)
+    db.session.refresh(req)
+    assert req.status == "pending" and not db.session.get(Response, resp.id).excluded
+    publishing.reopen_period("2025", "P", reason="Phiếu trùng lặp phát hiện muộn", user=analyst)
+    exclusions.decide(admin, req, True)
+    assert _live("P-A")["n"] == 119  # the live view moved ...
+    assert publishing.public_rows("P", 2025)[1][0] == published  # ... the published figure did not
+    assert published["n"] == 120 and published["version"] == 1
