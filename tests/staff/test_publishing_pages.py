@@ -156,3 +156,26 @@ def test_report_and_its_exports_name_the_closed_version(site):
     page = analyst.get("/staff/report/2025").get_data(as_text=True)
     assert "phiên bản 2" in page.split('id="version-note">', 1)[1].split("</p>", 1)[0]
     assert analyst.get("/staff/report/2025.csv").get_data(as_text=True).splitlines()[1].endswith(",P:v2 open")
+
+
+def test_paper_entry_into_a_closed_period_is_refused(app, client, place):
+    import datetime as dt
+
+    from tests.staff.test_entry import _login, _sheet
+
+    with app.app_context():
+        from survey_app.extensions import db
+        from survey_app.models import Unit
+        from survey_app.services import publishing
+        from tests.factories import make_response
+
+        make_response(db.session.get(Unit, place.unit_id))
+        db.session.commit()
+        publishing.close_period("2025", "XA-TP")
+    _login(app, client)
+    for day, status in (("2025-12-10", 400), (dt.date.today().isoformat(), 303)):
+        data = dict(_sheet(client, place.counter_code, date=day), overall="4", staff="5")
+        r = client.post("/staff/entry/form", data=data)
+        assert r.status_code == status, (day, r.status_code)
+        if status == 400:
+            assert "2025" in r.get_data(as_text=True) and "XA-TP" in r.get_data(as_text=True)
