@@ -10,7 +10,8 @@ from survey_app import create_app
 from survey_app.extensions import db
 
 APP_TABLES = {"units", "counters", "instruments", "responses", "answers", "volumes",
-              "reporting_calendars", "targets", "users", "audit_log", "import_batches", "exclusion_requests"}
+              "reporting_calendars", "targets", "users", "audit_log", "import_batches", "exclusion_requests",
+              "period_snapshots", "unit_approvals"}
 APP_TABLES |= {"api_clients", "dossiers", "dossier_events"}  # 0006_api (issue 12)
 
 

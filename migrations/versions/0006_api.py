@@ -1,7 +1,7 @@
 """api clients, dossiers and dossier events (issue 12)
 
 Revision ID: 0006_api
-Revises: 0004_integrity
+Revises: 0005_publishing
 Create Date: 2026-12-01 12:12:00
 
 API v1 (issue 12): API clients (hashed keys, unit scope, rights), the dossiers of
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0006_api'
-down_revision = '0004_integrity'
+down_revision = '0005_publishing'
 branch_labels = None
 depends_on = None
 
