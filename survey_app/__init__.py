@@ -75,10 +75,12 @@ def create_app(config=None, instance_path=None) -> Flask:
 
     from . import models  # noqa: F401  (register models with the metadata)
     from .public import bp as public_bp
+    from .results import bp as results_bp  # the published figures (/public/...)
     from .staff import bp as staff_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp, url_prefix="/staff")
+    app.register_blueprint(results_bp)
     from .errors import register_error_handlers
 
     register_error_handlers(app)

@@ -117,6 +117,15 @@ class Defaults:
     STAFF_PAGE_SIZE = 50                  # rows per page of the long staff lists
     STAFF_CACHE_SECONDS = 300             # how long computed staff figures are cached
 
+    # ------------------------------------------------------------------ publishing (services/publishing.py)
+    # Acceptances a unit's submitted figures need before they can be published, each by an analyst outside
+    # the unit whose scope covers it, every further one a level above the previous (1: the province).
+    PUBLISH_APPROVAL_LEVELS = 1
+    # Units with fewer responses are shown on the public pages as "chưa đủ mẫu", without any figure or count.
+    PUBLIC_MIN_N = 30
+    # Seconds the public results pages are cached (Flask-Caching) and may be cached by browsers / proxies.
+    PUBLIC_CACHE_SECONDS = 300
+
     # ------------------------------------------------------------------ rate-limit storage
     # memory:// for one process; RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers
     # (the figures cache then uses the same Redis, see CACHE_TYPE).

@@ -405,3 +405,84 @@ class ExclusionRequest(db.Model):
         CheckConstraint("action IN ('exclude','include')", name="action"),
         CheckConstraint("status IN ('pending','approved','rejected','withdrawn')", name="status"),
     )
+
+
+# ---------------------------------------------------------------- publishing (closing periods, approval)
+
+SNAPSHOT_STATES = ("open", "closed")
+APPROVAL_STATES = ("draft", "submitted", "changes_requested", "accepted", "published")
+
+
+class PeriodSnapshot(db.Model):
+    """One numbered version of a closed report period for a subtree
+    (`scope` = the subtree's root unit code, `*` = the whole tree).
+
+    Version 1 is made by closing; reopening adds version n+1 in state `open`
+    (with its reason) and closing again freezes it.  A closed version never
+    changes: `table` holds the full results table (every unit and roll-up
+    row, every column), `meta` the method version, parameters, data cut-off
+    and counts left out, `input_hash` the sha256 of the canonical inputs
+    (responses, answers, volumes, targets, units, parameters)."""
+
+    __tablename__ = "period_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(40))
+    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("units.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    opened_by: Mapped[Optional[str]] = mapped_column(String(80))
+    opened_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    closed_by: Mapped[Optional[str]] = mapped_column(String(80))
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    method_version: Mapped[Optional[str]] = mapped_column(String(60))
+    data_cutoff: Mapped[Optional[str]] = mapped_column(String(40))
+    input_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    meta: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    table: Mapped[Optional[list[Any]]] = mapped_column(JSON)
+
+    unit: Mapped[Optional[Unit]] = relationship()
+    approvals: Mapped[list["UnitApproval"]] = relationship(back_populates="snapshot",
+                                                           cascade="all, delete-orphan")
+
+    __table_args__ = (
+        UniqueConstraint("period", "scope", "version"),
+        CheckConstraint("state IN ('open','closed')", name="state"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+
+class UnitApproval(db.Model):
+    """A unit's figures in one closed version on their way to the public page:
+    draft → submitted (by the unit's leader, with a reflection) → accepted
+    (by analysts outside the unit whose scope covers it; `PUBLISH_APPROVAL_LEVELS`
+    of them) or changes_requested → published."""
+
+    __tablename__ = "unit_approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("period_snapshots.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    reflection: Mapped[Optional[str]] = mapped_column(Text)
+    submitted_by: Mapped[Optional[str]] = mapped_column(String(80))
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Each acceptance: {"by": username, "scope": unit code or "*", "at": iso time}.
+    acceptances: Mapped[Optional[list[Any]]] = mapped_column(JSON)
+    review_note: Mapped[Optional[str]] = mapped_column(Text)
+    reviewed_by: Mapped[Optional[str]] = mapped_column(String(80))
+    reviewed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    published_by: Mapped[Optional[str]] = mapped_column(String(80))
+    published_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    snapshot: Mapped[PeriodSnapshot] = relationship(back_populates="approvals")
+    unit: Mapped[Unit] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("snapshot_id", "unit_id"),
+        CheckConstraint("status IN ('draft','submitted','changes_requested','accepted','published')",
+                        name="status"),
+        Index("ix_unit_approvals_status", "status", "published_at"),
+    )

@@ -308,3 +308,69 @@ def unit_estimates(m=40, seed=1, **extra):
     n = rng.integers(20, 300, m)
     return pd.DataFrame({"unit_code": [f"U{i:03d}" for i in range(m)], "level": "unit", "index": p,
                          "index_se": np.sqrt(p * (1 - p) / n), "n": n, **extra})
+
+
+# ------------------------------------------------------------------ a closed report year (publishing tests)
+
+#: The units of `seed_publishing`: code -> (parent, transactions N, responses n, share satisfied).
+#: P-C has fewer responses than PUBLIC_MIN_N (30): the public pages show it without a figure.
+PUBLISHING_UNITS = {"P-A": ("P", 1000, 120, 0.85), "P-B": ("P", 400, 80, 0.7), "P-C": ("P", 300, 10, 0.9),
+                    "Q-Y": ("Q", 300, 40, 0.6)}
+
+
+def seed_publishing(app) -> dict:
+    """Provinces P (communes P-A, P-B, P-C) and Q (Q-Y) with responses and
+    volumes in report year 2025 (over, so it can be closed), a 2025 target of
+    0.8 for communes, and users: leader_a (unit leader of P-A), analyst_p
+    (analyst of P), analyst_a (analyst scoped to P-A itself), analyst_q
+    (analyst of Q), admin.  Returns {"year", "period", "users", "response"
+    (the id of one response of P-A)}."""
+    from survey_app.extensions import db
+    from survey_app.models import Target, answer_pattern
+    from survey_app.services.instruments import latest
+    from survey_app.services.responses import insert_responses
+
+    rng = random.Random(15)
+    with app.app_context():
+        units = {"P": make_unit("P", kind="province", name_vi="Tỉnh Phú Thịnh"),
+                 "Q": make_unit("Q", kind="province", name_vi="Tỉnh Khác")}
+        inst = latest(db.session, "counter-quick").id
+        resp_rows, ans_rows = [], []
+        start = dt.datetime(2025, 1, 5, 2, tzinfo=UTC)
+        for code, (parent, N, n, share) in PUBLISHING_UNITS.items():
+            unit = units[code] = make_unit(code, kind="commune", parent=units[parent],
+                                           name_vi=f"Xã {code[-1]}")
+            make_volume(unit, N, start=dt.date(2024, 12, 15), end=dt.date(2025, 12, 14))
+            for i in range(n):
+                ans = {k: (rng.choice([4, 5]) if rng.random() < share else rng.choice([1, 2, 3])) for k in ITEM_KEYS}
+                rid = uuid.uuid4()
+                at = start + dt.timedelta(hours=rng.uniform(0, 24 * 320))
+                resp_rows.append(dict(id=rid, unit_id=unit.id, counter_id=None, instrument_id=inst, channel="qr",
+                                      submitted_at=at, received_at=at, stratum=ALL_STRATUM, comment=None, flags="",
+                                      excluded=False, pattern=answer_pattern(ans)))
+                ans_rows.extend({"response_id": rid, "item_key": k, "value": v} for k, v in ans.items())
+        insert_responses(resp_rows, ans_rows)
+        db.session.add(Target(year=2025, unit_kind="commune", target=0.8))
+        users = {"leader_a": ("unit_leader", "P-A"), "analyst_p": ("analyst", "P"), "analyst_a": ("analyst", "P-A"),
+                 "analyst_q": ("analyst", "Q"), "admin": ("admin", None)}
+        for name, (role, code) in users.items():
+            make_user(name, role=role, unit=units[code] if code else None)
+        db.session.commit()
+        return {"year": 2025, "period": "2025", "users": list(users), "response": str(resp_rows[0]["id"])}
+
+
+def make_snapshot(unit, period="2025", version=1, status="draft", **kw):
+    """A closed version of `period` for `unit`'s subtree with one row and its approval (no computation)."""
+    from survey_app.extensions import db
+    from survey_app.models import PeriodSnapshot, UnitApproval
+
+    fields = dict(period=period, scope=unit.code, unit_id=unit.id, version=version, state="closed",
+                  closed_by="test", closed_at=dt.datetime(2025, 12, 16, 2, tzinfo=UTC), input_hash="f" * 64,
+                  method_version="sipas-index/2.0", meta={"n_used": 1, "n_left_out": {"excluded": 0}},
+                  table=[{"unit_code": unit.code, "level": "unit", "kind": unit.kind, "index": 0.8125,
+                          "index_ci_low": 0.7, "index_ci_high": 0.9, "n": 40, "trend_change": None}])
+    snap = PeriodSnapshot(**dict(fields, **kw))
+    db.session.add(snap)
+    db.session.add(UnitApproval(snapshot=snap, unit_id=unit.id, status=status, acceptances=[]))
+    db.session.flush()
+    return snap

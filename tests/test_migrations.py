@@ -10,7 +10,8 @@ from survey_app import create_app
 from survey_app.extensions import db
 
 APP_TABLES = {"units", "counters", "instruments", "responses", "answers", "volumes",
-              "reporting_calendars", "targets", "users", "audit_log", "import_batches", "exclusion_requests"}
+              "reporting_calendars", "targets", "users", "audit_log", "import_batches", "exclusion_requests",
+              "period_snapshots", "unit_approvals"}
 
 
 def _tables(engine) -> set[str]:

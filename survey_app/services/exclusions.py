@@ -41,6 +41,7 @@ from analysis.schema import TYPED_CHANNELS
 
 from ..extensions import db
 from ..models import ExclusionRequest, Response, User, utcnow
+from . import publishing
 from .accounts import has_permission
 from .audit import record
 from .units import scope_unit_ids, subtree_ids
@@ -212,6 +213,8 @@ def decide(user: User, req: ExclusionRequest, approve: bool, note: Optional[str]
     if why is not None:
         raise Refused(403, why)
     note = _check_reason(note, required=False, limit=NOTE_MAX, what=_l("Note"))
+    if approve and (closed := publishing.refusal("exclusion", req.response.unit_id, req.response.submitted_at)):
+        raise Refused(409, closed)  # a closed period (issue 15): the request stays pending until it is reopened
     _claim(req, "approved" if approve else "rejected", user, note)
     resp = req.response
     details = {"request": req.id, "do": req.action, "unit": resp.unit.code, "reason": req.reason,

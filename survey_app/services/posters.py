@@ -71,6 +71,8 @@ class PosterText:
     url: str
     unit: str
     counter: str
+    header: str = HEADER_VI
+    instruction: str = INSTRUCTION_VI
 
 
 def poster_text(counter: Counter, kiosk: bool = False) -> PosterText:
@@ -100,7 +102,7 @@ def _layout(t: PosterText) -> tuple[list[_Line], tuple[int, int, int]]:
     margin = 110
     lines: list[_Line] = []
     y = 70
-    lines.append(_Line(HEADER_VI, y, 84, True, "#ffffff"))
+    lines.append(_Line(t.header, y, 84, True, "#ffffff"))
     y = 300
     for s in _wrap(t.unit, _font(80, True), w - 2 * margin)[:3]:
         lines.append(_Line(s, y, 80, True, INK))
@@ -111,7 +113,7 @@ def _layout(t: PosterText) -> tuple[list[_Line], tuple[int, int, int]]:
     qr_size = 1150
     qr_y = y + 30
     y = qr_y + qr_size + 40
-    for s in _wrap(INSTRUCTION_VI, _font(58, True), w - 2 * margin)[:3]:
+    for s in _wrap(t.instruction, _font(58, True), w - 2 * margin)[:3]:
         lines.append(_Line(s, y, 58, True, BLUE))
         y += 76
     url = re.sub(r"^https?://", "", t.url)
@@ -183,7 +185,29 @@ def _mono_font(size: int):
 
 
 def render_svg(counter: Counter, kiosk: bool = False) -> bytes:
-    t = poster_text(counter, kiosk)
+    return _svg(poster_text(counter, kiosk))
+
+
+RESULTS_HEADER_VI = "KẾT QUẢ CÔNG KHAI"
+RESULTS_INSTRUCTION_VI = "Quét mã QR để xem kết quả công khai về sự hài lòng của người dân với đơn vị."
+
+
+def results_poster_text(unit: Unit, year: int) -> PosterText:
+    """The variant pointing to the public results page of `unit` for report `year` ("xem kết quả công khai")."""
+    from flask import current_app
+
+    url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/public/{unit.code}/{year}"
+    return PosterText(url=url, unit=unit.name_vi, counter=f"Năm báo cáo {year}", header=RESULTS_HEADER_VI,
+                      instruction=RESULTS_INSTRUCTION_VI)
+
+
+def render_results(unit: Unit, year: int, fmt: str = "png") -> bytes:
+    """The results poster as png, svg or pdf."""
+    t = results_poster_text(unit, year)
+    return _svg(t) if fmt == "svg" else _to_bytes(_image(t), "PDF" if fmt == "pdf" else "PNG")
+
+
+def _svg(t: PosterText) -> bytes:
     w, h = A5_PX
     lines, (qx, qy, qs) = _layout(t)
     m = qr_matrix(t.url)

@@ -161,17 +161,18 @@ def report_csv(table: pd.DataFrame, meta: dict, *, lang: str = "vi") -> str:
     """CSV with machine names as headers (fractions stay fractions) in a
     comment-free, footer-free file; the method goes in columns repeated on
     every row: `method` (the method version), `rank_among` and `ranking_rule`
-    (the rule in `lang`), `period`, `data_cutoff`.  Beside the machine
+    (the rule in `lang`), `period`, `data_cutoff`, `closed_version`.  Beside the machine
     `rank_status`, `rank_note` gives its words in `lang` ("không xếp hạng: cỡ
     mẫu quá nhỏ"); a unit that is not ranked has empty rank cells."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     cols = [c for c, _, _ in REPORT_COLUMNS if c in table.columns]
     note = ["rank_note"] if "rank_status" in cols else []
-    w.writerow(cols + note + ["method", "rank_among", "ranking_rule", "period", "data_cutoff"])
+    w.writerow(cols + note + ["method", "rank_among", "ranking_rule", "period", "data_cutoff", "closed_version"])
     words = rank_words(lang)
     tail = [meta.get("method_version", ""), (meta.get("ranking") or {}).get("rank_among", ""),
-            ranking_rule(meta, lang), (meta.get("period") or {}).get("label", ""), meta.get("data_cutoff") or ""]
+            ranking_rule(meta, lang), (meta.get("period") or {}).get("label", ""), meta.get("data_cutoff") or "",
+            meta.get("closed_version") or ""]  # services.publishing.version_tag: the frozen version, if any
     for rec in table[cols].to_dict("records"):
         row = [csv_safe(_fmt_csv(_clean(rec[c]))) for c in cols]
         if note:

@@ -73,7 +73,9 @@ def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by:
         value = (pattern // 6 ** i) % 6
         frame[key] = np.where(value == 0, np.nan, value.astype(float))
     frame["count"] = frame.pop("count").astype("int64")
-    return frame
+    # One order whatever the database returned: a closed period recomputes to the last digit (services.publishing).
+    return frame.sort_values(["unit_code", "stratum", "excluded", "age_group", *PATTERN_ITEMS], kind="mergesort",
+                             na_position="first").reset_index(drop=True)
 
 
 def units_frame() -> pd.DataFrame:

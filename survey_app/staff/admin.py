@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ROLES, UNIT_KINDS, AuditLog, Counter, ReportingCalendar, Target, Unit, User
+from ..services import publishing
 from ..services.accounts import MIN_PASSWORD_LENGTH, hash_password, revoke_sessions
 from ..services.audit import record
 from . import bp
@@ -270,6 +271,8 @@ def admin_target_set():
         _flash_errors(form)
         return _targets_page(400, target_form=form)
     year, kind, unit, value = form.year.data, form.unit_kind.data, form.unit, form.fraction
+    if why := publishing.refusal("target", unit.id if unit else None, year=year):  # a closed period (issue 15)
+        return flash(why, "error") or _targets_page(409, target_form=form)
     existing = db.session.scalar(select(Target).where(
         Target.year == year, Target.unit_kind.is_(None) if kind is None else Target.unit_kind == kind,
         Target.unit_id.is_(None) if unit is None else Target.unit_id == unit.id))
@@ -293,6 +296,8 @@ def admin_target_delete(tid):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
+    if why := publishing.refusal("target", t.unit_id, year=t.year):  # a closed period (issue 15)
+        return flash(why, "error") or _targets_page(409)
     record(actor=user.username, user_id=user.id, action="target_delete", target_type="target",
            target_id=t.id, details={"year": t.year, "kind": t.unit_kind, "target": t.target})
     db.session.delete(t)

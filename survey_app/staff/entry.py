@@ -28,7 +28,7 @@ from analysis.schema import TYPED_CHANNELS
 from ..errors import error_page
 from ..extensions import csrf, db
 from ..models import Counter, Unit
-from ..services import instruments, responses, submissions
+from ..services import instruments, publishing, responses, submissions
 from ..services.periods import local_today, local_zone
 from ..services.units import scope_unit_ids
 from . import bp
@@ -152,6 +152,8 @@ def entry_save():
                            "%(n)s days ago).", n=MAX_AGE_DAYS)
     if form.batch.errors:
         errors["batch"] = str(form.batch.errors[0])
+    if not errors and (closed := publishing.refusal("entry", counter.unit_id, _submitted_at(day))):
+        errors["date"] = closed  # a closed period (issue 15)
     if errors:
         return again(errors=errors)
     try:

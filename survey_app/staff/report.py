@@ -65,7 +65,11 @@ def report_tables(user, year: int, rank_among: str = "adequate"):
     rollups = full[full["level"] != UNIT_LEVEL].copy()
     if scope is not None:  # the pooled root of a scoped user is their scope, already listed
         rollups = rollups[rollups["level"] != ROOT_LEVEL]
-    meta["notes"] = list(meta.get("notes") or []) + [  # a new list: `meta` may share it with a cached result
+    from ..services.publishing import version_note, version_tag
+
+    closed = version_note(period.label)  # which frozen version this period has (issue 15)
+    meta["version_note"], meta["closed_version"] = closed, version_tag(period.label)
+    meta["notes"] = list(meta.get("notes") or []) + ([closed] if closed else []) + [  # a new list (cached meta)
         "Rank intervals: analysis.ranking.rank_units (simulation, 95%), ranked within unit kind; "
         "comparison with parent: analysis.ranking.compare_to_parent (interval overlap)."]
     return units.reset_index(drop=True), rollups.reset_index(drop=True), meta, period
@@ -93,7 +97,11 @@ def report_year(year):
     kinds = sorted(set(units["kind"])) if len(units) else []
     shown = units[units["kind"] == kind] if kind in kinds else units
     years = list(range(current_report_year(), current_report_year() - 4, -1))
+    from ..services.publishing import status_word, statuses
+
+    publication = statuses(str(year), scope_unit_ids(user))  # each unit's approval status (issue 15)
     return render_template("staff/report.html", year=year, years=years, units=records(shown),
+                           publication=publication, publication_word=status_word,
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
                            method_version=meta.get("method_version"), rank_among=meta["ranking"]["rank_among"],
                            ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))

@@ -35,7 +35,7 @@ def _seed(app) -> None:
     from survey_app.extensions import db
     from survey_app.models import AuditLog
     from survey_app.services import csv_import, demo
-    from tests.factories import make_counter, make_exclusion_request, make_response, make_unit, make_user
+    from tests.factories import make_counter, make_exclusion_request, make_response, make_snapshot, make_unit, make_user
 
     with app.app_context():
         demo.seed(60, seed=11, password="demo-password-123")
@@ -51,6 +51,7 @@ def _seed(app) -> None:
         analyst = make_user(username="rel-analyst", role="analyst", unit=a)
         typed.channel, typed.entered_by_user_id, typed.paper_batch = "paper", analyst.id, "Lô 1/2025"
         make_exclusion_request(typed, analyst, reason="nhập trùng")
+        make_snapshot(a, status="published", reason="Đính chính", meta={"n_left_out": {}, "data_cutoff": None})
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
         db.session.commit()
