@@ -230,7 +230,9 @@ function warm(urls) {
     }).map(function (u) {
       return c.match(u, { ignoreVary: true }).then(function (hit) {
         if (hit) return null;
-        return fetch(u, { credentials: "same-origin" }).then(function (resp) {
+        // No cookies either way: a warm-up of the English page must not set the
+        // browser's language cookie (i18n answers ?lang=en with Set-Cookie).
+        return fetch(u, { credentials: "omit" }).then(function (resp) {
           return resp.status === 200 ? c.put(u, resp) : null;
         }).catch(function () { return null; });
       });

@@ -102,3 +102,24 @@ def test_outbox_only_on_the_kiosk(client, place):
     assert "kiosk.js" not in phone and "kiosk-queue" not in phone
     thanks = client.get(place.kiosk_url + "/thanks").get_data(as_text=True)
     assert 'id="kiosk-queue"' in thanks
+
+
+def test_the_offline_warm_up_leaves_the_language_cookie_alone(live_server, browser, place):
+    """The worker keeps the English pages too, but fetching them must not switch
+    the browser (the next person, the phone pages) to English."""
+    ctx = browser.new_context(viewport=TABLET, locale="vi-VN", service_workers="allow")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{live_server}{place.kiosk_url}?lang=vi")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30000)
+        page.wait_for_function(
+            "async () => { const urls = document.getElementById('kiosk-queue').dataset.pages.split(' '); "
+            "for (const u of urls) if (!(await caches.match(u, {ignoreVary: true}))) return false; "
+            "return true; }", timeout=30000)
+        assert any("lang=en" in u for u in page.evaluate(
+            "() => document.getElementById('kiosk-queue').dataset.pages.split(' ')"))
+        assert {c["name"]: c["value"] for c in ctx.cookies()}.get("lang") in (None, "vi")
+        page.goto(f"{live_server}{place.url}")
+        assert page.locator("html").get_attribute("lang") == "vi"
+    finally:
+        ctx.close()
