@@ -195,3 +195,12 @@ def safe_local_url(target, prefix: str = "/", default: str | None = None) -> str
     except ValueError:
         return default
     return default if parts.scheme or parts.netloc else target
+
+
+def current_path() -> str:
+    """This request's path as a link target: re-encoded as it came
+    (`/%5Cevil.example/` stays that, never the `/\\evil.example/` a browser
+    reads as another site) and checked by `safe_local_url` (else `/`)."""
+    from urllib.parse import quote
+
+    return safe_local_url(quote(request.path, safe="/:@!$&'()*+,;="), "/")
