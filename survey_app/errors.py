@@ -73,18 +73,15 @@ def _csp_for_inline_css(resp):
 
 
 def lang_url(lang: str) -> str:
-    """This page's URL with `?lang=<lang>` (other query arguments kept).  The
-    path is re-encoded as it came (`/%5Cevil.example/` stays that, never the
-    `/\\evil.example/` a browser reads as another site) and checked by
-    `security.safe_local_url` (else the home page)."""
-    from urllib.parse import quote, urlencode
+    """This page's URL with `?lang=<lang>` (other query arguments kept; the
+    path made safe by `security.current_path`)."""
+    from urllib.parse import urlencode
 
-    from .security import safe_local_url
+    from .security import current_path
 
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     args.append(("lang", lang))
-    path = safe_local_url(quote(request.path, safe="/:@!$&'()*+,;="), "/")
-    return f"{path}?{urlencode(args)}"
+    return f"{current_path()}?{urlencode(args)}"
 
 
 def _messages(code: int) -> tuple[str, str]:

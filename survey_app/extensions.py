@@ -25,11 +25,11 @@ class Base(DeclarativeBase):
 
 
 def _limiter_key():
-    # Replaced per-route by the public blueprint; default is the remote address
-    # (never stored anywhere, only used as an in-memory / Redis counter key).
-    from flask_limiter.util import get_remote_address
+    # The key of any limit that names none: the client's address, hashed
+    # (public.routes.key_ip), so no raw address reaches the memory / Redis storage.
+    from .public.routes import key_ip
 
-    return get_remote_address()
+    return key_ip()
 
 
 db = SQLAlchemy(model_class=Base)

@@ -136,7 +136,20 @@ def refuse_control_characters():
                       _("Please remove the invisible or control characters from what you typed, then try again."))
 
 
+def host_prefixed_session_cookie(app: Flask) -> None:
+    """With Secure cookies (production), the staff session cookie is named
+    `__Host-session`: browsers accept such a cookie only when it is Secure, for
+    path `/` and without a Domain, so no sibling subdomain or plain-HTTP page
+    can set or shadow it.  Left alone when a Domain or another name is set."""
+    cfg = app.config
+    if (cfg["SESSION_COOKIE_SECURE"] and not cfg.get("SESSION_COOKIE_DOMAIN")
+            and cfg["SESSION_COOKIE_NAME"] == "session"):
+        cfg["SESSION_COOKIE_NAME"] = "__Host-session"
+        cfg["SESSION_COOKIE_PATH"] = "/"
+
+
 def init_security(app: Flask) -> None:
+    host_prefixed_session_cookie(app)
     app.before_request(refuse_body_on_read_methods)
     app.before_request(refuse_truncated_form)
     app.before_request(refuse_control_characters)
@@ -182,3 +195,12 @@ def safe_local_url(target, prefix: str = "/", default: str | None = None) -> str
     except ValueError:
         return default
     return default if parts.scheme or parts.netloc else target
+
+
+def current_path() -> str:
+    """This request's path as a link target: re-encoded as it came
+    (`/%5Cevil.example/` stays that, never the `/\\evil.example/` a browser
+    reads as another site) and checked by `safe_local_url` (else `/`)."""
+    from urllib.parse import quote
+
+    return safe_local_url(quote(request.path, safe="/:@!$&'()*+,;="), "/")

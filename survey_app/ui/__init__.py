@@ -19,7 +19,9 @@ def url_with(**changes) -> str:
             args.pop(k, None)
         else:
             args[k] = v
-    return request.path + ("?" + urlencode(args) if args else "")
+    from ..security import current_path
+
+    return current_path() + ("?" + urlencode(args) if args else "")
 
 
 TEMPLATE_GLOBALS = {
