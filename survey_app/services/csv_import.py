@@ -224,7 +224,9 @@ def _seekable(data: Source) -> IO[bytes]:
 def _file_problem(filename: str, exc: InputError) -> ImportRejected:
     p = exc.problems[0]
     text = FILE_PROBLEM_TEXT.get(p.code)
-    return _reject(filename, text, **p.params) if text is not None else ImportRejected(filename, summary=f"{filename}: {p}")
+    if text is None:
+        return ImportRejected(filename, summary=f"{filename}: {p}")
+    return _reject(filename, text, **p.params)
 
 
 class _Pass:
@@ -475,6 +477,26 @@ def _volume_rows(prepared: pd.DataFrame, lines: list[int], units: dict[str, int]
         yield line, units[code], stratum, a.toordinal(), b.toordinal(), int(n)
 
 
+def _volumes_stored_since(unit_ids: list[int], known: set[int]) -> dict[tuple, list[tuple]]:
+    """Volume rows of `unit_ids` that are not among `known` (the rows the file
+    was checked against): stored by a concurrent import since.  On PostgreSQL
+    the units' rows are locked first (in id order), so two imports touching
+    the same units run their final check one after the other; SQLite already
+    serialises writers from the batch row on."""
+    out: dict[tuple, list[tuple]] = defaultdict(list)
+    postgres = db.session.connection().dialect.name == "postgresql"
+    for i in range(0, len(unit_ids), 1000):
+        part = unit_ids[i:i + 1000]
+        if postgres:
+            db.session.execute(select(Unit.id).where(Unit.id.in_(part)).order_by(Unit.id).with_for_update())
+        for vid, uid, stratum, a, b, n in db.session.execute(
+                select(Volume.id, Volume.unit_id, Volume.stratum, Volume.period_start, Volume.period_end,
+                       Volume.transactions).where(Volume.unit_id.in_(part))):
+            if vid not in known:
+                out[(uid, stratum)].append((a.toordinal(), b.toordinal(), vid, n))
+    return out
+
+
 def import_volumes(data: Source, filename: str, actor: str = "cli", *, scope: Optional[set[int]] = None,
                    replace: bool = False) -> ImportResult:
     """Add transaction volumes (`analysis.io.prepare_volumes` checks the rows;
@@ -528,23 +550,36 @@ def import_volumes(data: Source, filename: str, actor: str = "cli", *, scope: Op
                     "other": _period(ea, eb), "first": earlier}))
             if reach is None or b > reach[1]:
                 reach = (a, b, line)
+    file_units = sorted({uid for uid, _ in periods})
     del periods
     reading.raise_if_errors("volumes")
     rows = reading.reader.rows
     batch = _record_batch("volumes", reading.reader, filename, rows, actor)
+    fresh = _volumes_stored_since(file_units, {v[2] for vs in stored.values() for v in vs})
+    conflicts: list[RowError] = []
+    writing = _Pass(src, filename, VOLUME_COLUMNS)
+    for frame, lines in writing.chunks():
+        prepared, _problems = _validate(prepare_volumes, frame, lines, filename)
+        batch_rows = []
+        for line, uid, stratum, a, b, n in _volume_rows(prepared, lines, units):
+            for sa, sb, vid, sn in fresh.get((uid, stratum), ()):
+                if sa <= b and a <= sb:
+                    replaced[vid] = (codes[uid], stratum, _period(sa, sb), sn)
+                    conflicts.append(RowError(line, "period_start", code="volume_overlap_stored", params={
+                        "unit": codes[uid], "stratum": stratum, "period": _period(a, b),
+                        "other": _period(sa, sb), "n": sn}))
+            batch_rows.append(dict(unit_id=uid, stratum=stratum, period_start=dt.date.fromordinal(a),
+                                   period_end=dt.date.fromordinal(b), transactions=n, import_batch_id=batch.id))
+        db.session.execute(insert(Volume), batch_rows)
+    if conflicts and not replace:  # another import stored an overlapping row meanwhile
+        db.session.rollback()
+        raise ImportRejected(filename, _sorted(conflicts)[:MAX_ERRORS])
     if replaced:
         db.session.execute(delete(Volume).where(Volume.id.in_(list(replaced))))
         _audit(actor, "replace_volumes", {
             "file": filename, "replaced": len(replaced),
             "rows": [dict(zip(("unit", "stratum", "period", "transactions"), v))
                      for _, v in sorted(replaced.items())[:200]]})
-    writing = _Pass(src, filename, VOLUME_COLUMNS)
-    for frame, lines in writing.chunks():
-        prepared, _problems = _validate(prepare_volumes, frame, lines, filename)
-        db.session.execute(insert(Volume), [
-            dict(unit_id=uid, stratum=stratum, period_start=dt.date.fromordinal(a),
-                 period_end=dt.date.fromordinal(b), transactions=n, import_batch_id=batch.id)
-            for _line, uid, stratum, a, b, n in _volume_rows(prepared, lines, units)])
     _audit(actor, "import_volumes", {"file": filename, "rows": rows, "created": rows, "updated": len(replaced),
                                      "replace": bool(replace)})
     _commit_or_reject(filename)

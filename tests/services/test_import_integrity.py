@@ -183,6 +183,32 @@ def test_replace_deletes_the_overlapped_rows_and_is_audited(two_provinces):
                                       "transactions": 5391}]
 
 
+@pytest.mark.parametrize("replace", [False, True])
+def test_an_overlap_stored_by_a_concurrent_import_is_caught(two_provinces, monkeypatch, replace):
+    """Another import commits an overlapping row after this file was checked: the final check before
+    the commit sees it (PostgreSQL: the units' rows are locked for it)."""
+    unit_id = db.session.scalar(select(Unit.id).where(Unit.code == "P-A"))
+    original = csv_import._record_batch
+
+    def meanwhile(*args, **kw):
+        with db.engine.begin() as other:
+            other.execute(Volume.__table__.insert(), {"unit_id": unit_id, "stratum": "_all", "transactions": 77,
+                                                      "period_start": dt.date(2030, 1, 1),
+                                                      "period_end": dt.date(2030, 12, 31)})
+        return original(*args, **kw)
+
+    monkeypatch.setattr(csv_import, "_record_batch", meanwhile)
+    text = VOL_HEAD + "P-A,2030-03-01,2030-03-31,,5\nP-B,2030-03-01,2030-03-31,,6\n"
+    if not replace:
+        rej = _rejected(csv_import.import_volumes, text)
+        assert _where(rej) == [(2, "period_start", "volume_overlap_stored")]
+        assert db.session.scalars(select(Volume.transactions)).all() == [77]
+        assert _n(ImportBatch) == 0
+    else:
+        csv_import.import_volumes(text.encode(), "f.csv", replace=True)
+        assert sorted(db.session.scalars(select(Volume.transactions))) == [5, 6]
+
+
 def test_replace_does_not_allow_overlaps_within_the_file(two_provinces):
     text = VOL_HEAD + "P-A,2030-01-01,2030-06-30,,1\nP-A,2030-06-30,2030-12-31,,1\n"
     rej = _rejected(csv_import.import_volumes, text, replace=True)
