@@ -43,7 +43,12 @@ messages: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k translate --no-location -w 120 -o $(CATALOGUES)/messages.pot .
 	$(BIN)/pybabel -q update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -w 120 --no-fuzzy-matching --ignore-obsolete
 
-setup-dev: setup $(VENV)/.dev-installed
+# Test-only JavaScript tools (axe-core, pinned in package-lock.json) for the accessibility checks
+# of the browser tests; installed with `npm ci` when node_modules is missing or older than the lock.
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+setup-dev: setup $(VENV)/.dev-installed node_modules/.package-lock.json
 
 lint: setup-dev
 	$(BIN)/ruff check .
@@ -75,4 +80,4 @@ test-postgresql: setup-dev
 	$(BIN)/python -m pytest -q --db postgresql $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts node_modules

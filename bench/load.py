@@ -115,6 +115,7 @@ def setup(args) -> Stack:
         "SIPAS_PUBLIC_LIMIT_IP": "1000000/minute",
         "SIPAS_PUBLIC_LIMIT_IP_GET": "1000000/minute",
         "SIPAS_PUBLIC_LIMIT_COUNTER": "1000000/minute",
+        "SIPAS_COLLECT_VOLUME_FLOOR": "10000000",  # the hourly ceiling's window is still hit
         "SIPAS_PUBLIC_LIMIT_DEVICE": "1000000/minute",
         "SIPAS_STAFF_LOGIN_RATE": "1000 per minute",
         "PYTHONUNBUFFERED": "1",

@@ -80,6 +80,20 @@ class Defaults:
     COLLECT_IDENTICAL_WINDOW = 180
     COLLECT_IDENTICAL_COUNT = 2
     COLLECT_DUPLICATE_WINDOW = 60
+    # Responses without a valid signed device token (invented/altered/no cookie) at one counter:
+    # more than COUNT within WINDOW seconds are flagged no_device_burst (quality.py).
+    COLLECT_NO_DEVICE_WINDOW = 600
+    COLLECT_NO_DEVICE_COUNT = 3
+    # A counter's busiest real hour E (quality.expected_hour), from its unit's volumes of the last 400 days:
+    #   E = max(COLLECT_VOLUME_FLOOR, ceil(COLLECT_VOLUME_PEAK * transactions / (weekdays * HOURS_PER_DAY)))
+    # (the busiest period).  More than E responses at a counter within an hour: flagged over_volume;
+    # more than PUBLIC_CEILING_MULTIPLIER * E per hour: refused by the rate limiter (429, answers kept);
+    # multiplier 0 = no hourly ceiling.  Cached per process for COLLECT_VOLUME_CACHE_SECONDS.
+    COLLECT_VOLUME_FLOOR = 60
+    COLLECT_VOLUME_PEAK = 3
+    COLLECT_VOLUME_HOURS_PER_DAY = 8
+    COLLECT_VOLUME_CACHE_SECONDS = 300
+    PUBLIC_CEILING_MULTIPLIER = 2
     # Seconds a loaded questionnaire is kept per process (0 = read it on every request);
     # None = 60, or 0 when TESTING.
     COLLECT_INSTRUMENT_CACHE_SECONDS = None

@@ -217,6 +217,9 @@ class Response(db.Model):
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     excluded_reason: Mapped[Optional[str]] = mapped_column(Text)
     import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("import_batches.id"))
+    # Typed entry (paper / phone): the staff user who typed it and the paper batch label.
+    entered_by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    paper_batch: Mapped[Optional[str]] = mapped_column(String(80))
 
     unit: Mapped[Unit] = relationship()
     counter: Mapped[Optional[Counter]] = relationship()
@@ -364,3 +367,41 @@ class ImportBatch(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "sha256"),)
+
+
+EXCLUSION_ACTIONS = ("exclude", "include")
+EXCLUSION_STATUSES = ("pending", "approved", "rejected", "withdrawn")
+
+
+class ExclusionRequest(db.Model):
+    """A request to leave a response out of the figures (`exclude`) or to count
+    it again (`include`), and its four-eyes decision.
+
+    Only an approved request changes `Response.excluded` (the state the
+    statistics read); a pending one changes nothing.  The decider is never the
+    requester (services.exclusions holds the rules).
+    """
+
+    __tablename__ = "exclusion_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(10), default="exclude")
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+
+    response: Mapped[Response] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (
+        CheckConstraint("action IN ('exclude','include')", name="action"),
+        CheckConstraint("status IN ('pending','approved','rejected','withdrawn')", name="status"),
+    )

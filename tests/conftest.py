@@ -372,6 +372,21 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="session")
+def axe_violations(browser):
+    """`axe_violations(page)` -> the page's WCAG 2.1 A/AA violations found by
+    axe-core (tests.helpers.axe_violations); assert it is [] with
+    `tests.helpers.axe_report` as the message.  axe-core comes from npm
+    (`make setup-dev` runs `npm ci`): missing, it fails under CI and skips loudly elsewhere."""
+    from tests.helpers import AXE_JS
+    from tests.helpers import axe_violations as run
+
+    if not AXE_JS.exists():
+        _unavailable(f"axe-core not found at {AXE_JS} (run `npm ci` or `make setup-dev`)")
+    source = AXE_JS.read_text(encoding="utf-8")
+    return lambda page: run(page, source)
+
+
 @pytest.fixture
 def screenshot_dir():
     ARTIFACTS.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from pathlib import Path
 
 from tests.factories import PASSWORD
 
@@ -46,6 +47,13 @@ def open_form(client, url: str) -> dict:
 
 ANSWERS = {"overall": "5", "access": "4", "procedure": "3", "staff": "5", "result": "na", "feedback": "2",
            "stratum": "ho_tich", "age_group": "45_59", "gender": "female", "comment": "Cán bộ nhiệt tình."}
+
+
+def varied_answers(i: int) -> dict:
+    """The i-th of 625 distinct answer sets (with its own comment): many honest
+    people who neither duplicate nor repeat each other's answers."""
+    v = [str(1 + (i // 5 ** k) % 5) for k in range(4)]
+    return dict(ANSWERS, overall=v[0], access=v[1], procedure=v[2], staff=v[3], comment=f"Ý kiến số {i}.")
 
 
 def submit(client, url: str, answers: dict | None = None, hidden: dict | None = None, **kw):
@@ -217,3 +225,60 @@ def route_path(rule, args) -> str:
     for a in rule.arguments:
         path = re.sub(rf"<(?:[a-z]+:)?{a}>", str(args[a]), path)
     return path
+
+
+# ------------------------------------------------------------------ accessibility (axe-core in Chromium)
+
+#: axe-core, installed by `make setup-dev` (npm ci, pinned in package-lock.json).
+AXE_JS = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+#: The rule sets checked: WCAG 2.1 levels A and AA.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+
+_SCRIPTING = ("() => { const d = document.createElement('div'); d.innerHTML = '<noscript><p></p></noscript>';"
+              " return d.querySelector('noscript p') === null; }")
+
+
+def _axe_run(page, source: str) -> list:
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        # through the DevTools protocol: the page's CSP needs no exception
+        page.evaluate("src => { (0, eval)(src); }", source)
+    return page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})"
+        ".then(r => r.violations)", list(AXE_TAGS))
+
+
+def axe_violations(page, source: str | None = None) -> list[dict]:
+    """Run axe-core on the page's current document (WCAG 2.1 A/AA rules) and
+    return its violations (each a dict: id, impact, help, nodes[].target/html).
+    A page without JavaScript (axe needs timers) is checked as a copy of its
+    current DOM served at the same address in a JavaScript-enabled context of the
+    same browser, viewport and language.  Prefer the `axe_violations` fixture,
+    which fails under CI (skips loudly elsewhere) when axe-core is missing."""
+    if source is None:
+        source = AXE_JS.read_text(encoding="utf-8")
+    if page.evaluate(_SCRIPTING):
+        found = _axe_run(page, source)
+    else:
+        html, url = page.content(), page.url
+        lang = page.evaluate("() => navigator.language")
+        ctx = page.context.browser.new_context(viewport=page.viewport_size, locale=lang)
+        try:
+            copy = ctx.new_page()
+            copy.route(url, lambda route: route.fulfill(body=html, content_type="text/html; charset=utf-8"))
+            copy.goto(url)
+            copy.evaluate("() => document.querySelectorAll('script').forEach(s => s.remove())")
+            found = _axe_run(copy, source)
+        finally:
+            ctx.close()
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [{"target": n["target"], "html": n["html"][:200]} for n in v["nodes"]]}
+            for v in found]
+
+
+def axe_report(violations: list[dict]) -> str:
+    """A readable list of axe violations for an assertion message."""
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
+        lines.extend(f"    {n['target']}: {n['html']}" for n in v["nodes"][:5])
+    return "\n".join(lines)

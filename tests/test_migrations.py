@@ -10,7 +10,7 @@ from survey_app import create_app
 from survey_app.extensions import db
 
 APP_TABLES = {"units", "counters", "instruments", "responses", "answers", "volumes",
-              "reporting_calendars", "targets", "users", "audit_log", "import_batches"}
+              "reporting_calendars", "targets", "users", "audit_log", "import_batches", "exclusion_requests"}
 
 
 def _tables(engine) -> set[str]:
@@ -92,3 +92,42 @@ def test_pattern_backfilled_by_migration(fresh_database):
             pattern = conn.execute(sa.text("SELECT pattern FROM responses")).scalar_one()
         db.engine.dispose()
     assert pattern == answer_pattern({"overall": 4, "staff": 2, "feedback": 5}) == 4 + 2 * 6 ** 3 + 5 * 6 ** 5
+
+
+def test_integrity_downgrade_keeps_responses(fresh_database):
+    """0004 down and up again on a database with a typed response and an
+    exclusion request: the response survives, the request table goes."""
+    import datetime as dt
+    import uuid
+
+    url = fresh_database()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "TESTING": True})
+    with app.app_context():
+        upgrade()
+        rid = uuid.uuid4()
+        key = rid.hex if db.engine.dialect.name == "sqlite" else rid
+        t = dt.datetime(2025, 1, 1)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO units (code, name_vi, name_en, kind) VALUES ('U', 'U', 'U', 'commune')"))
+            conn.execute(sa.text(
+                "INSERT INTO users (username, password_hash, role, active, session_version, failed_logins,"
+                " created_at) VALUES ('clerk', 'x', 'counter_staff', :a, 1, 0, :t)"), {"a": True, "t": t})
+            conn.execute(sa.text(
+                "INSERT INTO instruments (key, version, title_vi, title_en, element_index, checksum, definition, "
+                "created_at) VALUES ('q', 1, 'q', 'q', 'direct', 'x', '{}', :t)"), {"t": t})
+            conn.execute(sa.text(
+                "INSERT INTO responses (id, unit_id, instrument_id, channel, submitted_at, received_at, stratum,"
+                " flags, excluded, pattern, entered_by_user_id, paper_batch)"
+                " VALUES (:id, 1, 1, 'paper', :t, :t, '_all', '', :f, 0, 1, 'B-01')"),
+                {"id": key, "t": t, "f": False})
+            conn.execute(sa.text(
+                "INSERT INTO exclusion_requests (response_id, action, status, reason, requested_by_id,"
+                " requested_at) VALUES (:id, 'exclude', 'pending', 'r', 1, :t)"), {"id": key, "t": t})
+        downgrade(revision="0003_drop_instrument_items")
+        assert "exclusion_requests" not in _tables(db.engine)
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM responses")).scalar() == 1
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT paper_batch FROM responses")).scalar() is None
+        db.engine.dispose()

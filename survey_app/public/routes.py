@@ -9,7 +9,6 @@ with the citizen's answers kept, never a bare 400 page.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import (
     current_app,
@@ -29,15 +28,16 @@ from wtforms.validators import ValidationError
 
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
-from ..models import Counter
-from ..services import instruments, responses, submissions
+from ..models import Counter, Unit
+from ..services import devices, instruments, quality, responses, submissions, units
+from ..services.periods import local_today
 from ..services.privacy import keyed_hash
-from ..services.tokens import parse_counter_token, parse_dossier_signature
+from ..services.tokens import is_legacy_dossier_signature, parse_counter_token, parse_dossier_signature
 from . import bp
 
 log = logging.getLogger(__name__)
 
-DEVICE_COOKIE = "sipas_dev"
+DEVICE_COOKIE = devices.COOKIE
 QR_INSTRUMENT = "counter-quick"
 
 
@@ -74,8 +74,10 @@ def key_counter() -> str:
 
 
 def key_device() -> str:
-    dev = request.cookies.get(DEVICE_COOKIE)
-    who = f"dev:{dev[:64]}" if dev else f"ip:{_ip_hash()}"
+    """A verified device token keys its own limit; no token, or an invented or
+    altered one, falls back to the hashed IP at this counter."""
+    dev = devices.current()
+    who = f"dev:{devices.device_hash(dev)[:32]}" if dev else f"ip:{_ip_hash()}"
     return f"device:{_token_counter_id()}:{who}"
 
 
@@ -85,6 +87,15 @@ def key_ip() -> str:
 
 def _limit(name: str):
     return lambda: current_app.config[name]
+
+
+def _counter_limits() -> str:
+    """The counter's minute limit and its hourly ceiling (one decorator, two windows):
+    PUBLIC_LIMIT_COUNTER, and `quality.counter_ceiling` (from the unit's volumes)."""
+    ref = parse_counter_token((request.view_args or {}).get("token", ""))
+    minute = current_app.config["PUBLIC_LIMIT_COUNTER"]
+    ceiling = quality.counter_ceiling(ref.counter_id) if ref else None
+    return f"{minute};{ceiling}/hour" if ceiling else minute
 
 
 def _on_breach(_limit_info):
@@ -112,13 +123,15 @@ def _on_breach(_limit_info):
 
 
 def _form_limits(view):
-    """POST limits of a form view: per device (cookie) at the counter, per
-    counter, and a loose per-IP ceiling (a whole centre may share one IP).
-    One window each (every window is a storage round trip per request);
-    config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter syntax."""
+    """POST limits of a form view: per device (signed token, else hashed IP) at
+    the counter, per counter (a minute limit and the hourly ceiling sized from
+    the counter's volume, `quality.counter_ceiling`), and a loose per-IP ceiling
+    (a whole centre may share one IP).  Every window is a storage round trip per
+    request; config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter
+    syntax, and COLLECT_VOLUME_* for the ceiling."""
     view = limiter.limit(_limit("PUBLIC_LIMIT_IP"), key_func=key_ip,
                          methods=["POST"], scope="public-ip", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_COUNTER"), key_func=key_counter,
+    view = limiter.limit(_counter_limits, key_func=key_counter,
                          methods=["POST"], scope="public-counter", on_breach=_on_breach)(view)
     view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE"), key_func=key_device,
                          methods=["POST"], scope="public-device", on_breach=_on_breach)(view)
@@ -143,8 +156,8 @@ def _resolve(token: str, light: bool = False):
         counter = None
     elif light:
         counter = db.session.connection().execute(
-            select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active)
-            .where(Counter.id == ref.counter_id)).first()
+            select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active, Unit.valid_to)
+            .join(Unit, Unit.id == Counter.unit_id).where(Counter.id == ref.counter_id)).first()
     else:
         counter = db.session.get(Counter, ref.counter_id)
     if counter is None or ref.version > counter.token_version:
@@ -155,7 +168,36 @@ def _resolve(token: str, light: bool = False):
         return None, error_page(
             410, _("This code has been replaced"),
             _("This QR code is no longer in use. Please scan the new QR code at the counter."))
+    valid_to = counter.valid_to if light else counter.unit.valid_to
+    if valid_to is not None and units.is_retired(valid_to, local_today()):
+        return None, _retired_unit_page(db.session.get(Counter, counter.id).unit)
     return counter, None
+
+
+def _retired_unit_page(unit):
+    """410 for a counter of a unit that no longer exists (merged, dissolved):
+    names the successor and links to its form when it has one active counter."""
+    from ..services.tokens import counter_token
+    from ..ui.format import local_date
+
+    locale = _locale()
+    successor = units.successor_on(unit, local_today())
+    args = {"unit": unit.name(locale), "date": local_date(unit.valid_to)}
+    if successor is None:
+        return error_page(410, _("This code has been replaced"), _(
+            "%(unit)s no longer exists from %(date)s, so this QR code is no longer used. Please scan the QR "
+            "code at the counter where you were served.", **args))
+    args["successor"] = successor.name(locale)
+    counters = units.counters_under(successor.id)
+    link = None
+    if len(counters) == 1:
+        kiosk = request.path.startswith("/k/")
+        link = url_for("public.kiosk" if kiosk else "public.form",
+                       token=counter_token(counters[0].id, counters[0].token_version))
+    return error_page(410, _("This code has been replaced"), _(
+        "%(unit)s has been merged into %(successor)s from %(date)s, so this QR code is no longer used. "
+        "Please rate the service of %(successor)s instead.", **args),
+        back_url=link, back_label=_("Rate %(successor)s", successor=args["successor"]) if link else None)
 
 
 def _no_store(resp):
@@ -165,9 +207,10 @@ def _no_store(resp):
     return resp
 
 
-def _device_cookie(resp, value: str | None = None):
-    if not request.cookies.get(DEVICE_COOKIE) or value:
-        resp.set_cookie(DEVICE_COOKIE, value or secrets.token_urlsafe(16), max_age=400 * 24 * 3600,
+def _device_cookie(resp):
+    """A device without a valid signed token (none, invented, altered) gets a new one."""
+    if devices.current() is None:
+        resp.set_cookie(DEVICE_COOKIE, devices.issue(), max_age=400 * 24 * 3600,
                         httponly=True, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"])
     return resp
@@ -191,12 +234,17 @@ def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=No
 
 def _dossier_hash_for(counter, sig: str):
     """(hash, None) for a valid dossier signature of this counter, else (None, error page)."""
-    parsed = parse_dossier_signature(sig)
-    if parsed is None or parsed[0] != counter.id:
+    ref = parse_dossier_signature(sig)
+    if ref is None and is_legacy_dossier_signature(sig):
+        return None, error_page(
+            410, _("This rating link is no longer in use"),
+            _("Links of this older kind are no longer accepted. Please scan the QR code at the counter "
+              "to rate the service."))
+    if ref is None or ref.counter_id != counter.id:
         return None, error_page(
             404, _("This rating link is not valid"),
             _("Please check the link printed on your receipt, or scan the QR code at the counter."))
-    return submissions.dossier_hash(parsed[1]), None
+    return ref.dossier_hash, None
 
 
 def _already_rated():
@@ -313,7 +361,7 @@ def _submit(token: str, counter, inst, kiosk: bool):
         outcome = responses.create_response(
             unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean,
             channel="kiosk" if kiosk else "qr", idempotency_key=key,
-            dev_hash=submissions.device_hash(request.cookies.get(DEVICE_COOKIE)), dossier=dh)
+            dev_hash=devices.device_hash(devices.current()), dossier=dh)
     except OperationalError:
         return _offline_form(kiosk)
     if outcome.status == "dossier_used":

@@ -22,7 +22,7 @@ from analysis.schema import ALL_STRATUM
 from ..extensions import db
 from ..models import Answer, Response, answer_pattern, utcnow
 from .privacy import mask_pii
-from .quality import quality_flags
+from .quality import Content, quality_flags
 from .submissions import Clean
 
 
@@ -89,15 +89,18 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
     """
     now = utcnow()
     submitted_at = submitted_at or now
-    flags, reasons = (quality_flags(unit_id, counter_id, channel, dev_hash, clean.vector(), now)
+    comment = mask_pii(clean.comment) if clean.comment else None
+    stratum = clean.stratum or ALL_STRATUM
+    flags, reasons = (quality_flags(unit_id, counter_id, channel, dev_hash, clean.vector(), now,
+                                    Content(stratum, clean.age_group, clean.gender, comment))
                       if check_flags else ([], []))
     rid = uuid.uuid4()
     row = dict(
         id=rid, unit_id=unit_id, counter_id=counter_id, instrument_id=instrument.id, channel=channel,
-        submitted_at=submitted_at, received_at=now, stratum=clean.stratum or ALL_STRATUM,
+        submitted_at=submitted_at, received_at=now, stratum=stratum,
         dossier_hash=dossier, idempotency_key=idempotency_key, device_hash=dev_hash,
         age_group=clean.age_group, gender=clean.gender, respondent=clean.respondent or None,
-        comment=mask_pii(clean.comment) if clean.comment else None,
+        comment=comment,
         flags=";".join(flags), flag_reason="; ".join(reasons) or None, excluded=False,
         pattern=answer_pattern(clean.answers),  # what the ORM's before_insert event would set
     )

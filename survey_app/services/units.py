@@ -38,3 +38,23 @@ def counters_under(root_id: int, include_inactive: bool = False) -> list[Counter
     if not include_inactive:
         q = q.where(Counter.active.is_(True))
     return list(db.session.scalars(q))
+
+
+def is_retired(valid_to, day) -> bool:
+    """Whether a unit whose end date is `valid_to` (exclusive; None = still
+    exists) no longer exists on `day`."""
+    return valid_to is not None and valid_to <= day
+
+
+def successor_on(unit: Unit, day) -> Optional[Unit]:
+    """The unit that carries on the work of `unit` on `day`: its successor,
+    followed while that one is itself retired (a commune merged twice).
+    None when there is no successor (or the links loop)."""
+    seen = {unit.id}
+    nxt = unit.successor
+    while nxt is not None and is_retired(nxt.valid_to, day):
+        if nxt.id in seen:
+            return None
+        seen.add(nxt.id)
+        nxt = nxt.successor
+    return nxt

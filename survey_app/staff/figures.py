@@ -13,6 +13,7 @@ the only copy of anything.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Optional
 
 from flask import current_app, flash, g
@@ -25,6 +26,8 @@ from analysis.schema import ELEMENTS, ITEM_KEYS, OVERALL, SATISFIED_MIN, UNIT_LE
 from ..extensions import cache, db
 from ..models import Answer, AuditLog, Response, Unit
 from ..services.responses import in_period
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,11 +76,18 @@ def cached(name: str, fn, *key_parts):
     if ttl <= 0:
         return fn()
     key = cache_key(name, *key_parts)
-    hit = cache.get(key)
+    try:
+        hit = cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage (Redis down) only costs speed
+        log.warning("staff cache unreachable on get; computing %s", name)
+        return fn()
     if hit is not None:
         return hit[0]
     value = fn()
-    cache.set(key, (value,), timeout=ttl)
+    try:
+        cache.set(key, (value,), timeout=ttl)
+    except Exception:  # noqa: BLE001
+        log.warning("staff cache unreachable on set; %s not kept", name)
     return value
 
 

@@ -252,9 +252,9 @@ def test_burst_from_one_device_is_flagged_not_dropped(app, client, place):
 
 
 def test_identical_answer_vectors_across_devices_are_flagged(app, place):
-    for _ in range(4):
-        c = app.test_client()  # a new device each time
-        assert submit(c, place.url).status_code == 303
+    for i in range(4):
+        c = app.test_client()  # a new device each time; other comments, so not whole duplicates
+        assert submit(c, place.url, dict(ANSWERS, comment=f"Lần {i}")).status_code == 303
     rows = responses(app)
     assert len(rows) == 4
     assert [r.flags for r in rows] == ["", "", "identical_answers", "identical_answers"]
@@ -308,7 +308,7 @@ def test_identical_long_questionnaires_are_flagged_through_the_answers(app, plac
         inst = instruments.latest_instrument("sipas-services")
         outcomes = []
         for i in range(3):
-            clean = submissions.Clean(answers={"access_c1": 1, "access": 4, "overall": 5})
+            clean = submissions.Clean(answers={"access_c1": 1, "access": 4, "overall": 5}, comment=f"c{i}")
             outcomes.append(response_writer.create_response(
                 unit_id=place.unit_id, counter_id=place.counter_id, instrument=inst, clean=clean,
                 channel="online", idempotency_key=submissions.new_key(), dev_hash=f"dev{i}"))

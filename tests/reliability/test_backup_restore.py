@@ -33,7 +33,7 @@ def _seed(app) -> None:
     """A demo province plus the awkward cases: a successor cycle, JSON null
     next to SQL NULL, non-ASCII text, an import batch and audit rows."""
     from survey_app.extensions import db
-    from survey_app.models import AuditLog
+    from survey_app.models import AuditLog, ExclusionRequest
     from survey_app.services import csv_import, demo
     from tests.factories import make_counter, make_response, make_unit, make_user
 
@@ -47,8 +47,10 @@ def _seed(app) -> None:
         make_response(b, {"overall": 5}, counter=c, comment="Rất tốt 👍 \"quá\" hay,\nxuống dòng",
                       respondent={"lĩnh_vực": "hộ tịch"}, dossier_hash="ab" * 32, idempotency_key="k" * 32,
                       submitted_at=dt.datetime(2025, 3, 1, 23, 59, 59, 999999, tzinfo=UTC))
-        make_response(b, {"overall": 1, "staff": 2}, counter=c, respondent=None)  # JSON null
-        make_user(username="rel-analyst", role="analyst", unit=a)
+        typed = make_response(b, {"overall": 1, "staff": 2}, counter=c, respondent=None)  # JSON null
+        analyst = make_user(username="rel-analyst", role="analyst", unit=a)
+        typed.channel, typed.entered_by_user_id, typed.paper_batch = "paper", analyst.id, "Lô 1/2025"
+        db.session.add(ExclusionRequest(response_id=typed.id, reason="nhập trùng", requested_by_id=analyst.id))
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
         db.session.commit()

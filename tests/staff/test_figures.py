@@ -131,3 +131,21 @@ def test_admin_unit_search_takes_percent_and_underscore_literally(sapp, world, a
     assert codes("%") == {"Z-100%"}  # `%` is not "anything"
     assert codes("x_") == {"X_1"}  # still case-insensitive
     assert "P-A" in codes("p-")
+
+
+def test_cache_outage_only_costs_speed(sapp, world, as_role, monkeypatch):
+    """A cache backend that raises (Redis down) must not turn staff pages into 500s."""
+    from survey_app.extensions import cache
+
+    def down(*_a, **_k):
+        raise ConnectionError("cache backend unreachable")
+
+    monkeypatch.setitem(sapp.config, "STAFF_CACHE_SECONDS", 60)
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+    c = as_role("analyst")
+    year = str(world["year"])
+    resp = c.get(f"/staff/?period={year}")
+    assert resp.status_code == 200
+    assert 'id="summary-index"' in resp.get_data(as_text=True)
+    assert c.get(f"/staff/units/P-A?period={year}").status_code == 200
