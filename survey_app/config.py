@@ -101,9 +101,10 @@ class Defaults:
     # ------------------------------------------------------------------ staff
     STAFF_IDLE_TIMEOUT = 30 * 60          # seconds without a request before a session ends
     STAFF_ABSOLUTE_TIMEOUT = 12 * 3600    # seconds after sign-in when a session ends whatever happens
-    STAFF_MAX_FAILED_LOGINS = 5           # failed passwords in a row before the account is locked
-    STAFF_LOCK_SECONDS = 15 * 60          # how long the lock lasts
-    STAFF_LOGIN_RATE = "30 per 5 minutes"  # Flask-Limiter limit on POST /staff/login per client
+    STAFF_MAX_FAILED_LOGINS = 5           # sign-in attempts per username x client before that client is locked out
+    STAFF_LOCK_SECONDS = 15 * 60          # ... within this many seconds, and the lock lasts to the window's end
+    STAFF_LOGIN_RATE = "30 per 5 minutes"  # Flask-Limiter limit on POST /staff/login per client (hashed address)
+    STAFF_LOGIN_GLOBAL_RATE = "300 per minute"  # ... and for all clients together (a slow-down of spread attacks)
     STAFF_PAGE_SIZE = 50                  # rows per page of the long staff lists
     STAFF_CACHE_SECONDS = 300             # how long computed staff figures are cached
 

@@ -71,12 +71,18 @@ def _csp_for_inline_css(resp):
 
 
 def lang_url(lang: str) -> str:
-    """This page's URL with `?lang=<lang>` (other query arguments kept)."""
+    """This page's URL with `?lang=<lang>` (other query arguments kept).  The
+    path is re-encoded as it came (`/%5Cevil.example/` stays that, never the
+    `/\\evil.example/` a browser reads as another site) and checked by
+    `security.safe_local_url` (else the home page)."""
+    from urllib.parse import quote, urlencode
+
+    from .security import safe_local_url
+
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     args.append(("lang", lang))
-    from urllib.parse import urlencode
-
-    return f"{request.path}?{urlencode(args)}"
+    path = safe_local_url(quote(request.path, safe="/:@!$&'()*+,;="), "/")
+    return f"{path}?{urlencode(args)}"
 
 
 def _messages(code: int) -> tuple[str, str]:

@@ -200,3 +200,29 @@ def init_security(app: Flask) -> None:
         if request.is_secure:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return resp
+
+
+#: Characters never allowed in a place to go to: control characters (a line
+#: break would split a header; browsers drop tabs and line breaks, so `/\t/x`
+#: is `//x`) and backslashes (browsers read `/\evil.example` as `//evil.example`).
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def safe_local_url(target, prefix: str = "/", default: str | None = None) -> str:
+    """THE check of every `next=` address and redirect target built from a request:
+    `target` when it is a path of this site under `prefix`, else `default`
+    (`prefix` when not given).  Refused: anything not a string, absolute or
+    scheme-relative URLs (`https://x`, `//x`, `javascript:`), backslashes,
+    control characters, spaces around it, and paths outside `prefix`."""
+    from urllib.parse import urlsplit
+
+    default = prefix if default is None else default
+    if not isinstance(target, str) or not target or target != target.strip() or _UNSAFE_IN_URL.search(target):
+        return default
+    if not target.startswith(prefix) or target.startswith("//"):
+        return default
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return default
+    return default if parts.scheme or parts.netloc else target

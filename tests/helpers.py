@@ -204,6 +204,31 @@ def drop_pg_database(url: str) -> None:
         pass
 
 
+def race(n, prepare, act):
+    """Run act(i, prepared[i]) in n threads released together (a barrier);
+    results in order (an exception is returned as the result)."""
+    import threading
+
+    prepared = [prepare(i) for i in range(n)]
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i):
+        try:
+            barrier.wait(30)
+            results[i] = act(i, prepared[i])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a request hung"
+    return results
+
+
 @contextmanager
 def disposing(*apps):
     try:

@@ -1,7 +1,10 @@
 """Staff accounts: passwords, roles and their permissions, sign-in counting.
 
-Settings (config.py): STAFF_MAX_FAILED_LOGINS failed passwords in a row lock
-the account for STAFF_LOCK_SECONDS.
+Settings (config.py): STAFF_MAX_FAILED_LOGINS sign-in attempts for one
+username from one client within STAFF_LOCK_SECONDS lock that username *for
+that client* until the window ends (see "the sign-in lock" below); the staff
+login view adds a per-client rate (STAFF_LOGIN_RATE) and a global one
+(STAFF_LOGIN_GLOBAL_RATE).
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import datetime as _dt
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
@@ -70,56 +73,127 @@ def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def _aware(ts: Optional[_dt.datetime]) -> Optional[_dt.datetime]:
-    if ts is not None and ts.tzinfo is None:  # SQLite returns naive UTC
-        ts = ts.replace(tzinfo=_dt.timezone.utc)
-    return ts
-
-
 class LoginResult:
     """Outcome of `authenticate`: `user` on success, else `error` in
-    ('invalid', 'locked', 'inactive') and, when locked, `retry_after` seconds."""
+    ('invalid', 'locked') and, when locked, `retry_after` seconds.  An
+    inactive account answers 'invalid', as an unknown one does."""
 
     def __init__(self, user: Optional[User] = None, error: Optional[str] = None, retry_after: int = 0):
         self.user, self.error, self.retry_after = user, error, retry_after
 
 
-def authenticate(username: str, password: str) -> LoginResult:
-    """Check a username and password, counting failures and locking the
-    account after STAFF_MAX_FAILED_LOGINS in a row (for STAFF_LOCK_SECONDS).
-    Commits the counters.  The same answer for an unknown user and a wrong
-    password, so a login form reveals nothing about who has an account."""
+# ---------------------------------------------------------------- the sign-in lock
+#
+# STAFF_MAX_FAILED_LOGINS attempts per (username, client) within STAFF_LOCK_SECONDS:
+# the next attempt from that client for that username is refused until the
+# window ends.  The lock lives in the rate-limit storage (memory, or Redis shared
+# by every worker), keyed by a keyed hash of the username and the client's
+# hashed address: no raw address or username is kept there.  An attempt is
+# counted *before* its password is checked (one atomic increment), so parallel
+# attempts cannot pass the limit; a successful sign-in clears the count.
+# Strangers elsewhere cannot lock an account: their attempts count only
+# against their own client.  Unknown usernames are counted and locked exactly
+# like real ones, so the lock reveals nothing about who has an account.
+
+_LOCK_SCOPE = "staff-login-lock"
+_fallback_limiter = None
+
+
+def _lock_item():
+    from limits import RateLimitItemPerSecond
+
+    cfg = current_app.config
+    return RateLimitItemPerSecond(int(cfg["STAFF_MAX_FAILED_LOGINS"]), int(cfg["STAFF_LOCK_SECONDS"]))
+
+
+def _lock_limiter():
+    """The rate-limit strategy of the app's limiter (None when rate limiting is
+    off); a per-process memory one when its storage fails."""
+    from ..extensions import limiter
+
+    if not limiter.enabled or not limiter.initialized:
+        return None
+    return limiter.limiter
+
+
+def _lock_call(method: str, *args):
+    global _fallback_limiter
+    strategy = _lock_limiter()
+    if strategy is None:
+        return None
+    try:
+        return getattr(strategy, method)(*args)
+    except Exception:  # noqa: BLE001 - storage down: count in this process instead
+        from limits.storage import MemoryStorage
+        from limits.strategies import FixedWindowRateLimiter
+
+        if _fallback_limiter is None:
+            _fallback_limiter = FixedWindowRateLimiter(MemoryStorage())
+        return getattr(_fallback_limiter, method)(*args)
+
+
+def lock_key(username: str, client: str) -> str:
+    """The storage key of the (username, client) sign-in lock: a keyed hash."""
+    from .privacy import keyed_hash
+
+    return keyed_hash(current_app.config["SECRET_KEY"], f"{username.casefold()}\n{client}", "login-lock")[:32]
+
+
+def _retry_after(key: str) -> int:
+    import time
+
+    stats = _lock_call("get_window_stats", _lock_item(), _LOCK_SCOPE, key)
+    return max(1, int(stats.reset_time - time.time()) + 1) if stats else 1
+
+
+def _count_failure(username: str) -> None:
+    """Count a failed password on the account, atomically (one UPDATE in the
+    database, so parallel failures are never lost); no row for an unknown
+    username, by the same statement.  The count is the account's failures
+    since its last sign-in (for administrators); it locks nothing."""
+    db.session.execute(
+        update(User).where(User.username == username)
+        .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1)
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)).scalar()
+    db.session.commit()
+
+
+def authenticate(username: str, password: str, client: str = "") -> LoginResult:
+    """Check a username and password for a client (its hashed address).
+
+    The same answers, by the same steps, for an unknown user, an inactive one
+    and a wrong password: a scrypt check, one counting UPDATE, 'invalid'; and
+    'locked' for any username after STAFF_MAX_FAILED_LOGINS attempts from one
+    client within STAFF_LOCK_SECONDS (see above).  Commits."""
     global _DUMMY_HASH
     username = (username or "").strip()[:80]
-    user = db.session.scalar(select(User).where(User.username == username)) if username else None
-    now = _utcnow()
-    if user is None:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = hash_password("not-a-real-password")
-        verify_password(_DUMMY_HASH, password or "")
-        return LoginResult(error="invalid")
-    locked = _aware(user.locked_until)
-    if locked is not None and locked > now:
-        return LoginResult(error="locked", retry_after=int((locked - now).total_seconds()) + 1)
-    if not verify_password(user.password_hash, password or ""):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        result = LoginResult(error="invalid")
-        if user.failed_logins >= int(current_app.config["STAFF_MAX_FAILED_LOGINS"]):
-            lock = int(current_app.config["STAFF_LOCK_SECONDS"])
-            user.locked_until = now + _dt.timedelta(seconds=lock)
-            user.failed_logins = 0
+    key = lock_key(username, client)
+    if _lock_call("hit", _lock_item(), _LOCK_SCOPE, key) is False:
+        return LoginResult(error="locked", retry_after=_retry_after(key))
+    row = db.session.execute(select(User.id, User.password_hash, User.active)
+                             .where(User.username == username)).first() if username else None
+    db.session.commit()  # no transaction stays open across the slow password check
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password("not-a-real-password")
+    ok = verify_password(row.password_hash if row else _DUMMY_HASH, password or "") and row is not None
+    if not ok or not row.active:
+        _count_failure(username)
+        stats = _lock_call("get_window_stats", _lock_item(), _LOCK_SCOPE, key)
+        if stats is not None and stats.remaining <= 0:
             from .audit import record
 
-            record(actor=user.username, user_id=user.id, action="login_locked", target_type="user",
-                   target_id=user.username, details={"seconds": lock})
-            result = LoginResult(error="locked", retry_after=lock)
-        db.session.commit()
-        return result
-    if not user.active:
-        return LoginResult(error="inactive")
+            record(actor="anonymous", user_id=row.id if row else None, action="login_locked",
+                   target_type="user", target_id=username if row else None,  # never a typed unknown name
+                   details={"seconds": _retry_after(key), "client": client[-12:], "known_user": bool(row)})
+            db.session.commit()
+            return LoginResult(error="locked", retry_after=_retry_after(key))
+        return LoginResult(error="invalid")
+    _lock_call("clear", _lock_item(), _LOCK_SCOPE, key)
+    user = db.session.get(User, row.id)
     user.failed_logins = 0
     user.locked_until = None
-    user.last_login_at = now
+    user.last_login_at = _utcnow()
     db.session.commit()
     return LoginResult(user=user)
 

@@ -56,8 +56,9 @@ def _no_store(resp):
 
 
 def _safe_next(path: str) -> str:
-    path = (path or "").rstrip("?")
-    return path if path.startswith("/staff/") and not path.startswith("//") else "/staff/"
+    from ..security import safe_local_url
+
+    return safe_local_url((path or "").rstrip("?"), "/staff/")
 
 
 @bp.app_template_global()

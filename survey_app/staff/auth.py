@@ -54,6 +54,8 @@ def _load_user(token: str) -> Optional[SessionUser]:
 #   STAFF_IDLE_TIMEOUT      seconds without a request before a session ends (default 30 min)
 #   STAFF_ABSOLUTE_TIMEOUT  seconds after sign-in when a session ends whatever happens (default 12 h)
 #   STAFF_LOGIN_RATE        Flask-Limiter limit on POST /staff/login per client (default "30 per 5 minutes")
+#   STAFF_LOGIN_GLOBAL_RATE the same for all clients together (default "300 per minute")
+#   STAFF_MAX_FAILED_LOGINS / STAFF_LOCK_SECONDS  the per username x client lock (services.accounts)
 
 
 def _cfg(key: str):

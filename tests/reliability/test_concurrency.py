@@ -20,30 +20,9 @@ import sqlalchemy as sa
 
 from tests.factories import make_place
 from tests.helpers import ANSWERS, count, scrape
+from tests.helpers import race as _race
 
 N = 8
-
-
-def _race(n, prepare, act):
-    """Run act(i, prepared[i]) in n threads released together; results in order."""
-    prepared = [prepare(i) for i in range(n)]
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait(30)
-            results[i] = act(i, prepared[i])
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads), "a request hung"
-    return results
 
 
 def test_one_dossier_link_redeemed_by_many_at_once(open_app, backend):

@@ -1,5 +1,4 @@
 """Sign-in, sign-out, time-outs and throttling."""
-import datetime as dt
 import re
 
 from tests.factories import PASSWORD
@@ -18,24 +17,23 @@ def test_login_page_and_wrong_password(sapp, world):
     assert login(c, world["users"]["analyst"]).status_code == 302
 
 
-def test_lockout_after_repeated_failures(sapp, world):
-    c = sapp.test_client()
+def test_lockout_after_repeated_failures(make_app, world, frozen_clock):
+    app = make_app(WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=True, STAFF_LOGIN_RATE="1000 per minute")
+    c = app.test_client()
     name = world["users"]["unit_leader"]
     for _ in range(4):
         assert login(c, name, "nope").status_code == 401
     r = login(c, name, "nope")
-    assert r.status_code == 429
+    assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 15 * 60
     assert "khóa" in r.get_data(as_text=True)
-    r = login(c, name)  # even the right password waits for the lock to end
+    r = login(c, name)  # even the right password waits for the lock to end, from this client
     assert r.status_code == 429
     from survey_app.extensions import db
-    from survey_app.models import AuditLog, User
+    from survey_app.models import AuditLog
 
-    with sapp.app_context():
-        u = db.session.query(User).filter_by(username=name).one()
-        u.locked_until = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-        db.session.commit()
+    with app.app_context():
         assert db.session.query(AuditLog).filter_by(action="login_locked").count() == 1
+    frozen_clock.shift(15 * 60 + 1)  # the lock window ends (STAFF_LOCK_SECONDS)
     assert login(c, name).status_code == 302
 
 
