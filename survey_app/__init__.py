@@ -50,6 +50,9 @@ def create_app(config=None, instance_path=None) -> Flask:
     from .security import check_production, init_security
 
     check_production(app, secret_from_file)
+    from .assets import init_assets
+
+    init_assets(app)  # first: its compression hook then runs after every other after-request hook
     init_security(app)
 
     if int(app.config["PROXY_FIX"] or 0):

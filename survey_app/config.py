@@ -135,6 +135,15 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
 
+    # ------------------------------------------------------------------ transfer (assets.py, Flask-Compress)
+    # Compressed answers: brotli when the client accepts it, else gzip; bodies under COMPRESS_MIN_SIZE bytes
+    # go as they are.  Static files are streamed, so they use the streaming list (brotli, else deflate).
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_ALGORITHM_STREAMING = ["br", "deflate"]
+    COMPRESS_BR_LEVEL = 5
+    COMPRESS_LEVEL = 6
+    COMPRESS_MIN_SIZE = 500
+
     # ------------------------------------------------------------------ demo
     # Responses made by `flask demo seed` (the first `make run`).
     DEMO_RESPONSES = 50000

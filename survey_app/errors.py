@@ -58,8 +58,10 @@ def inline_css() -> Markup:
 
 
 def static_version() -> str:
-    """Cache-busting version of public.js (a few hex digits of its hash)."""
-    return _read_static(JS_PATH)[1][:10].replace("/", "_").replace("+", "-")
+    """Cache-busting version of public.js (assets.static_hash: every static URL carries one)."""
+    from .assets import static_hash
+
+    return static_hash(JS_PATH.name)
 
 
 def _csp_for_inline_css(resp):
