@@ -400,6 +400,7 @@ def main(argv=None) -> int:
                    SIPAS_PUBLIC_LIMIT_IP="100000/minute", SIPAS_PUBLIC_LIMIT_IP_GET="100000/minute",
                    SIPAS_PUBLIC_LIMIT_COUNTER="100000/minute",
                    SIPAS_COLLECT_VOLUME_FLOOR="10000000",  # the hourly ceiling's window is still hit
+                   SIPAS_PUBLIC_MIN_FILL_SECONDS="0",  # pre-fetched forms may be posted at once
                    BENCH_UNIT=str(unit_id), BENCH_COUNTER=str(counter_id), BENCH_INSTRUMENT=str(inst_id))
         env.pop("FLASK_DEBUG", None)
         sipas = Server("survey_app:create_app()", env, args.workers, out_dir / "gunicorn-sipas.log")

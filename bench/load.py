@@ -116,6 +116,7 @@ def setup(args) -> Stack:
         "SIPAS_PUBLIC_LIMIT_IP_GET": "1000000/minute",
         "SIPAS_PUBLIC_LIMIT_COUNTER": "1000000/minute",
         "SIPAS_COLLECT_VOLUME_FLOOR": "10000000",  # the hourly ceiling's window is still hit
+        "SIPAS_PUBLIC_MIN_FILL_SECONDS": "0",  # forms are posted right after they are fetched
         "SIPAS_PUBLIC_LIMIT_DEVICE": "1000000/minute",
         "SIPAS_STAFF_LOGIN_RATE": "1000 per minute",
         "PYTHONUNBUFFERED": "1",

@@ -56,6 +56,9 @@ class Defaults:
     PUBLIC_LIMIT_COUNTER = "60/minute"
     PUBLIC_LIMIT_DEVICE = "10/minute"
     PUBLIC_LIMIT_IP_GET = "600/minute"
+    # A form sent less than this many seconds after its device token was issued (a fresh phone that
+    # answers at once: a script) is shown again with its answers, not stored (services/devices.py).
+    PUBLIC_MIN_FILL_SECONDS = 3
     # Largest citizen form body accepted (bytes); larger gets 413.
     PUBLIC_MAX_FORM_BYTES = 32 * 1024
 
@@ -92,6 +95,9 @@ class Defaults:
     COLLECT_VOLUME_FLOOR = 60
     COLLECT_VOLUME_PEAK = 3
     COLLECT_VOLUME_HOURS_PER_DAY = 8
+    # ... and more than max(MINUTE_FLOOR, ceil(MINUTE_FACTOR * E / 60)) within a minute: flagged over_volume too.
+    COLLECT_VOLUME_MINUTE_FLOOR = 10
+    COLLECT_VOLUME_MINUTE_FACTOR = 3
     COLLECT_VOLUME_CACHE_SECONDS = 300
     PUBLIC_CEILING_MULTIPLIER = 2
     # Seconds a loaded questionnaire is kept per process (0 = read it on every request);

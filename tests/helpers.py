@@ -15,6 +15,8 @@ TEST_CONFIG = {
     "SECRET_KEY": "test-secret-key-not-for-production",
     "PUBLIC_BASE_URL": "http://sipas.test",
     "RATELIMIT_STORAGE_URI": "memory://",
+    # tests post a form right after fetching it (tests/public/test_stuffing.py sets it)
+    "PUBLIC_MIN_FILL_SECONDS": 0,
 }
 
 

@@ -341,6 +341,13 @@ def _submit(token: str, counter, inst, kiosk: bool):
             return again(alert=_("This page was open for a long time, so for your security it has to be "
                                  "sent once more. Your answers are kept: please check them and press "
                                  "“Send” again."))
+    fill = devices.age()
+    if fill is not None and fill < float(current_app.config["PUBLIC_MIN_FILL_SECONDS"]):
+        # Sent within seconds of the device's first page: a script, or a slip.  Nothing is
+        # stored; the form comes back with the answers, and the next Send is accepted.
+        resp = again(alert=_("Please check your answers, then press “Send” again."), status=429)
+        resp.headers["Retry-After"] = str(int(current_app.config["PUBLIC_MIN_FILL_SECONDS"]))
+        return resp
     if form.get(submissions.HONEYPOT_FIELD):
         # A field people cannot see was filled: a robot.  It gets the same
         # thank-you page and nothing is stored.

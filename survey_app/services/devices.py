@@ -10,6 +10,11 @@ rotating made-up cookies buys a script nothing.  Then
 - the response is stored with `device_hash = UNKNOWN`, and a run of such
   responses at one counter is flagged `no_device_burst` (services/quality.py).
 
+A token carries the time it was issued.  A form sent less than
+PUBLIC_MIN_FILL_SECONDS after its device's token was issued (a script that
+fetches a fresh token and posts at once; nobody reads and answers the form that
+fast) is shown again instead of being stored (public/routes.py); `age()`.
+
 The device hash stored on a response is a keyed hash of the verified device id
 only (never of the cookie as sent, never of an IP).  Responses written by
 imports and the demo seed have no device hash (NULL): their device is not
@@ -18,10 +23,11 @@ unknown, it was never recorded.
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Optional
 
 from flask import current_app, g, request
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from .privacy import keyed_hash
 
@@ -32,8 +38,8 @@ _SALT = "device"
 _MAX_LEN = 200  # a real token is about 60 characters; longer is never parsed
 
 
-def _signer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
 def issue() -> str:
@@ -41,22 +47,38 @@ def issue() -> str:
     return _signer().dumps(secrets.token_urlsafe(16))
 
 
+def _verified(value: Optional[str]) -> tuple[Optional[str], Optional[float]]:
+    if not value or len(value) > _MAX_LEN:
+        return None, None
+    try:
+        device, issued = _signer().loads(value, return_timestamp=True)
+    except BadData:
+        return None, None
+    if not isinstance(device, str) or not device:
+        return None, None
+    return device, issued.timestamp()
+
+
 def verify(value: Optional[str]) -> Optional[str]:
     """The device id of a valid token, else None (missing, invented, tampered, signed with another key)."""
-    if not value or len(value) > _MAX_LEN:
-        return None
-    try:
-        device = _signer().loads(value)
-    except BadData:
-        return None
-    return device if isinstance(device, str) and device else None
+    return _verified(value)[0]
+
+
+def _request_device() -> tuple[Optional[str], Optional[float]]:
+    if "sipas_device" not in g:
+        g.sipas_device = _verified(request.cookies.get(COOKIE))
+    return g.sipas_device
 
 
 def current() -> Optional[str]:
     """The verified device id of this request (checked once per request)."""
-    if "sipas_device" not in g:
-        g.sipas_device = verify(request.cookies.get(COOKIE))
-    return g.sipas_device
+    return _request_device()[0]
+
+
+def age() -> Optional[float]:
+    """Seconds since this request's device token was issued; None without a valid token."""
+    issued = _request_device()[1]
+    return None if issued is None else time.time() - issued
 
 
 def device_hash(device: Optional[str]) -> str:

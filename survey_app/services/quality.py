@@ -20,7 +20,8 @@ way, and a scan after online submissions adds nothing:
   one) at one counter within COLLECT_NO_DEVICE_WINDOW seconds;
 - `over_volume`: more than `expected_hour(unit)` responses at one counter
   within an hour, the counter's busiest real hour estimated from its unit's
-  transaction volumes (formula at `expected_hour`).  The rate limiter refuses
+  transaction volumes (formula at `expected_hour`), or a rush of more than
+  the busiest minute allows (`volume_limits`).  The rate limiter refuses
   beyond `counter_ceiling` (PUBLIC_CEILING_MULTIPLIER times that).
 
 `burst`, `no_device_burst` and `over_volume` apply to the channels with a
@@ -52,7 +53,7 @@ from .devices import UNKNOWN
 DEVICE_CHANNELS = ("qr", "kiosk", "online")
 BURST, DUPLICATE, IDENTICAL = "burst", "duplicate", "identical_answers"
 NO_DEVICE, OVER_VOLUME = "no_device_burst", "over_volume"
-HOUR = 3600
+HOUR, MINUTE = 3600, 60
 
 # flag -> (window setting, count setting); burst at a kiosk has its own (defaults in config.py).
 _SETTINGS = {
@@ -99,9 +100,19 @@ def reason(flag: str, channel: str = "") -> str:
     return f"duplicate: trùng toàn bộ nội dung với một phiếu khác tại quầy này trong {_span(lim.window)}"
 
 
-def over_volume_reason(expected: int) -> str:
-    return (f"over_volume: hơn {expected} phiếu tại quầy này trong 1 giờ "
-            f"(giờ đông nhất ước tính theo số hồ sơ của đơn vị)")
+def over_volume_reason(allowed: int, window: int) -> str:
+    return (f"over_volume: hơn {allowed} phiếu tại quầy này trong {'1 giờ' if window == HOUR else '1 phút'} "
+            f"(ước tính theo số hồ sơ của đơn vị)")
+
+
+def volume_limits(unit_id: int) -> tuple[Limit, Limit]:
+    """The `over_volume` limits of a unit's counters: its busiest hour E per hour,
+    and max(COLLECT_VOLUME_MINUTE_FLOOR, ceil(COLLECT_VOLUME_MINUTE_FACTOR * E / 60)) per minute."""
+    cfg = current_app.config
+    expected = expected_hour(unit_id)
+    minute = max(int(cfg["COLLECT_VOLUME_MINUTE_FLOOR"]),
+                 math.ceil(float(cfg["COLLECT_VOLUME_MINUTE_FACTOR"]) * expected / 60))
+    return Limit(HOUR, expected), Limit(MINUTE, minute)
 
 
 # ------------------------------------------------------------------ a counter's real volume
@@ -200,14 +211,15 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
     if counter_id is None or channel not in DEVICE_CHANNELS:
         return [], []
     burst, ident, nodev, dup = limits(BURST, channel), limits(IDENTICAL), limits(NO_DEVICE), limits(DUPLICATE)
-    expected = expected_hour(unit_id)
+    per_hour, per_minute = volume_limits(unit_id)
     since = {name: now - dt.timedelta(seconds=lim.window)
              for name, lim in ((BURST, burst), (IDENTICAL, ident), (NO_DEVICE, nodev), (DUPLICATE, dup))}
     since[OVER_VOLUME] = now - dt.timedelta(seconds=HOUR)
+    msince = now - dt.timedelta(seconds=MINUTE)
     params = {"u": unit_id, "c": counter_id, "ch": channel, "d": dev_hash, "unknown": UNKNOWN,
               "since": min(since.values()), "bsince": since[BURST], "isince": since[IDENTICAL],
               "nsince": since[NO_DEVICE], "hsince": since[OVER_VOLUME], "dsince": since[DUPLICATE],
-              "check_dup": content is not None}
+              "msince": msince, "check_dup": content is not None}
     c = content or Content(ALL_STRATUM, None, None, None)
     params.update(st=c.stratum, ag=c.age_group, ge=c.gender, co=c.comment)
     if vector and all(k in PATTERN_ITEMS for k, _ in vector):
@@ -217,7 +229,7 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
             _pattern_flags_stmt(), dict(params, p=answer_pattern(dict(vector)))).one()
     else:
         counts = _portable_flag_counts(params, vector)
-    same_device, identical, no_device, hour, duplicate = (int(x or 0) for x in counts)
+    same_device, identical, no_device, hour, minute, duplicate = (int(x or 0) for x in counts)
     flags = []
     if dev_hash and dev_hash != UNKNOWN and same_device >= burst.allowed:
         flags.append(BURST)
@@ -225,12 +237,14 @@ def quality_flags(unit_id: int, counter_id: Optional[int], channel: str, dev_has
         flags.append(IDENTICAL)
     if dev_hash == UNKNOWN and no_device >= nodev.allowed:
         flags.append(NO_DEVICE)
-    if hour >= expected:
+    volume = per_hour if hour >= per_hour.allowed else per_minute if minute >= per_minute.allowed else None
+    if volume is not None:
         flags.append(OVER_VOLUME)
     if content is not None and duplicate >= dup.allowed:
         flags.append(DUPLICATE)
     flags.sort()
-    return flags, [over_volume_reason(expected) if f == OVER_VOLUME else reason(f, channel) for f in flags]
+    return flags, [over_volume_reason(volume.allowed, volume.window) if f == OVER_VOLUME else reason(f, channel)
+                   for f in flags]
 
 
 _pattern_flags: list = []
@@ -250,6 +264,7 @@ def _conditions(r):
         "no_device": (r.c.device_hash == bindparam("unknown"), r.c.channel.in_(DEVICE_CHANNELS),
                       r.c.submitted_at >= bindparam("nsince")),
         "hour": (r.c.channel.in_(DEVICE_CHANNELS), r.c.submitted_at >= bindparam("hsince")),
+        "minute": (r.c.channel.in_(DEVICE_CHANNELS), r.c.submitted_at >= bindparam("msince")),
         "content": (bindparam("check_dup", type_=Boolean), r.c.channel == bindparam("ch"),
                     r.c.stratum == bindparam("st"),
                     r.c.age_group.is_not_distinct_from(bindparam("ag", type_=String)),
@@ -274,6 +289,7 @@ def _pattern_flags_stmt():
                    _count_if(same_pattern, r.c.submitted_at >= bindparam("isince")),
                    _count_if(*cond["no_device"]),
                    _count_if(*cond["hour"]),
+                   _count_if(*cond["minute"]),
                    _count_if(same_pattern, *cond["content"]))
             .where(*cond["recent"]))
     return _pattern_flags[0]
@@ -285,9 +301,9 @@ def _portable_flag_counts(params: dict, vector: tuple) -> tuple:
 
     r = Response.__table__
     cond = _conditions(r)
-    base = select(_count_if(*cond["device"]), _count_if(*cond["no_device"]), _count_if(*cond["hour"])
-                  ).where(*cond["recent"])
-    device, no_device, hour = db.session.execute(base, params).one()
+    base = select(_count_if(*cond["device"]), _count_if(*cond["no_device"]), _count_if(*cond["hour"]),
+                  _count_if(*cond["minute"])).where(*cond["recent"])
+    device, no_device, hour, minute = db.session.execute(base, params).one()
     identical = duplicate = 0
     if vector:
         matches = sum((case((and_(Answer.item_key == k, Answer.value == v), 1), else_=0) for k, v in vector),
@@ -303,7 +319,7 @@ def _portable_flag_counts(params: dict, vector: tuple) -> tuple:
         identical, duplicate = db.session.execute(
             select(_count_if(recent.c.submitted_at >= bindparam("isince")),
                    _count_if(*rc["content"])).select_from(recent), params).one()
-    return device, identical, no_device, hour, duplicate
+    return device, identical, no_device, hour, minute, duplicate
 
 
 # ------------------------------------------------------------------ batch: stored responses
@@ -366,10 +382,11 @@ def scan(start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
         for i in _window_hits([t for t, _ in items], lim.window, lim.allowed):
             new_flags[items[i][1]][BURST] = reason(BURST, ch)
     for (uid, _cid), items in by_counter.items():
-        expected = expected_hour(uid)
         items.sort()
-        for i in _window_hits([t for t, _ in items], HOUR, expected):
-            new_flags[items[i][1]][OVER_VOLUME] = over_volume_reason(expected)
+        times = [t for t, _ in items]
+        for lim in reversed(volume_limits(uid)):  # the hour's reason wins where both apply (as online)
+            for i in _window_hits(times, lim.window, lim.allowed):
+                new_flags[items[i][1]][OVER_VOLUME] = over_volume_reason(lim.allowed, lim.window)
     for flag, groups in ((DUPLICATE, by_content), (IDENTICAL, by_vector), (NO_DEVICE, no_device)):
         lim = limits(flag)
         for key, items in groups.items():

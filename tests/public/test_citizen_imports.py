@@ -25,7 +25,8 @@ def loaded():
 from survey_app import create_app
 
 app = create_app({{"TESTING": True, "SQLALCHEMY_DATABASE_URI": {url!r}, "SECRET_KEY": "citizen-path",
-                  "PUBLIC_BASE_URL": "http://sipas.test", "RATELIMIT_STORAGE_URI": "memory://"}},
+                  "PUBLIC_BASE_URL": "http://sipas.test", "RATELIMIT_STORAGE_URI": "memory://",
+                  "PUBLIC_MIN_FILL_SECONDS": 0}},
                  instance_path={instance!r})
 out = {{"create_app": loaded()}}
 

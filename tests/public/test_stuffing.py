@@ -52,7 +52,7 @@ def test_the_device_cookie_is_signed_and_an_invented_one_is_replaced(make_loaded
     client = app.test_client()
     r = client.get(place.url)
     issued = client.get_cookie("sipas_dev").value
-    assert re.fullmatch(r"[\w-]+\.[\w-]+", issued)  # value.signature
+    assert re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", issued)  # value.timestamp.signature
     assert client.get(place.url).headers.get("Set-Cookie", "").find("sipas_dev") == -1  # kept
     client.set_cookie("sipas_dev", "invented-by-a-script")
     r = client.get(place.url)
@@ -62,7 +62,7 @@ def test_the_device_cookie_is_signed_and_an_invented_one_is_replaced(make_loaded
 
 @pytest.mark.parametrize("forge", ["made-up-cookie", "tampered", "other-key"])
 def test_an_invented_or_altered_cookie_is_stored_as_an_unknown_device(make_loaded_app, forge):
-    from itsdangerous import URLSafeSerializer
+    from itsdangerous import URLSafeTimedSerializer
 
     app, place = _app(make_loaded_app)
     client = app.test_client()
@@ -70,7 +70,7 @@ def test_an_invented_or_altered_cookie_is_stored_as_an_unknown_device(make_loade
     token = client.get_cookie("sipas_dev").value
     value = {"made-up-cookie": "x" * 22,
              "tampered": token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
-             "other-key": URLSafeSerializer("not-our-key", salt="device").dumps("abc")}[forge]
+             "other-key": URLSafeTimedSerializer("not-our-key", salt="device").dumps("abc")}[forge]
     client.set_cookie("sipas_dev", value)
     assert submit(client, place.url, hidden=hidden).status_code == 303
     honest = app.test_client()
@@ -134,7 +134,8 @@ def _busy_volume(app, place, transactions):
 def test_a_quiet_counter_flags_beyond_its_hour_and_refuses_beyond_the_ceiling(make_loaded_app):
     """Fresh server-issued tokens each time (a new phone per POST), varied answers:
     the per-counter hourly ceiling still applies."""
-    app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2)
+    app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2,
+                      COLLECT_VOLUME_MINUTE_FLOOR=100)  # the hour's rule alone
     codes = [submit(app.test_client(), place.url, varied_answers(i)).status_code for i in range(10)]
     assert codes == [303] * 8 + [429, 429]
     flags = _flags(app)
@@ -155,14 +156,34 @@ def test_the_refused_form_keeps_the_answers(make_loaded_app):
 
 def test_a_busy_counter_real_hour_is_never_blocked_nor_flagged(make_loaded_app):
     """20 working days × 8 h, 1,200 dossiers: 7.5 an hour on average, peak 3× → 23
-    an hour expected, ceiling 46: 23 honest people behind one IP all pass clean,
-    while the same counter without volume data (floor 4) would flag them."""
+    an hour expected, ceiling 46: 23 honest people behind one IP, one every 10
+    seconds, all pass clean; the same counter without volume data (floor 4) would
+    flag them."""
+    import time_machine
+
     app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2)
     _busy_volume(app, place, 1200)
-    codes = [submit(app.test_client(), place.url, varied_answers(i)).status_code for i in range(23)]
+    codes = []
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=False) as clock:
+        for i in range(23):
+            codes.append(submit(app.test_client(), place.url, varied_answers(i)).status_code)
+            clock.shift(10)
     assert codes == [303] * 23
     assert _flags(app) == [set()] * 23
     assert _rescan(app) == [set()] * 23
+
+
+def test_a_rush_beyond_the_busiest_minute_is_flagged_not_refused(make_loaded_app):
+    """The same busy counter: more than max(10, 3 × 23 / 60) in one minute is a
+    rush no real queue makes (fresh tokens, varied answers: only the rate shows)."""
+    app, place = _app(make_loaded_app, COLLECT_VOLUME_FLOOR=4, PUBLIC_CEILING_MULTIPLIER=2)
+    _busy_volume(app, place, 1200)
+    codes = [submit(app.test_client(), place.url, varied_answers(i)).status_code for i in range(14)]
+    assert codes == [303] * 14
+    flags = _flags(app)
+    assert [("over_volume" in f) for f in flags] == [False] * 10 + [True] * 4
+    assert "1 phút" in responses(app)[12].flag_reason
+    assert _rescan(app) == flags
 
 
 # ------------------------------------------------------------------ HEAD
@@ -204,3 +225,30 @@ def test_back_after_the_thank_you_page_and_send_again_is_flagged_duplicate(make_
     assert ["duplicate" in f for f in flags] == [False, True, False]
     assert "trùng toàn bộ nội dung" in responses(app)[1].flag_reason
     assert _rescan(app) == flags
+
+
+# ------------------------------------------------------------------ a fresh token posted at once
+
+def test_a_fresh_device_posting_at_once_gets_the_form_back_not_stored(make_loaded_app):
+    """A script that fetches a new server-issued token and posts straight away
+    (rotating real tokens): nothing is stored; a person, seconds later, is."""
+    import time_machine
+
+    app, place = _app(make_loaded_app, PUBLIC_MIN_FILL_SECONDS=3)
+    with time_machine.travel(dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.timezone.utc), tick=False) as clock:
+        codes = []
+        for i in range(3):  # rotating fresh tokens, each posted at once
+            c = app.test_client()
+            codes.append(submit(c, place.url, varied_answers(i)).status_code)
+        assert codes == [429, 429, 429]
+        assert responses(app) == []
+        person = app.test_client()
+        hidden = open_form(person, place.url)
+        r = submit(person, place.url, varied_answers(5), hidden=hidden)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+        html = r.get_data(as_text=True)
+        assert re.search(r'name="overall" value="1"[^>]*checked', html) and "kiểm tra lại câu trả lời" in html
+        clock.shift(4)
+        assert submit(person, place.url, varied_answers(5), hidden=hidden).status_code == 303
+        assert submit(person, place.url, varied_answers(6)).status_code == 303  # a known device: no wait
+    assert len(responses(app)) == 2
