@@ -6,8 +6,11 @@ One run, loopback only, bounded in requests and time:
 
 1. Creates a throw-away PostgreSQL database on 127.0.0.1:5432 (user postgres),
    the schema, the instruments, a unit and 200 counters.  Dropped at the end.
-2. Page weight: the QR form page as transferred (HTML with its inline CSS,
-   gzip level 6); goal <= 14 KB (one round trip's worth).
+2. Page weight: the rating step (phone and kiosk) as the server sends it to a
+   browser that accepts brotli/gzip: the page (HTML, inline CSS) and every
+   script it loads, headers included; goal <= 14 KB in all (one round trip's
+   worth).  Then bench/rating_page.py (the page's height at 360x640, words,
+   taps, bytes, slow-3G completion time) when that script exists.
 3. Starts two gunicorn servers (2 workers x 4 threads each, gthread):
    - SIPAS (`survey_app:create_app()`), rate limits in Redis when
      127.0.0.1:6379 answers (else memory), limits raised for one loopback IP;
@@ -333,6 +336,65 @@ def open_loop(port: int, jobs: list[tuple[str, Phone, str]], rate: float, second
             "client_lag_p99_ms": pct(late, 99) * 1000, "codes": codes}
 
 
+# ------------------------------------------------------------------ bytes on the wire
+
+_SCRIPT_SRC = re.compile(r'<script src="([^"]+)"')
+WIRE_ENCODINGS = "br, gzip"
+
+
+def _get_raw(port: int, path: str) -> tuple[int, dict, bytes, int]:
+    """(status, headers, body as sent, bytes on the wire: status line + headers + body)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    conn.request("GET", path, headers={"Accept-Encoding": WIRE_ENCODINGS})
+    resp = conn.getresponse()
+    raw = resp.read()
+    head = len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + sum(
+        len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
+    conn.close()
+    return resp.status, dict(resp.getheaders()), raw, head + len(raw)
+
+
+def _decode(headers: dict, raw: bytes) -> bytes:
+    enc = headers.get("Content-Encoding", "")
+    if enc == "br":
+        import brotli
+
+        return brotli.decompress(raw)
+    return gzip.decompress(raw) if enc == "gzip" else raw
+
+
+def on_the_wire(port: int, path: str) -> dict:
+    """The rating step's page and every script it loads, as a browser accepting brotli/gzip receives
+    them from the server: bytes on the wire in all (headers included), and each part."""
+    status, headers, raw, wire = _get_raw(port, path)
+    parts = {"html": {"wire": wire, "encoding": headers.get("Content-Encoding", "identity"),
+                      "cache": headers.get("Cache-Control", "")}}
+    html = _decode(headers, raw).decode()
+    for src in _SCRIPT_SRC.findall(html):
+        st, h, r, w = _get_raw(port, src.replace("&amp;", "&"))
+        parts[src.split("?")[0]] = {"wire": w, "encoding": h.get("Content-Encoding", "identity"),
+                                    "cache": h.get("Cache-Control", "")}
+    total = sum(p["wire"] for p in parts.values())
+    return {"total_bytes": total, "total_kb": round(total / 1024, 2), "parts": parts,
+            "goal_met": total <= 14 * 1024}
+
+
+def rating_page(port: int, token: str) -> dict | None:
+    """bench/rating_page.py's figures (height at 360x640, words, taps, bytes, slow-3G time) when that
+    script exists; it is given this server and a counter token."""
+    script = ROOT / "bench" / "rating_page.py"
+    if not script.exists():
+        return None
+    out = subprocess.run([sys.executable, str(script), "--base", f"http://{HOST}:{port}", "--token", token,
+                          "--json", "-"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        return {"error": (out.stderr or out.stdout)[-500:]}
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return {"output": out.stdout[-2000:]}
+
+
 # ------------------------------------------------------------------ main
 
 def setup_database(url: str, counters: int):
@@ -410,7 +472,7 @@ def main(argv=None) -> int:
         base.wait("/ok")
         results["rate_limit_storage"] = "redis" if use_redis else "memory"
 
-        # 1. page weight
+        # 1. page weight: the rating step as a browser gets it from the server (compressed), with its scripts
         paths = [f"/c/{t}" for t in tokens]
         probe = Phone(sipas.port, paths[0])
         body = probe.fetch(http.client.HTTPConnection(HOST, sipas.port, timeout=10))
@@ -418,8 +480,9 @@ def main(argv=None) -> int:
         results["page"] = {"html_bytes": len(body), "gzip_bytes": len(gzip.compress(body, 6)),
                            "css_inline": css_inline,
                            "gzip_kb": round(len(gzip.compress(body, 6)) / 1024, 2), "goal_kb": 14}
-        js = (ROOT / "survey_app" / "static" / "public.js").read_bytes()
-        results["page"]["public_js_gzip_bytes_not_counted"] = len(gzip.compress(js, 6))
+        results["page"]["wire"] = {kind: on_the_wire(sipas.port, f"/{kind[0]}/{tokens[0]}")
+                                   for kind in ("c (phone)", "k (kiosk)")}
+        results["rating_page"] = rating_page(sipas.port, tokens[0])
 
         # 2. forms for every submission we may send (bounded)
         n_closed = min(MAX_REQUESTS // 2, int(args.seconds * 500))
@@ -499,9 +562,15 @@ def main(argv=None) -> int:
 def report(r: dict, args) -> None:
     p = r["page"]
     print(f"Form page: {p['html_bytes']:,} B HTML (CSS inline: {p['css_inline']}), "
-          f"{p['gzip_bytes']:,} B gzip = {p['gzip_kb']} KB (goal <= 14 KB: "
-          f"{'met' if p['gzip_kb'] <= 14 else 'MISSED'}); public.js {p['public_js_gzip_bytes_not_counted']} B gzip, "
-          f"deferred, optional")
+          f"{p['gzip_bytes']:,} B gzip -6 = {p['gzip_kb']} KB")
+    for kind, w in p["wire"].items():
+        parts = ", ".join(f"{name} {x['wire']:,} B {x['encoding']}" for name, x in w["parts"].items())
+        print(f"  rating step {kind} on the wire ({WIRE_ENCODINGS}), headers included: {w['total_bytes']:,} B = "
+              f"{w['total_kb']} KB (goal <= 14 KB: {'met' if w['goal_met'] else 'MISSED'}): {parts}")
+    if r.get("rating_page") is not None:
+        print(f"bench/rating_page.py: {json.dumps(r['rating_page'], ensure_ascii=False)[:1500]}")
+    else:
+        print("bench/rating_page.py: not present in this tree (h-rating's page figures not run)")
     print(f"gunicorn: {r['workers']} workers x {r['threads_per_worker']} threads each; PostgreSQL; "
           f"rate-limit storage {r['rate_limit_storage']}; load average {r['load_avg_start']} -> {r['load_avg_end']}")
     c = r["closed_loop"]

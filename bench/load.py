@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import gzip
 import http.client
 import json
 import os
@@ -212,7 +213,8 @@ def request(port: int, method: str, path: str, cookies: dict, body: dict | None 
     """(status, headers, text) of one request on a new loopback connection; cookies updated."""
     conn = http.client.HTTPConnection(HOST, port, timeout=TIMEOUT)
     try:
-        headers = {"Accept-Language": "vi", "User-Agent": "sipas-bench"}
+        # a browser's Accept-Encoding: pages come compressed, as phones get them (the server pays for it)
+        headers = {"Accept-Language": "vi", "User-Agent": "sipas-bench", "Accept-Encoding": "gzip"}
         if cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         data = None
@@ -221,7 +223,10 @@ def request(port: int, method: str, path: str, cookies: dict, body: dict | None 
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
-        text = resp.read().decode("utf-8", "replace")
+        raw = resp.read()
+        if resp.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8", "replace")
         for value in resp.headers.get_all("Set-Cookie") or []:
             c = SimpleCookie()
             c.load(value)

@@ -103,6 +103,11 @@ class Defaults:
     # Seconds a loaded questionnaire is kept per process (0 = read it on every request);
     # None = 60, or 0 when TESTING.
     COLLECT_INSTRUMENT_CACHE_SECONDS = None
+    # The form's hot path (public/hotpath.py): seconds a counter's light row and a rendered fresh form are kept
+    # per process.  A rotated or deactivated counter answers 410 at most COLLECT_COUNTER_CACHE_SECONDS late;
+    # a renamed counter shows its new name within COLLECT_PAGE_CACHE_SECONDS.  None = 30 and 300, 0 when TESTING.
+    COLLECT_COUNTER_CACHE_SECONDS = None
+    COLLECT_PAGE_CACHE_SECONDS = None
 
     # ------------------------------------------------------------------ staff
     STAFF_IDLE_TIMEOUT = 30 * 60          # seconds without a request before a session ends
@@ -199,6 +204,9 @@ def derive(config: MutableMapping) -> None:
         config["PUBLIC_BASE_URL"] = served_base_url()
     if config["COLLECT_INSTRUMENT_CACHE_SECONDS"] is None:
         config["COLLECT_INSTRUMENT_CACHE_SECONDS"] = 0 if config["TESTING"] else 60
+    for name, seconds in (("COLLECT_COUNTER_CACHE_SECONDS", 30), ("COLLECT_PAGE_CACHE_SECONDS", 300)):
+        if config[name] is None:
+            config[name] = 0 if config["TESTING"] else seconds
     if not config["CACHE_TYPE"]:
         redis_url = config["CACHE_REDIS_URL"]
         limiter_url = str(config["RATELIMIT_STORAGE_URI"] or "")

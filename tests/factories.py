@@ -65,6 +65,18 @@ def make_response(unit, answers: dict[str, int] | None = None, *, counter=None,
     return r
 
 
+def make_exclusion_request(response, requested_by, action="exclude", reason="phiếu trùng lặp", status="pending"):
+    """An exclusion request (services.exclusions makes them in the app; this writes the row as is)."""
+    from survey_app.extensions import db
+    from survey_app.models import ExclusionRequest
+
+    req = ExclusionRequest(response_id=response.id, action=action, reason=reason, status=status,
+                           requested_by_id=requested_by.id)
+    db.session.add(req)
+    db.session.flush()
+    return req
+
+
 def make_volume(unit, transactions: int, start=dt.date(2024, 12, 15), end=dt.date(2025, 12, 14),
                 stratum=ALL_STRATUM):
     from survey_app.extensions import db

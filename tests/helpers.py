@@ -26,6 +26,17 @@ def login(client, username, password=PASSWORD):
     return client.post("/staff/login", data={"username": username, "password": password})
 
 
+def csrf_token_of(client, url: str) -> str:
+    """The CSRF token of the page at `url` (for an app with CSRF on)."""
+    return _CSRF.search(client.get(url).get_data(as_text=True)).group(1)
+
+
+def csrf_login(client, username, password=PASSWORD):
+    """Sign in through the login form of an app with CSRF on (as a browser does)."""
+    token = csrf_token_of(client, "/staff/login")
+    return client.post("/staff/login", data={"username": username, "password": password, "csrf_token": token})
+
+
 # ------------------------------------------------------------------ the citizen form
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -22,18 +22,19 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf, validate_csrf
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import joinedload
 from wtforms.validators import ValidationError
 
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
-from ..models import Counter, Unit
+from ..models import Counter
 from ..services import devices, instruments, quality, responses, submissions, units
 from ..services.periods import local_today
 from ..services.privacy import keyed_hash
-from ..services.tokens import is_legacy_dossier_signature, parse_counter_token, parse_dossier_signature
-from . import bp
+from ..services.tokens import is_legacy_dossier_signature, parse_dossier_signature
+from . import bp, hotpath
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def healthz():
 # even there and never written to the database.
 
 def _token_counter_id() -> str:
-    ref = parse_counter_token((request.view_args or {}).get("token", ""))
+    ref = hotpath.counter_ref((request.view_args or {}).get("token", ""))
     return str(ref.counter_id) if ref else "invalid"
 
 
@@ -92,8 +93,10 @@ def _limit(name: str):
 def _counter_limits() -> str:
     """The counter's minute limit and its hourly ceiling (one decorator, two windows):
     PUBLIC_LIMIT_COUNTER, and `quality.counter_ceiling` (from the unit's volumes)."""
-    ref = parse_counter_token((request.view_args or {}).get("token", ""))
     minute = current_app.config["PUBLIC_LIMIT_COUNTER"]
+    if request.method != "POST":  # Flask-Limiter resolves every limit of the view, also on a GET
+        return minute
+    ref = hotpath.counter_ref((request.view_args or {}).get("token", ""))
     ceiling = quality.counter_ceiling(ref.counter_id) if ref else None
     return f"{minute};{ceiling}/hour" if ceiling else minute
 
@@ -149,17 +152,17 @@ def _locale() -> str:
 def _resolve(token: str, light: bool = False):
     """(counter, None) for a valid current token, else (None, friendly 404/410 page).
 
-    `light`: only the counter's id, unit_id, token_version and active (one
-    cheap query for the submission path; the full counter loads on demand)."""
-    ref = parse_counter_token(token)
+    `light`: only the counter's id, unit_id, token_version, active and its
+    unit's end date (`hotpath.light_counter`: one cheap query, kept a few
+    seconds per process, for the form's GET and POST; the full counter loads
+    on demand)."""
+    ref = hotpath.counter_ref(token)
     if ref is None:
         counter = None
     elif light:
-        counter = db.session.connection().execute(
-            select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active, Unit.valid_to)
-            .join(Unit, Unit.id == Counter.unit_id).where(Counter.id == ref.counter_id)).first()
-    else:
-        counter = db.session.get(Counter, ref.counter_id)
+        counter = hotpath.light_counter(ref.counter_id)
+    else:  # the counter with its unit, in one query (pages show the unit's name)
+        counter = db.session.get(Counter, ref.counter_id, options=[joinedload(Counter.unit)])
     if counter is None or ref.version > counter.token_version:
         return None, error_page(
             404, _("This code is not valid"),
@@ -218,16 +221,31 @@ def _device_cookie(resp):
 
 def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=None, dossier="",
                  alert=None, status=200):
+    """The form page.  `counter` may be a light row (`hotpath.LightCounter`): the
+    full counter is loaded only when the page is rendered.  A fresh form (no
+    answers, errors or alert) comes from `hotpath.cached_page`: its cache key
+    must name every input of the template besides the CSRF token and the key."""
     locale = _locale()
-    questions = submissions.questions(inst.definition, locale)
-    title = inst.definition["title"]
-    body = render_template(
-        "public/form.html", counter=counter, unit=counter.unit, locale=locale, kiosk=kiosk,
-        title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
-        questions=questions, values=values or {}, errors=errors or {}, key=key or submissions.new_key(),
-        csrf_token=generate_csrf(), dossier=dossier or "", alert=alert,
-        action=request.path, fields=submissions,
-    )
+
+    def render(csrf_token: str, form_key: str) -> str:
+        full = db.session.get(Counter, counter.id) if isinstance(counter, hotpath.LightCounter) else counter
+        questions = submissions.questions(inst.definition, locale)
+        title = inst.definition["title"]
+        return render_template(
+            "public/form.html", counter=full, unit=full.unit, locale=locale, kiosk=kiosk,
+            title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
+            questions=questions, values=values or {}, errors=errors or {}, key=form_key,
+            csrf_token=csrf_token, dossier=dossier or "", alert=alert,
+            action=request.path, fields=submissions,
+        )
+
+    fresh = {"csrf": generate_csrf(), "key": key or submissions.new_key()}
+    inst_id = getattr(inst, "id", None)
+    if values or errors or alert or status != 200 or inst_id is None or getattr(counter, "id", None) is None:
+        body = render(fresh["csrf"], fresh["key"])
+    else:
+        body = hotpath.cached_page(("public/form.html", inst_id, counter.id, kiosk, dossier or "", locale,
+                                    request.full_path), render, fresh)
     resp = make_response(body, status)
     return _device_cookie(_no_store(resp))
 
@@ -301,7 +319,7 @@ def _form_view(token: str, kiosk: bool):
 
 
 def _form_flow(token: str, kiosk: bool):
-    counter, err = _resolve(token, light=request.method == "POST")
+    counter, err = _resolve(token, light=True)
     if err is not None:
         return err
     inst = instruments.latest_instrument(QR_INSTRUMENT)

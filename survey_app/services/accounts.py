@@ -33,6 +33,8 @@ PERMISSIONS = {
     "report": {"unit_leader", "analyst", "admin"},
     "export": {"unit_leader", "analyst", "admin"},
     "exclude": {"unit_leader", "analyst", "admin"},
+    # Deciding exclusion requests (four eyes; the rest of the rule: services.exclusions).
+    "approve_exclusions": {"analyst", "admin"},
     "posters": {"counter_staff", "unit_leader", "analyst", "admin"},
     "rotate_token": {"unit_leader", "analyst", "admin"},
     "import": {"analyst", "admin"},

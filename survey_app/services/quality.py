@@ -43,7 +43,7 @@ from typing import Optional
 from flask import current_app
 from sqlalchemy import Boolean, String, and_, case, func, literal, select
 
-from analysis.schema import ALL_STRATUM
+from analysis.schema import ALL_STRATUM, TYPED_CHANNELS
 
 from ..extensions import db
 from ..models import PATTERN_ITEMS, Answer, Counter, Response, Volume, answer_pattern, utcnow
@@ -306,20 +306,44 @@ def _portable_flag_counts(params: dict, vector: tuple) -> tuple:
     device, no_device, hour, minute = db.session.execute(base, params).one()
     identical = duplicate = 0
     if vector:
-        matches = sum((case((and_(Answer.item_key == k, Answer.value == v), 1), else_=0) for k, v in vector),
-                      start=literal(0))
-        same = (select(Answer.response_id)
-                .join(r, r.c.id == Answer.response_id)
-                .where(*cond["recent"])
-                .group_by(Answer.response_id)
-                .having(and_(func.count() == len(vector), func.sum(matches) == len(vector)))
-                .subquery())
+        same = _same_answers(vector, r, *cond["recent"])
         recent = select(r).where(r.c.id.in_(select(same.c.response_id))).subquery()
         rc = _conditions(recent)
         identical, duplicate = db.session.execute(
             select(_count_if(recent.c.submitted_at >= bindparam("isince")),
                    _count_if(*rc["content"])).select_from(recent), params).one()
     return device, identical, no_device, hour, minute, duplicate
+
+
+def _same_answers(vector: tuple, table, *conditions):
+    """Subquery of the ids of the responses (`table` rows meeting `conditions`)
+    whose answers are exactly `vector`, through the answers table."""
+    matches = sum((case((and_(Answer.item_key == k, Answer.value == v), 1), else_=0) for k, v in vector),
+                  start=literal(0))
+    return (select(Answer.response_id).join(table, table.c.id == Answer.response_id).where(*conditions)
+            .group_by(Answer.response_id)
+            .having(and_(func.count() == len(vector), func.sum(matches) == len(vector))).subquery())
+
+
+# ------------------------------------------------------------------ typed: paper / phone entry by staff
+
+def typed_flags(counter_id: int, vector: tuple, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """`identical_answers` for a questionnaire typed by staff (paper, phone):
+    the same rule and limits as online, on the typing clock -- more than
+    COLLECT_IDENTICAL_COUNT typed questionnaires with exactly these answers
+    received at this counter within COLLECT_IDENTICAL_WINDOW seconds.  (The
+    date on a paper questionnaire is only a day, so `received_at` is the time
+    axis here; `burst` needs a citizen's device and does not apply: one clerk
+    types many papers.)"""
+    if not vector:
+        return [], []
+    lim = limits(IDENTICAL)
+    r = Response.__table__
+    same = _same_answers(vector, r, r.c.counter_id == counter_id, r.c.channel.in_(TYPED_CHANNELS),
+                         r.c.received_at >= now - dt.timedelta(seconds=lim.window))
+    if int(db.session.scalar(select(func.count()).select_from(same)) or 0) >= lim.allowed:
+        return [IDENTICAL], [reason(IDENTICAL)]
+    return [], []
 
 
 # ------------------------------------------------------------------ batch: stored responses

@@ -110,7 +110,34 @@ REPORT_COLUMNS = [
     ("target_status", N_("Target status"), "text"),
     ("vs_parent", N_("Compared with parent"), "text"),
     ("flags", N_("Flags"), "text"),
+    ("exclusions_approved", N_("Exclusions approved"), "int"),
+    ("exclusions_pending", N_("Exclusions waiting for approval"), "int"),
+    ("typed_share", N_("Typed from paper or phone (share)"), "pct"),
 ]
+
+#: The integrity columns (services.exclusions.integrity_table): exclusions approved / pending, typed share.
+INTEGRITY_COLUMNS = ("exclusions_approved", "exclusions_pending", "typed_share")
+
+
+def with_integrity(table: pd.DataFrame, integrity: dict) -> pd.DataFrame:
+    """`table` with the integrity columns: a `unit` row gets its own responses'
+    figures, a parent row those of its subtree, the root row all of them
+    (`integrity` as `services.exclusions.integrity_table` returns it).  The
+    statistics are not touched: an approved exclusion is already left out by
+    them; these columns say how many, how many wait, and how much was typed."""
+    if table.empty:
+        return table.assign(**{c: pd.Series(dtype=float) for c in INTEGRITY_COLUMNS})
+    out = table.copy()
+    values = {c: [] for c in INTEGRITY_COLUMNS}
+    for code, level in zip(out["unit_code"], out["level"]):
+        part = (integrity["unit"] if level == "unit" else integrity["root"] if level == "root"
+                else integrity["subtree"]).get("" if level == "root" else code)
+        values["exclusions_approved"].append(part.excluded if part else 0)
+        values["exclusions_pending"].append(part.pending if part else 0)
+        values["typed_share"].append(part.typed_share if part and part.total else float("nan"))
+    for c, v in values.items():
+        out[c] = v
+    return out
 
 #: The method sheet's words for the reasons a response was left out.
 LEFT_OUT = {"excluded": N_("Left out: excluded"), "outside_period": N_("Left out: outside_period"),

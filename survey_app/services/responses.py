@@ -17,12 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy import SmallInteger, String, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 
-from analysis.schema import ALL_STRATUM
+from analysis.schema import ALL_STRATUM, TYPED_CHANNELS
 
 from ..extensions import db
-from ..models import Answer, Response, answer_pattern, utcnow
+from ..models import Answer, Counter, Response, answer_pattern, utcnow
 from .privacy import mask_pii
-from .quality import Content, quality_flags
+from .quality import Content, quality_flags, typed_flags
 from .submissions import Clean
 
 
@@ -79,21 +79,35 @@ class Outcome:
 def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clean: Clean,
                     channel: str, idempotency_key: Optional[str], dev_hash: Optional[str] = None,
                     dossier: Optional[str] = None, submitted_at: Optional[dt.datetime] = None,
-                    check_flags: bool = True) -> Outcome:
+                    check_flags: bool = True, typist=None, paper_batch: Optional[str] = None) -> Outcome:
     """Write one response with its answers in one transaction and commit.
 
     A second call with the same idempotency key returns `duplicate` (the first
     row's id) and writes nothing; a dossier already rated returns
     `dossier_used`.  Both are decided by unique constraints, so concurrent
     requests (several workers) cannot both win.
+
+    A questionnaire typed by staff (channel paper / phone) names its `typist`
+    (the signed-in `User`) and `paper_batch` (the batch label): both are
+    stored on the row, it gets the typed quality flags
+    (`quality.typed_flags`), and an audit entry `paper_entry` in the same
+    transaction says who typed it into which batch and how many of that batch
+    they have typed so far.
     """
     now = utcnow()
     submitted_at = submitted_at or now
+    typed = channel in TYPED_CHANNELS
+    if typed and (typist is None or not paper_batch):
+        raise ValueError("a typed questionnaire needs its typist and paper batch")
     comment = mask_pii(clean.comment) if clean.comment else None
     stratum = clean.stratum or ALL_STRATUM
-    flags, reasons = (quality_flags(unit_id, counter_id, channel, dev_hash, clean.vector(), now,
-                                    Content(stratum, clean.age_group, clean.gender, comment))
-                      if check_flags else ([], []))
+    if not check_flags:
+        flags, reasons = [], []
+    elif typed:
+        flags, reasons = typed_flags(counter_id, clean.vector(), now) if counter_id else ([], [])
+    else:
+        flags, reasons = quality_flags(unit_id, counter_id, channel, dev_hash, clean.vector(), now,
+                                       Content(stratum, clean.age_group, clean.gender, comment))
     rid = uuid.uuid4()
     row = dict(
         id=rid, unit_id=unit_id, counter_id=counter_id, instrument_id=instrument.id, channel=channel,
@@ -104,8 +118,12 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
         flags=";".join(flags), flag_reason="; ".join(reasons) or None, excluded=False,
         pattern=answer_pattern(clean.answers),  # what the ORM's before_insert event would set
     )
+    if typed:
+        row.update(entered_by_user_id=typist.id, paper_batch=paper_batch)
     try:
         _insert(row, clean.answers)
+        if typed:
+            _audit_typed(row, typist, flags)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -117,6 +135,22 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
             return Outcome("dossier_used")
         raise
     return Outcome("created", rid, ";".join(flags))
+
+
+def _audit_typed(row: dict, typist, flags: list[str]) -> None:
+    """The audit entry of one typed questionnaire (same transaction as the row)."""
+    from .audit import record
+
+    in_batch = db.session.scalar(
+        select(func.count()).select_from(Response)
+        .where(Response.paper_batch == row["paper_batch"], Response.entered_by_user_id == typist.id,
+               Response.counter_id == row["counter_id"]))
+    counter = db.session.get(Counter, row["counter_id"]) if row["counter_id"] else None
+    record(actor=typist.username, user_id=typist.id, action="paper_entry", target_type="paper_batch",
+           target_id=row["paper_batch"],
+           details={"batch": row["paper_batch"], "counter": counter.code if counter else None,
+                    "channel": row["channel"], "response": str(row["id"]), "in_batch": int(in_batch or 0),
+                    "flags": ";".join(flags)})
 
 
 _pg_insert_stmts: dict[tuple[str, ...], Any] = {}

@@ -75,4 +75,4 @@ def _staff_user():
     return {"staff_user": db_user()}
 
 
-from . import admin, data, entry, login, overview, posters, report, unit  # noqa: E402,F401
+from . import admin, data, entry, exclusions, login, overview, posters, report, unit  # noqa: E402,F401

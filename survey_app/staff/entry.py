@@ -7,7 +7,10 @@ short input per item (type a digit, Tab to the next; blank = no answer).
 What the sheet is for is an `EntrySheetForm`; the answers are checked against
 the questionnaire by `services.submissions.validate` and stored by
 `services.responses.create_response`, like the citizens' own, with an
-idempotency key per rendered sheet so a double Enter stores one row.
+idempotency key per rendered sheet so a double Enter stores one row.  Each
+row records the staff user who typed it and the paper batch label typed on
+the sheet (required); it gets the typed quality flags and an audit entry
+(`paper_entry`: who typed which batch, how many so far).
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from .auth import db_user, require
 from .forms import ENTRY_INSTRUMENTS, EntrySheetForm
 
 #: Fields of the sheet that are not answers (the transport fields and `EntrySheetForm`'s).
-SHEET_FIELDS = submissions.TRANSPORT_FIELDS + ("counter", "instrument", "channel", "date")
+SHEET_FIELDS = submissions.TRANSPORT_FIELDS + ("counter", "instrument", "channel", "date", "batch")
 MAX_AGE_DAYS = 400
 
 
@@ -72,11 +75,12 @@ def entry_start():
                            locale=str(get_locale() or "vi"), today=local_today().isoformat())
 
 
-def _render_sheet(counter, inst, channel, day, *, values=None, errors=None, key=None, alert=None, status=200):
+def _render_sheet(counter, inst, channel, day, batch, *, values=None, errors=None, key=None, alert=None,
+                  status=200):
     locale = str(get_locale() or "vi")
     title = inst.definition["title"]
     body = render_template(
-        "entry/form.html", counter=counter, inst=inst, channel=channel, day=day,
+        "entry/form.html", counter=counter, inst=inst, channel=channel, day=day, batch=batch,
         title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
         questions=submissions.questions(inst.definition, locale), values=values or {}, errors=errors or {},
         key=key or submissions.new_key(), csrf_token=generate_csrf(), alert=alert, fields=submissions,
@@ -114,7 +118,8 @@ def _sheet_context():
 def entry_sheet():
     form, counter, inst = _sheet_context()
     day = form.date.data if not form.date.errors else None
-    return _render_sheet(counter, inst, form.channel.data, (day or local_today()).isoformat(),
+    batch = form.batch.data if not form.batch.errors else ""
+    return _render_sheet(counter, inst, form.channel.data, (day or local_today()).isoformat(), batch or "",
                          alert=_("Saved. Next questionnaire.") if request.args.get("saved") else None)
 
 
@@ -127,8 +132,10 @@ def entry_save():
     values = submissions.posted_values(inst.definition, posted)
     day_shown = (posted.get("date") or "")[:10]
 
+    batch_shown = (posted.get("batch") or "")[:80]
+
     def again(*, errors=None, alert=None, status=400):
-        return _render_sheet(counter, inst, channel, day_shown, values=values, errors=errors,
+        return _render_sheet(counter, inst, channel, day_shown, batch_shown, values=values, errors=errors,
                              key=key if submissions.valid_key(key) else None, alert=alert, status=status)
 
     if form.meta.csrf and form.csrf_token.errors:
@@ -143,12 +150,14 @@ def entry_save():
     if day is None or day > today or (today - day).days > MAX_AGE_DAYS:
         errors["date"] = _("Enter the date written on the questionnaire (not in the future, at most "
                            "%(n)s days ago).", n=MAX_AGE_DAYS)
+    if form.batch.errors:
+        errors["batch"] = str(form.batch.errors[0])
     if errors:
         return again(errors=errors)
     try:
         outcome = responses.create_response(
             unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean, channel=channel,
-            idempotency_key=key, submitted_at=_submitted_at(day), check_flags=False)
+            idempotency_key=key, submitted_at=_submitted_at(day), typist=db_user(), paper_batch=form.batch.data)
     except OperationalError:
         db.session.rollback()
         return again(alert=_("The questionnaire could not be saved just now. What you typed is kept: "
@@ -156,7 +165,7 @@ def entry_save():
     if outcome.status == "created":
         session["entry_saved"] = int(session.get("entry_saved", 0)) + 1
     return redirect(url_for("staff.entry_sheet", counter=counter.code, instrument=inst.key, channel=channel,
-                            date=day.isoformat(), saved=1), 303)
+                            date=day.isoformat(), batch=form.batch.data, saved=1), 303)
 
 
 # The sheet checks its own CSRF token (above) so that a stale page keeps what was typed.

@@ -233,7 +233,12 @@ def comments_query(unit_ids, period, element: str = "", rating: str = ""):
 
 
 def flagged_query(unit_ids, period):
-    """Responses with a quality flag or excluded (newest first)."""
+    """Responses with a quality flag, excluded, or with an exclusion request
+    waiting for a decision (newest first)."""
+    from ..models import ExclusionRequest
+
+    waiting = select(ExclusionRequest.response_id).where(ExclusionRequest.status == "pending")
     return (select(Response)
-            .where(in_period(unit_ids, period), (Response.flags != "") | Response.excluded.is_(True))
+            .where(in_period(unit_ids, period),
+                   (Response.flags != "") | Response.excluded.is_(True) | Response.id.in_(waiting))
             .order_by(Response.submitted_at.desc(), Response.id))

@@ -27,7 +27,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from analysis.schema import TYPED_CHANNELS, UNIT_KINDS
 
@@ -127,6 +127,15 @@ class ImportForm(FlaskForm):
 class ExclusionForm(FlaskForm):
     reason = StringField(_l("Reason"), filters=[_strip], validators=[Optional(), Length(max=500)])
     period = HiddenField()
+
+
+class DecisionForm(FlaskForm):
+    """Approve or reject an exclusion request (four eyes), with an optional note."""
+
+    decision = RadioField(choices=["approve", "reject"], validate_choice=False,
+                          validators=[InputRequired(_l("Choose approve or reject.")),
+                                      AnyOf(("approve", "reject"), message=_l("Choose approve or reject."))])
+    note = StringField(_l("Note"), filters=[_strip], validators=[Optional(), Length(max=500)])
 
 
 class PeriodForm(FlaskForm):
@@ -364,6 +373,11 @@ class EntrySheetForm(FlaskForm):
     instrument = SelectField(choices=list(ENTRY_INSTRUMENTS), default=ENTRY_INSTRUMENTS[0])
     channel = SelectField(choices=list(TYPED_CHANNELS), default=TYPED_CHANNELS[0])
     date = LocalDateField(validators=[Optional()])
+    # The label written on the paper batch (or the phone round): stored on each
+    # typed response and in the audit log with the staff user who typed it.
+    batch = StringField(filters=[_strip], validators=[
+        DataRequired(_l("Enter the label of the paper batch (for example the number on its cover).")),
+        Length(max=80, message=_l("The batch label is at most %(max)d characters."))])
 
 
 def first_errors(form) -> list[str]:

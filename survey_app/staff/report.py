@@ -39,12 +39,15 @@ def report_tables(user, year: int, rank_among: str = "adequate"):
     period) for the user's scope."""
     from analysis.ranking import compare_to_parent
 
-    from ..services.reports import rank_report_units, ranking_meta
+    from ..services.exclusions import integrity_table
+    from ..services.reports import rank_report_units, ranking_meta, with_integrity
 
     period = resolve_period(str(year))
     scope = scope_unit_ids(user)
     res = safe_index(period, scope)
     full = table_of(res)
+    if not full.empty:  # exclusions approved / pending and the typed share, per unit (never cached: live counts)
+        full = with_integrity(full, integrity_table(scope, period.start, period.end))
     meta = dict(res.meta) if res is not None else {"period": {"label": period.label}}
     meta["ranking"] = ranking_meta(rank_among, "kind")
     if full.empty:

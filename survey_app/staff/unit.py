@@ -1,9 +1,8 @@
 """The unit page: its index and elements, trend, answers, drivers, counters,
-comments and flagged responses; the charts beside each table; excluding and
-re-including a response; the unit's responses as CSV."""
+comments and flagged responses; the charts beside each table; asking to
+exclude or re-include a response (four eyes: `services.exclusions`); the
+unit's exclusions and typed share; the unit's responses as CSV."""
 from __future__ import annotations
-
-import uuid
 
 from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, stream_with_context, url_for
@@ -12,7 +11,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Counter, Response
+from ..models import Counter
+from ..services import exclusions
 from ..services.audit import record
 from ..services.csv_export import iter_response_rows
 from ..services.units import subtree_ids
@@ -71,6 +71,7 @@ def unit_page(code):
     flagged = db.paginate(flagged_query(ids, period), page=int_arg("fpage", 1, hi=100000),
                           per_page=FLAGGED_PER_PAGE, error_out=False)
     counters = db.session.scalars(select_counters(unit)).all()
+    integrity = exclusions.integrity_total(ids, period.start, period.end)
     return render_template(
         "staff/unit.html", unit=unit, period=period, periods=period_choices(period.year), row=row,
         elements=elements_of(row), trend=trend_series(unit, period, ids, trend_by), trend_by=trend_by,
@@ -79,7 +80,10 @@ def unit_page(code):
         children=[rows[c] for c in child_codes if c in rows], comments=comments, element=element, rating=rating,
         flagged=flagged, counters=counters, meta=res.meta if res else {},
         method_version=res.meta.get("method_version") if res else None, scale=SCALE,
-        can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm())
+        can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm(),
+        integrity=integrity, pending=exclusions.pending_ids([r.id for r in flagged.items]),
+        own_staff=user.role in exclusions.OWN_STAFF_ROLES, reason_min=exclusions.REASON_MIN,
+        reason_max=exclusions.REASON_MAX)
 
 
 def select_counters(unit):
@@ -154,50 +158,39 @@ def _chart(unit, period, ids, name, trend_by):
 
 # ---------------------------------------------------------------- exclusions
 
-def _response_of(unit, rid) -> Response:
-    try:
-        rid_u = uuid.UUID(rid)
-    except ValueError:
-        abort(404)
-    resp = db.session.get(Response, rid_u)
-    if resp is None or resp.unit_id not in subtree_ids(unit.id):
-        abort(404)
-    return resp
+def _ask(code, rid, action: str):
+    """Ask to exclude / count again a response (services.exclusions: pending
+    until an analyst outside the unit approves it)."""
+    from ..errors import error_page
 
-
-def _set_excluded(code, rid, exclude: bool):
     user = require("exclude")
     unit = unit_in_scope_or_404(user, code)
-    resp = _response_of(unit, rid)
     form = ExclusionForm()
+    back = url_for("staff.unit_page", code=code, period=form.period.data or None) + "#flagged"
     if not form.validate_on_submit():
-        for message in first_errors(form):
-            flash(message, "error")
-        abort(400)
-    reason = (form.reason.data or resp.flags or _("excluded by staff")) if exclude else ""
-    before = resp.excluded
-    resp.excluded = exclude
-    resp.excluded_reason = reason if exclude else None
-    action = "response_exclude" if exclude else "response_include"
-    record(actor=user.username, user_id=user.id, action=action, target_type="response",
-           target_id=str(resp.id), details={"unit": unit.code, "reason": reason, "was_excluded": before,
-                                            "flags": resp.flags})
-    db.session.commit()
-    flash(_("The response was excluded from the figures.") if exclude
-          else _("The response is counted in the figures again."), "info")
-    return redirect(url_for("staff.unit_page", code=code, period=form.period.data or None) + "#flagged")
+        return error_page(400, message=" ".join(first_errors(form)), back_url=back)
+    try:
+        resp = exclusions.get_response(user, rid)
+        if resp.unit_id not in subtree_ids(unit.id):
+            abort(404)
+        exclusions.request_change(user, resp, action, form.reason.data)
+    except exclusions.Refused as refused:
+        return error_page(refused.status, message=str(refused), back_url=back)
+    flash(_("Your request was recorded. It waits for an analyst outside the unit to approve it; "
+            "the figures do not change until then."), "info")
+    return redirect(back)
 
 
 @bp.post("/units/<code>/responses/<rid>/exclusion")
 def exclude_response(code, rid):
-    """Leave a response out of every figure (with a reason; audited)."""
-    return _set_excluded(code, rid, True)
+    """Ask to leave a response out of every figure (with a reason; audited; four eyes)."""
+    return _ask(code, rid, "exclude")
 
 
 @bp.post("/units/<code>/responses/<rid>/inclusion")
 def include_response(code, rid):
-    """Count an excluded response again (audited)."""
-    return _set_excluded(code, rid, False)
+    """Ask to count an excluded response again (with a reason; audited; four eyes)."""
+    return _ask(code, rid, "include")
 
 
 # ---------------------------------------------------------------- export

@@ -130,7 +130,7 @@ def test_staff_keyboard_entry(app, live_server, browser, place, screenshot_dir):
                           "url": live_server}])
         page = ctx.new_page()
         page.goto(f"{live_server}/staff/entry/form?counter={place.counter_code}&instrument=counter-quick"
-                  f"&channel=paper")
+                  f"&channel=paper&batch=L%C3%B4%203")
         page.wait_for_selector("form.sheet")
         page.focus("#f-overall")
         page.keyboard.type("45342")  # overall, access, procedure, staff, result
@@ -145,4 +145,5 @@ def test_staff_keyboard_entry(app, live_server, browser, place, screenshot_dir):
         ctx.close()
     rows = responses(app)
     assert len(rows) == 1 and rows[0].channel == "paper"
+    assert (rows[0].paper_batch, rows[0].entered_by_user_id) == ("Lô 3", user.id)
     assert rows[0].answer_map == {"overall": 4, "access": 5, "procedure": 3, "staff": 4, "result": 2, "feedback": 1}

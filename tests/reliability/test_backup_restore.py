@@ -33,9 +33,9 @@ def _seed(app) -> None:
     """A demo province plus the awkward cases: a successor cycle, JSON null
     next to SQL NULL, non-ASCII text, an import batch and audit rows."""
     from survey_app.extensions import db
-    from survey_app.models import AuditLog, ExclusionRequest
+    from survey_app.models import AuditLog
     from survey_app.services import csv_import, demo
-    from tests.factories import make_counter, make_response, make_unit, make_user
+    from tests.factories import make_counter, make_exclusion_request, make_response, make_unit, make_user
 
     with app.app_context():
         demo.seed(60, seed=11, password="demo-password-123")
@@ -50,7 +50,7 @@ def _seed(app) -> None:
         typed = make_response(b, {"overall": 1, "staff": 2}, counter=c, respondent=None)  # JSON null
         analyst = make_user(username="rel-analyst", role="analyst", unit=a)
         typed.channel, typed.entered_by_user_id, typed.paper_batch = "paper", analyst.id, "Lô 1/2025"
-        db.session.add(ExclusionRequest(response_id=typed.id, reason="nhập trùng", requested_by_id=analyst.id))
+        make_exclusion_request(typed, analyst, reason="nhập trùng")
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
         db.session.commit()

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.factories import PASSWORD, make_place, make_response, make_user
+from tests.factories import PASSWORD, make_exclusion_request, make_place, make_response, make_user
 from tests.helpers import ANSWERS, fingerprint, login, route_path, scrape
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -38,9 +38,11 @@ def target(make_loaded_app):
         resp = make_response(unit, counter=counter)
         make_user("walker-admin", role="admin")
         victim = make_user("victim", role="unit_leader", unit=unit)
+        req = make_exclusion_request(resp, victim)
         db.session.commit()
         args = {"token": place.token, "code": unit.code, "ccode": counter.code, "rid": str(resp.id),
-                "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js"}
+                "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js",
+                "req_id": req.id}
     return app, place, args
 
 

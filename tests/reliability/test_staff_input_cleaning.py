@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import make_place, make_response, make_user
+from tests.factories import make_exclusion_request, make_place, make_response, make_user
 from tests.helpers import login, route_path
 
 #: Every query / form parameter a staff page reads (kept in step with the views by the walk below).
@@ -32,9 +32,10 @@ def staff_target(make_loaded_app):
         counter = db.session.get(Counter, place.counter_id)
         resp = make_response(unit, counter=counter)
         admin = make_user("probe-admin", role="admin")
+        req = make_exclusion_request(resp, make_user("probe-leader", role="unit_leader", unit=unit))
         db.session.commit()
         args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
-                "name": "elements", "fmt": "svg"}
+                "name": "elements", "fmt": "svg", "req_id": req.id}
     return app, args
 
 

@@ -1,5 +1,6 @@
 """Real-browser checks (headless Chromium via Playwright): sign in, overview,
-sorting, the unit page, excluding a flagged response, report downloads and
+sorting, the unit page, excluding a flagged response (asked, then approved by
+another person), report downloads and
 the printed report.  Screenshots of the main pages go to the screenshot_dir."""
 import csv
 import io
@@ -56,12 +57,25 @@ def test_staff_journey_in_browser(site, browser, screenshot_dir):
     page.screenshot(path=str(screenshot_dir / "staff-unit.png"), full_page=True)
     before = float(page.get_attribute("#unit-index", "data-index"))
 
-    # exclude the flagged response and see the index change
+    # ask to exclude the flagged response: pending, the index does not move
     row = page.locator(f"tr[data-response='{world['flagged']}']")
     row.locator("input[name=reason]").fill("trùng lặp")
     row.locator("button.danger").click()
     page.wait_for_load_state()
-    assert "Phiếu đã được loại khỏi số liệu" in page.inner_text("main")
+    assert "chờ chuyên viên ngoài đơn vị duyệt" in page.inner_text("main")
+    assert float(page.get_attribute("#unit-index", "data-index")) == before
+    # the administrator approves it on the approval page (four eyes); then the index changes
+    admin = browser.new_context(viewport={"width": 1366, "height": 900}, locale="vi-VN")
+    apage = admin.new_page()
+    _login(apage, base, world["users"]["admin"])
+    apage.click("#menu-exclusions")
+    apage.wait_for_load_state()
+    apage.screenshot(path=str(screenshot_dir / "staff-exclusions.png"), full_page=True)
+    apage.locator(f"tr[data-response='{world['flagged']}'] button[value=approve]").click()
+    apage.wait_for_load_state()
+    assert "Đã duyệt" in apage.inner_text("main")
+    admin.close()
+    page.reload()
     after = float(page.get_attribute("#unit-index", "data-index"))
     assert after != before
 

@@ -1,4 +1,4 @@
-"""Overview, unit page, exclusions, exports, the annual report, imports and
+"""Overview, unit page, exports, the annual report, imports and
 administration, through the test client."""
 import csv
 import io
@@ -52,26 +52,6 @@ def test_unit_page_explains_and_shows_everything(sapp, world, as_role):
     # comment filter by rating
     sat = c.get("/staff/units/P-A?element=overall&rating=unsatisfied").get_data(as_text=True)
     assert "Góp ý" in sat
-
-
-def test_exclude_and_include_change_the_index_and_are_audited(sapp, world, as_role):
-    c = as_role("unit_leader")
-    before = _index_of(c.get("/staff/units/P-A").get_data(as_text=True))
-    r = c.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion", data={"reason": "trùng lặp"})
-    assert r.status_code == 302
-    after = _index_of(c.get("/staff/units/P-A").get_data(as_text=True))
-    assert after != before
-    c.post(f"/staff/units/P-A/responses/{world['flagged']}/inclusion")
-    assert _index_of(c.get("/staff/units/P-A").get_data(as_text=True)) == before
-    from survey_app.extensions import db
-    from survey_app.models import AuditLog
-
-    with sapp.app_context():
-        acts = [a.action for a in db.session.query(AuditLog).order_by(AuditLog.id)]
-        assert "response_exclude" in acts and "response_include" in acts
-    # counter staff may not
-    cs = as_role("counter_staff")
-    assert cs.post(f"/staff/units/P-A/responses/{world['flagged']}/exclusion").status_code == 403
 
 
 def test_responses_csv_is_streamed_escaped_and_scoped(sapp, world, as_role):
