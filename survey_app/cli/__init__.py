@@ -12,11 +12,12 @@ def register_cli(app) -> None:
     from .counters import counters_cli
     from .data import responses_cli, units_cli, volumes_cli
     from .demo import demo_cli
+    from .exclusions import exclusions_cli
     from .index import index_cli
     from .instruments import instruments_cli
     from .qr import qr_cli
     from .users import users_cli
 
     for group in (demo_cli, users_cli, units_cli, volumes_cli, responses_cli, counters_cli, instruments_cli,
-                  index_cli, qr_cli, backup_command, restore_command):
+                  index_cli, qr_cli, exclusions_cli, backup_command, restore_command):
         app.cli.add_command(group)

@@ -332,3 +332,36 @@ def integrity_table(unit_ids, start: dt.datetime, end: dt.datetime) -> dict[str,
     return {"unit": {code[i]: v for i, v in own.items()},
             "subtree": {code[i]: UnitIntegrity(*v) for i, v in sums.items()},
             "root": {"": integrity_total(ids, start, end) if own else UnitIntegrity()}}
+
+
+@dataclass(frozen=True)
+class PaperBatch:
+    """Typed questionnaires of one paper batch label, typist and counter in a period."""
+
+    batch: str
+    typist: str
+    counter: str
+    typed: int
+    flagged: int
+    first: dt.datetime
+    last: dt.datetime
+
+
+def paper_batches(unit_ids, start: dt.datetime, end: dt.datetime, limit: int = 200) -> list[PaperBatch]:
+    """Who typed which paper batch, how many and how many were flagged (newest
+    typing first), over the typed responses of these units submitted in [start, end)."""
+    from ..models import Counter
+
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    rows = db.session.execute(
+        select(Response.paper_batch, User.username, Counter.code, func.count(),
+               func.sum(case((Response.flags != "", 1), else_=0)), func.min(Response.received_at),
+               func.max(Response.received_at))
+        .join(User, User.id == Response.entered_by_user_id).outerjoin(Counter, Counter.id == Response.counter_id)
+        .where(Response.unit_id.in_(ids), Response.submitted_at >= start, Response.submitted_at < end,
+               Response.paper_batch.is_not(None))
+        .group_by(Response.paper_batch, User.username, Counter.code)
+        .order_by(func.max(Response.received_at).desc()).limit(limit)).all()
+    return [PaperBatch(b, u, c or "", int(n), int(f or 0), lo, hi) for b, u, c, n, f, lo, hi in rows]

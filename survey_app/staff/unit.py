@@ -81,7 +81,8 @@ def unit_page(code):
         flagged=flagged, counters=counters, meta=res.meta if res else {},
         method_version=res.meta.get("method_version") if res else None, scale=SCALE,
         can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm(),
-        integrity=integrity, pending=exclusions.pending_ids([r.id for r in flagged.items]),
+        integrity=integrity, batches=exclusions.paper_batches(ids, period.start, period.end),
+        pending=exclusions.pending_ids([r.id for r in flagged.items]),
         own_staff=user.role in exclusions.OWN_STAFF_ROLES, reason_min=exclusions.REASON_MIN,
         reason_max=exclusions.REASON_MAX)
 

@@ -190,6 +190,10 @@ def test_eight_identical_all_five_typed_questionnaires_are_flagged_and_audited(a
         audit = db.session.scalars(select(AuditLog).where(AuditLog.action == "paper_entry")).all()
         assert len(audit) == 8 and {a.actor for a in audit} == {clerk}
         assert sum("identical_answers" in a.details["flags"] for a in audit) == 8 - allowed
+    # the unit page says who typed the batch, how many and how many were flagged
+    page = client.get("/staff/units/XA-TP").get_data(as_text=True)
+    assert (f'data-batch="B-08" data-typist="{clerk}" data-typed="8" data-flagged="{8 - allowed}"' in page
+            and "Lô phiếu nhập tay" in page)
     # varied answers at the same counter are not flagged
     r = client.post("/staff/entry/form", data=dict(_sheet(client, place.counter_code, batch="B-08"),
                                                    **dict(all_five, staff="3")))
