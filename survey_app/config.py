@@ -71,6 +71,12 @@ class Defaults:
     STAFF_ANONYMOUS_MAX_BYTES = 64 * 1024
     # Seconds before the kiosk's thank-you page returns to an empty form.
     KIOSK_RESET_SECONDS = 8
+    # Seconds without a touch after which a half-filled kiosk form goes back to a
+    # fresh Vietnamese one (public.js; the next person never sees the last one's answers).
+    KIOSK_IDLE_SECONDS = 90
+    # Minutes after "Send" during which the thank-you page's optional details
+    # (procedure field, comment, age group, gender) can be added to that rating.
+    DETAILS_WINDOW_MINUTES = 30
     # CSRF (Flask-WTF); tokens stay valid for a long time: citizens keep the form open.
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = 6 * 3600

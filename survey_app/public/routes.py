@@ -27,6 +27,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import joinedload
 from wtforms.validators import ValidationError
 
+from analysis.schema import ALL_STRATUM
+
 from ..errors import error_page
 from ..extensions import csrf, db, limiter
 from ..models import Counter
@@ -40,6 +42,29 @@ log = logging.getLogger(__name__)
 
 DEVICE_COOKIE = devices.COOKIE
 QR_INSTRUMENT = "counter-quick"
+#: A dossier link may name the procedure field (`/c/<token>?d=<sig>&f=dat_dai`): then it is not asked.
+FIELD_ARG = "f"
+
+
+def _refuse_transport(form, key: str, again):
+    """The checks of a citizen form POST before its answers: Enter on a choice
+    (the hidden default button: the form again, answers kept, 200), the
+    idempotency key (it comes last: without it the body was cut off in transit,
+    said first), the CSRF token.  `again(errors=, alert=, status=)` re-shows the
+    form; None when the POST may go on."""
+    if form.get(submissions.ENTER_FIELD):
+        return again(alert=_("Nothing has been sent yet. Your answers are kept: press “Send” when you have "
+                             "finished."), status=200)
+    if not submissions.valid_key(key):
+        return again(errors={"": _("The form was sent in an unexpected shape. Please send it again.")})
+    if current_app.config["WTF_CSRF_ENABLED"]:
+        try:
+            validate_csrf(form.get(submissions.CSRF_FIELD))
+        except ValidationError:
+            return again(alert=_("This page was open for a long time, so for your security it has to be "
+                                 "sent once more. Your answers are kept: please check them and press "
+                                 "“Send” again."))
+    return None
 
 
 # ------------------------------------------------------------------ health
@@ -104,6 +129,8 @@ def _counter_limits() -> str:
 def _on_breach(_limit_info):
     """A breached limit on a form POST re-shows the form with the answers kept (429)."""
     try:
+        if request.endpoint == "public.details":  # the details form: the plain 429 page (h-rating)
+            return None
         kiosk = request.path.startswith("/k/")
         counter, err = _resolve((request.view_args or {}).get("token", ""))
         if err is not None:
@@ -219,24 +246,40 @@ def _device_cookie(resp):
     return resp
 
 
+def _title(definition: dict, locale: str, key: str = "title") -> str:
+    obj = definition.get(key) or {}
+    return (obj.get("en") or obj.get("vi", "")) if locale == "en" else obj.get("vi", "")
+
+
 def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=None, dossier="",
-                 alert=None, status=200):
-    """The form page.  `counter` may be a light row (`hotpath.LightCounter`): the
-    full counter is loaded only when the page is rendered.  A fresh form (no
-    answers, errors or alert) comes from `hotpath.cached_page`: its cache key
-    must name every input of the template besides the CSRF token and the key."""
+                 alert=None, status=200, field=""):
+    """The rating step: the instrument's rating items on one short screen.
+    `counter` may be a light row (`hotpath.LightCounter`): the full counter is
+    loaded only when the page is rendered.  A fresh form (no answers, errors or
+    alert) comes from `hotpath.cached_page`: its cache key must name every input
+    of the template besides the CSRF token and the key (`field` comes from the
+    query string, in `request.full_path`)."""
     locale = _locale()
+    token = request.view_args["token"]
 
     def render(csrf_token: str, form_key: str) -> str:
         full = db.session.get(Counter, counter.id) if isinstance(counter, hotpath.LightCounter) else counter
-        questions = submissions.questions(inst.definition, locale)
-        title = inst.definition["title"]
+        questions = submissions.questions(inst.definition, locale, submissions.RATING_STEP)
+        # Details posted with the ratings (a crafted or older form) are kept on a re-shown form, unseen.
+        shown = {q.key for q in questions} | ({"stratum"} if field else set())
+        carried = [(k, v) for k, v in (values or {}).items() if k not in shown and v and isinstance(v, str)]
+        other_errors = [(q.short, (errors or {})[q.key]) for q in submissions.questions(inst.definition, locale)
+                        if q.key not in shown and (errors or {}).get(q.key)]
         return render_template(
             "public/form.html", counter=full, unit=full.unit, locale=locale, kiosk=kiosk,
-            title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
+            title=_title(inst.definition, locale), intro=_title(inst.definition, locale, "intro"),
             questions=questions, values=values or {}, errors=errors or {}, key=form_key,
-            csrf_token=csrf_token, dossier=dossier or "", alert=alert,
-            action=request.path, fields=submissions,
+            csrf_token=csrf_token, dossier=dossier or "", alert=alert, field=field, carried=carried,
+            other_errors=other_errors, action=request.path, fields=submissions,
+            idle_seconds=int(current_app.config["KIOSK_IDLE_SECONDS"]) if kiosk else None,
+            fresh_url=url_for("public.kiosk", token=token,
+                              lang=current_app.config["BABEL_DEFAULT_LOCALE"]) if kiosk else None,
+            details_url=None if kiosk else url_for("public.details", token=token),
         )
 
     fresh = {"csrf": generate_csrf(), "key": key or submissions.new_key()}
@@ -244,10 +287,16 @@ def _render_form(counter, inst, *, kiosk: bool, values=None, errors=None, key=No
     if values or errors or alert or status != 200 or inst_id is None or getattr(counter, "id", None) is None:
         body = render(fresh["csrf"], fresh["key"])
     else:
-        body = hotpath.cached_page(("public/form.html", inst_id, counter.id, kiosk, dossier or "", locale,
+        body = hotpath.cached_page(("public/form.html", inst_id, counter.id, kiosk, dossier or "", field, locale,
                                     request.full_path), render, fresh)
     resp = make_response(body, status)
     return _device_cookie(_no_store(resp))
+
+
+def _dossier_field(inst, value: str) -> str:
+    """The procedure field a dossier link names (`f`), when it is one of the instrument's fields."""
+    item = next((it for it in inst.definition["items"] if it.get("store") == "stratum"), None)
+    return value if item and value in {o["value"] for o in item.get("options", [])} else ""
 
 
 def _dossier_hash_for(counter, sig: str):
@@ -333,7 +382,8 @@ def _form_flow(token: str, kiosk: bool):
                 return err
             if responses.dossier_used(dh):
                 return _already_rated()
-        return _render_form(counter, inst, kiosk=kiosk, dossier=sig if not kiosk else "")
+        field = _dossier_field(inst, request.args.get(FIELD_ARG, "")) if sig and not kiosk else ""
+        return _render_form(counter, inst, kiosk=kiosk, dossier=sig if not kiosk else "", field=field)
     return _submit(token, counter, inst, kiosk)
 
 
@@ -347,18 +397,16 @@ def _submit(token: str, counter, inst, kiosk: bool):
     sig = "" if kiosk else form.get(submissions.DOSSIER_FIELD, "")
     values = submissions.posted_values(inst.definition, form)
 
+    field = _dossier_field(inst, form.get("stratum", "")) if sig else ""
+
     def again(*, errors=None, alert=None, status=400):
         return _render_form(db.session.get(Counter, counter.id), inst, kiosk=kiosk, values=values, errors=errors,
                             key=key if submissions.valid_key(key) else None, dossier=sig, alert=alert,
-                            status=status)
+                            status=status, field=field)
 
-    if current_app.config["WTF_CSRF_ENABLED"]:
-        try:
-            validate_csrf(form.get(submissions.CSRF_FIELD))
-        except ValidationError:
-            return again(alert=_("This page was open for a long time, so for your security it has to be "
-                                 "sent once more. Your answers are kept: please check them and press "
-                                 "“Send” again."))
+    refused = _refuse_transport(form, key, again)
+    if refused is not None:
+        return refused
     fill = devices.age()
     if fill is not None and fill < float(current_app.config["PUBLIC_MIN_FILL_SECONDS"]):
         # Sent within seconds of the device's first page: a script, or a slip.  Nothing is
@@ -371,15 +419,18 @@ def _submit(token: str, counter, inst, kiosk: bool):
         # thank-you page and nothing is stored.
         log.info("honeypot filled at counter %s", counter.id)
         return redirect(_thanks_url(kiosk, token), 303)
-    if not submissions.valid_key(key):
-        return again(errors={"": _("The form was sent in an unexpected shape. Please send it again.")})
 
     dh = None
     if sig:
         dh, err = _dossier_hash_for(counter, sig)
         if err is not None:
             return err
-    result = submissions.validate(inst.definition, form)
+    # Any subset of answers is a response, "No opinion" everywhere included (it
+    # counts in no rate); only a form with nothing chosen at all is sent back.
+    result = submissions.validate(inst.definition, form, require_answer=False)
+    if result.ok and not submissions.chose_anything(inst.definition, form):
+        result.errors[""] = _("Nothing was chosen. Choose a face on at least one line (or “No opinion”), "
+                              "then press “Send”.")
     if not result.ok:
         return again(errors=result.errors)
     try:
@@ -391,7 +442,9 @@ def _submit(token: str, counter, inst, kiosk: bool):
         return _offline_form(kiosk)
     if outcome.status == "dossier_used":
         return _already_rated()
-    return redirect(_thanks_url(kiosk, token), 303)
+    if kiosk:
+        return redirect(_thanks_url(kiosk, token), 303)
+    return redirect(url_for("public.thanks", token=token, k=key), 303)
 
 
 @bp.route("/c/<token>", methods=["GET", "POST"])
@@ -415,7 +468,134 @@ def thanks(token):
     counter, err = _resolve(token)
     if err is not None:
         return err
-    return _no_store(make_response(render_template("public/thanks.html", counter=counter, kiosk=False)))
+    key = request.args.get(submissions.KEY_FIELD, "")
+    done = request.args.get("done") == "1"
+    details_url = None if done else url_for(
+        "public.details", token=token, **({submissions.KEY_FIELD: key} if submissions.valid_key(key) else {}))
+    return _no_store(make_response(render_template("public/thanks.html", counter=counter, kiosk=False,
+                                                   done=done, details_url=details_url)))
+
+
+# ------------------------------------------------------------------ the optional details after "Send"
+
+def _details_window():
+    import datetime as dt
+
+    return dt.timedelta(minutes=float(current_app.config["DETAILS_WINDOW_MINUTES"]))
+
+
+def _details_refused(status: str):
+    if status == "already":
+        return _no_store(error_page(
+            409, _("Your comment has already been added"),
+            _("Details can be added to a rating once, and this rating already has them. Thank you."),
+            template="public/already.html"))
+    if status == "expired":
+        return _no_store(error_page(
+            410, _("The time to add details has passed"),
+            _("Details can be added within %(n)s minutes of sending the rating. Your rating itself is kept.",
+              n=int(current_app.config["DETAILS_WINDOW_MINUTES"]))))
+    return _no_store(error_page(
+        404, _("This rating cannot be found"),
+        _("Details can be added only from the phone that sent the rating, right after sending it. "
+          "Your rating itself is kept.")))
+
+
+def _render_details(counter, inst, *, key: str, ask_field: bool, values=None, errors=None, alert=None,
+                    status=200, attach: bool):
+    from sqlalchemy import select
+
+    from ..models import Volume
+
+    locale = _locale()
+    strata = set(db.session.scalars(select(Volume.stratum).where(Volume.unit_id == counter.unit_id).distinct()))
+    questions = [q for q in submissions.questions(inst.definition, locale, submissions.DETAILS_STEP,
+                                                  unit_kind=counter.unit.kind, strata=strata)
+                 if ask_field or q.key != "stratum"]
+    body = render_template(
+        "public/details.html", counter=counter, unit=counter.unit, locale=locale, questions=questions,
+        values=values or {}, errors=errors or {}, key=key, csrf_token=generate_csrf(), alert=alert,
+        attach=attach, action=url_for("public.details", token=request.view_args["token"]), fields=submissions)
+    return _device_cookie(_no_store(make_response(body, status)))
+
+
+@bp.route("/c/<token>/details", methods=["GET", "POST"])
+@_form_limits
+def details(token):
+    """"Thêm góp ý": procedure field, comment, age group and gender, all optional.
+    With `k` (from the thank-you page): added to the response sent with that
+    key from this device within DETAILS_WINDOW_MINUTES, once.  Without: a
+    comment on its own, stored as a response without ratings."""
+    try:
+        return _details_flow(token)
+    except OperationalError:
+        db.session.rollback()
+        log.exception("database unavailable during details")
+        return error_page(503)
+
+
+def _details_flow(token: str):
+    counter, err = _resolve(token)
+    if err is not None:
+        return err
+    inst = instruments.latest_instrument(QR_INSTRUMENT)
+    if inst is None:
+        return error_page(503)
+    dev_hash = devices.device_hash(devices.current())
+    source = request.form if request.method == "POST" else request.args
+    key = source.get(submissions.KEY_FIELD, "")
+    attach = source.get("attach") == "1" if request.method == "POST" else bool(key)
+    ask_field = True
+    if attach:
+        status, row = responses.details_target(key, dev_hash, _details_window()) if submissions.valid_key(key) \
+            else ("missing", None)
+        if status != "open":
+            return _details_refused(status)
+        ask_field = row.stratum == ALL_STRATUM
+    elif request.method != "POST":
+        key = submissions.new_key()
+    if request.method != "POST":
+        return _render_details(counter, inst, key=key, ask_field=ask_field, attach=attach)
+
+    form = request.form
+    allowed = {q.key for q in submissions.questions(inst.definition, "vi", submissions.DETAILS_STEP)}
+    definition = dict(inst.definition, items=[it for it in inst.definition["items"] if it["key"] in allowed])
+    values = submissions.posted_values(definition, form)
+
+    def again(*, errors=None, alert=None, status=400):
+        return _render_details(counter, inst, key=key if submissions.valid_key(key) else submissions.new_key(),
+                               ask_field=ask_field, values=values, errors=errors, alert=alert, status=status,
+                               attach=attach)
+
+    refused = _refuse_transport(form, key, again)
+    if refused is not None:
+        return refused
+    if form.get(submissions.HONEYPOT_FIELD):
+        return redirect(url_for("public.thanks", token=token, done=1), 303)
+    result = submissions.validate(definition, form, extra_fields=submissions.TRANSPORT_FIELDS + ("attach",),
+                                  require_answer=False)
+    if not result.ok:
+        return again(errors=result.errors)
+    if attach:
+        status = responses.attach_details(idempotency_key=key, dev_hash=dev_hash, clean=result.clean,
+                                          window=_details_window())
+        if status == "empty":
+            return again(errors={"": _("Nothing was filled in. Fill in at least one line, or simply close "
+                                       "this page: your rating is already kept.")})
+        if status != "attached":
+            return _details_refused(status)
+    else:
+        if not result.clean.comment:
+            return again(errors={"comment": _("Please write your comment.")})
+        outcome = responses.create_response(
+            unit_id=counter.unit_id, counter_id=counter.id, instrument=inst, clean=result.clean, channel="qr",
+            idempotency_key=key, dev_hash=dev_hash)
+        if outcome.status == "duplicate":
+            return _details_refused("already")
+    return redirect(url_for("public.thanks", token=token, done=1), 303)
+
+
+csrf.exempt(details)
 
 
 @bp.get("/k/<token>/thanks")

@@ -31,9 +31,11 @@ A5_PX = (round(A5_MM[0] / 25.4 * DPI), round(A5_MM[1] / 25.4 * DPI))  # 1748 x 2
 BLUE = "#0b4f8a"
 INK = "#1a1a1a"
 
-INSTRUCTION_VI = "Quét mã QR bằng camera điện thoại để đánh giá sự phục vụ (khoảng 1 phút)."
+INSTRUCTION_VI = "Quét mã QR bằng camera điện thoại để đánh giá sự phục vụ: chọn mặt cho 6 dòng, khoảng 20 giây."
 HEADER_VI = "ĐÁNH GIÁ SỰ HÀI LÒNG"
-FOOTER = "Không cần đăng nhập, không hỏi thông tin cá nhân · Scan to rate our service (English available)"
+# What the form asks (issue 13): no name, phone or ID number; age group and gender only as optional details.
+FOOTER = ("Không cần đăng nhập, không hỏi họ tên, số điện thoại · Độ tuổi, giới tính: tùy chọn, không bắt buộc · "
+          "Scan to rate our service (English available)")
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/noto",
              "/usr/share/fonts/truetype/liberation2", "/usr/share/fonts/truetype/liberation")

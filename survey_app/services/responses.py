@@ -195,3 +195,59 @@ def dossier_used(dossier: str) -> bool:
     return db.session.scalar(select(Response.id).where(Response.dossier_hash == dossier)) is not None
 
 
+
+
+# ------------------------------------------------------------------ the optional details after "Send"
+
+def _details_open():
+    """SQL: none of the details has been given yet (a stratum set by a dossier
+    link before the details does not count)."""
+    return sa.and_(Response.comment.is_(None), Response.age_group.is_(None), Response.gender.is_(None),
+                   sa.or_(Response.stratum == ALL_STRATUM, Response.dossier_hash.is_not(None)))
+
+
+def details_target(idempotency_key: str, dev_hash: Optional[str], window: dt.timedelta):
+    """(status, row) for the details of the response sent with this key:
+    `open` (row: id, stratum), `already` (details given), `expired` (sent longer
+    than `window` ago), `missing` (no such response, or sent from another device:
+    the two are not told apart)."""
+    from .devices import UNKNOWN
+
+    row = db.session.execute(
+        select(Response.id, Response.stratum, Response.device_hash, Response.received_at,
+               _details_open().label("open"))
+        .where(Response.idempotency_key == idempotency_key)).first()
+    if row is None or not dev_hash or dev_hash == UNKNOWN or row.device_hash != dev_hash:
+        return "missing", None
+    received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=dt.timezone.utc)
+    if utcnow() - received > window:
+        return "expired", row
+    return ("open" if row.open else "already"), row
+
+
+def attach_details(*, idempotency_key: str, dev_hash: Optional[str], clean: Clean, window: dt.timedelta) -> str:
+    """Add the optional details (procedure field, comment, age group, gender) to
+    the response sent with this key from this device within `window`, once.
+    Returns `attached`, `already` (details given before: nothing changes),
+    `expired`, `missing` (see `details_target`) or `empty` (nothing given).
+    The comment is masked (services/privacy.py) as in `create_response`; the
+    stratum is set only while it is still "all fields"."""
+    status, row = details_target(idempotency_key, dev_hash, window)
+    if status != "open":
+        return status
+    values = {}
+    if clean.comment:
+        values["comment"] = mask_pii(clean.comment)
+    if clean.age_group:
+        values["age_group"] = clean.age_group
+    if clean.gender:
+        values["gender"] = clean.gender
+    if clean.stratum and clean.stratum != ALL_STRATUM and row.stratum == ALL_STRATUM:
+        values["stratum"] = clean.stratum
+    if not values:
+        return "empty"
+    done = db.session.execute(
+        sa.update(Response).where(Response.id == row.id, _details_open()).values(**values)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return "attached" if done.rowcount == 1 else "already"

@@ -31,14 +31,19 @@ from analysis.schema import ALL_STRATUM
 from .privacy import keyed_hash
 
 # Form fields that carry no answer: the CSRF token, the idempotency key, the
-# honeypot and the dossier signature.
+# honeypot, the dossier signature and the hidden default button (Enter).
+
+
 CSRF_FIELD = "csrf_token"
 KEY_FIELD = "k"
 HONEYPOT_FIELD = "website"
 DOSSIER_FIELD = "d"
-TRANSPORT_FIELDS = (CSRF_FIELD, KEY_FIELD, HONEYPOT_FIELD, DOSSIER_FIELD)
+# The hidden default button of the citizen forms: Enter on a choice "presses" it, and nothing is sent.
+ENTER_FIELD = "_enter"
+TRANSPORT_FIELDS = (CSRF_FIELD, KEY_FIELD, HONEYPOT_FIELD, DOSSIER_FIELD, ENTER_FIELD)
 
 NA = "na"
+OTHER_FIELD = "khac"           # the procedure field "other": offered at every unit
 MAX_FIELD_CHARS = 200          # any non-text field
 DEFAULT_TEXT_MAX = 1000
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -88,8 +93,35 @@ class Question:
     element: Optional[str] = None
 
 
-def questions(definition: dict, locale: str = "vi") -> list[Question]:
-    """The instrument's items as questions in `locale` (vi default)."""
+#: The two steps of a citizen form: the ratings (one short screen), then the
+#: optional details after "Send" (items marked `"step": "details"`).
+RATING_STEP = "rating"
+DETAILS_STEP = "details"
+
+
+def step_of(item: dict) -> str:
+    return item.get("step", RATING_STEP)
+
+
+def field_options(item: dict, unit_kind: Optional[str] = None, strata: Optional[set] = None) -> list[dict]:
+    """The procedure-field (stratum) options offered at a unit: those whose
+    `unit_kinds` include the unit's kind (no `unit_kinds`: every kind); when the
+    unit has dossier volumes per field (`strata`, from its Volume rows), only
+    those fields, plus "other"."""
+    opts = [o for o in item.get("options", [])
+            if unit_kind is None or not o.get("unit_kinds") or unit_kind in o["unit_kinds"]]
+    if strata:
+        known = [o for o in opts if o["value"] in strata or o["value"] == OTHER_FIELD]
+        if any(o["value"] != OTHER_FIELD for o in known):
+            opts = known
+    return opts
+
+
+def questions(definition: dict, locale: str = "vi", step: Optional[str] = None, *,
+              unit_kind: Optional[str] = None, strata: Optional[set] = None) -> list[Question]:
+    """The instrument's items as questions in `locale` (vi default); `step`:
+    only the items of that step (RATING_STEP / DETAILS_STEP); `unit_kind` /
+    `strata`: the procedure fields offered at that unit (`field_options`)."""
     elements = definition.get("elements", {})
     scale = definition.get("scale", {})
     yesno = definition.get("yesno", {
@@ -97,6 +129,8 @@ def questions(definition: dict, locale: str = "vi") -> list[Question]:
         "na": {"vi": "Không biết", "en": "Don't know"}})
     out = []
     for it in definition["items"]:
+        if step is not None and step_of(it) != step:
+            continue
         kind = it["kind"]
         legend = _text(it["text"], locale)
         el = it.get("element")
@@ -115,7 +149,9 @@ def questions(definition: dict, locale: str = "vi") -> list[Question]:
             q.options = [Option(v, _text(yesno[v], locale)) for v in ("1", "0")]
             q.options.append(Option(NA, _text(yesno[NA], locale), na=True))
         elif kind in ("choice", "multi"):
-            q.options = [Option(o["value"], _text(o, locale)) for o in it.get("options", [])]
+            opts = (field_options(it, unit_kind, strata) if it.get("store") == "stratum"
+                    else it.get("options", []))
+            q.options = [Option(o["value"], _text(o, locale)) for o in opts]
         elif kind == "text":
             q.max_length = int(it.get("max_length", DEFAULT_TEXT_MAX))
         out.append(q)
@@ -171,6 +207,12 @@ def posted_values(definition: dict, form) -> dict[str, Any]:
             limit = int(it.get("max_length", DEFAULT_TEXT_MAX)) * 2 if it["kind"] == "text" else MAX_FIELD_CHARS
             out[it["key"]] = v[:limit]
     return out
+
+
+def chose_anything(definition: dict, form) -> bool:
+    """Whether the citizen chose or wrote anything, "No opinion" included
+    (an all-"No opinion" form is a response that counts in no rate)."""
+    return any(form.get(it["key"], "").strip() for it in definition["items"])
 
 
 def validate(definition: dict, form, *, extra_fields: tuple[str, ...] = TRANSPORT_FIELDS,

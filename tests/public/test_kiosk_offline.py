@@ -25,7 +25,7 @@ def _waiting(lang: str, n: int) -> str:
 def _rate(page, answers: dict) -> None:
     for item, value in answers.items():
         page.locator(f'input[name="{item}"][value="{value}"]').check(force=True)
-    page.locator("form.survey button[type=submit]").click()
+    page.locator("form.survey button.btn[type=submit]").click()
     page.wait_for_url(re.compile(r".*/k/[^/]+/thanks(\?.*)?$"))
 
 

@@ -131,25 +131,30 @@ def test_markup_is_accessible(client, place):
     html = client.get(place.url).get_data(as_text=True)
     assert '<html lang="vi">' in html and 'name="viewport"' in html
     fieldsets = re.findall(r"<fieldset.*?</fieldset>", html, re.S)
-    assert len(fieldsets) == 9  # overall + 5 elements + field + age + gender
+    assert len(fieldsets) == 6  # the rating step: overall + 5 elements
     for fs in fieldsets:
         assert "<legend>" in fs
-        # every input sits inside its label
-        assert fs.count("<input") == fs.count("<label")
-    assert re.search(r'<label for="f-comment">', html) and 'id="f-comment"' in html
-    assert 'maxlength="1000"' in html
-    assert "Không ý kiến / không áp dụng" in html
-    assert "Phiếu không hỏi họ tên" in html  # the privacy note
+        # every input sits inside its label; five faces with a text label, and "No opinion"
+        assert fs.count("<input") == fs.count("<label") == 6
+        assert fs.count('class="t"') == 5 and "Không ý kiến" in fs
+    details = client.get(place.url + "/details").get_data(as_text=True)
+    fieldsets = re.findall(r"<fieldset.*?</fieldset>", details, re.S)
+    assert len(fieldsets) == 3  # field + age + gender
+    for fs in fieldsets:
+        assert "<legend>" in fs and fs.count("<input") == fs.count("<label")
+    assert re.search(r'<label for="f-comment">', details) and 'id="f-comment"' in details
+    assert 'maxlength="1000"' in details
+    assert "Xin đừng ghi họ tên, số điện thoại" in details  # the privacy note beside the comment
 
 
 def test_instrument_texts_in_both_languages(client, place):
     vi = client.get(place.url).get_data(as_text=True)
-    assert "Nhìn chung, Ông/Bà hài lòng thế nào" in vi and "English" in vi
+    assert "Nhìn chung, Ông/Bà hài lòng không?" in vi and "English" in vi
     en = client.get(place.url + "?lang=en").get_data(as_text=True)
-    assert "Overall, how satisfied are you" in en and "Tiếng Việt" in en
+    assert "Overall, are you satisfied?" in en and "Tiếng Việt" in en
     assert '<html lang="en">' in en
     # the choice is remembered
-    assert "Overall, how satisfied are you" in client.get(place.url).get_data(as_text=True)
+    assert "Overall, are you satisfied?" in client.get(place.url).get_data(as_text=True)
 
 
 def test_answers_survive_language_of_error_messages(app, client, place):
@@ -163,7 +168,7 @@ def test_answers_survive_language_of_error_messages(app, client, place):
 
 def test_character_limit_uses_the_language_s_digit_grouping(client, place):
     """1.000 in Vietnamese, 1,000 in English (the English page once said "1.000 characters")."""
-    vi = client.get(place.url + "?lang=vi").get_data(as_text=True)
-    en = client.get(place.url + "?lang=en").get_data(as_text=True)
+    vi = client.get(place.url + "/details?lang=vi").get_data(as_text=True)
+    en = client.get(place.url + "/details?lang=en").get_data(as_text=True)
     assert "Tối đa 1.000 ký tự." in vi
     assert "At most 1,000 characters." in en and "1.000" not in en

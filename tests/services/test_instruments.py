@@ -29,7 +29,7 @@ def test_shipped_instruments_cover_the_methodology():
 def test_loading_twice_changes_nothing(ctx):
     # the app fixture already loaded them once
     n_inst = db.session.scalar(select(func.count()).select_from(Instrument))
-    assert n_inst == 2
+    assert n_inst == len(load_definitions())
     result = sync_instruments(db.session)
     db.session.commit()
     assert {status for _, _, status in result} == {"unchanged"}
@@ -37,16 +37,36 @@ def test_loading_twice_changes_nothing(ctx):
 
 
 def test_changed_definition_needs_new_version(ctx):
-    d = copy.deepcopy({x["key"]: x for x in load_definitions()}["counter-quick"])
+    shipped = sorted(x["version"] for x in load_definitions() if x["key"] == "counter-quick")
+    d = copy.deepcopy(max((x for x in load_definitions() if x["key"] == "counter-quick"), key=lambda x: x["version"]))
     d["items"][0]["text"]["vi"] = "Câu hỏi đã sửa"
     with pytest.raises(InstrumentVersionError, match="new version"):
         sync_instruments(db.session, [d])
     db.session.rollback()
-    d["version"] = 2
-    assert sync_instruments(db.session, [d]) == [("counter-quick", 2, "created")]
+    d["version"] = shipped[-1] + 1
+    assert sync_instruments(db.session, [d]) == [("counter-quick", d["version"], "created")]
     db.session.commit()
     versions = db.session.scalars(select(Instrument.version).where(Instrument.key == "counter-quick")).all()
-    assert sorted(versions) == [1, 2]
+    assert sorted(versions) == shipped + [d["version"]]
+
+
+def test_counter_quick_v2_keeps_v1_items_and_splits_the_steps():
+    """Version 2 (issue 13): same item keys as version 1 (old responses keep theirs),
+    the six ratings on the rating step, the rest optional details; procedure
+    fields without one inside another (no "Tư pháp" beside "Hộ tịch")."""
+    quick = {x["version"]: x for x in load_definitions() if x["key"] == "counter-quick"}
+    assert set(quick) == {1, 2}
+    keys = [[it["key"] for it in quick[v]["items"]] for v in (1, 2)]
+    assert keys[0] == keys[1]
+    v2 = quick[2]["items"]
+    assert [it["key"] for it in v2 if it.get("step", "rating") == "rating"] == list(keys[1][:6])
+    assert all(not it.get("required") for it in v2)
+    fields = next(it for it in v2 if it["key"] == "stratum")["options"]
+    labels = [o["vi"] for o in fields]
+    assert "Tư pháp" not in labels and not any(o["value"] == "tu_phap" for o in fields)
+    assert any("hộ tịch" in label for label in labels)
+    for it in v2[:6]:
+        assert len(it["text"]["vi"]) <= 45 and not it["text"]["vi"].startswith("Ông/Bà hài lòng thế nào")
 
 
 def test_instruments_load_command(runner):
