@@ -21,19 +21,42 @@ Rules (METHODOLOGY §5b):
 - ``weight`` (optional): a positive number; ``count`` (optional): an integer
   >= 0, the number of identical responses the row stands for;
 - ``transactions`` (volumes): an integer >= 0 (a number of dossiers);
-- codes and strata are trimmed; an empty stratum is ``_all``.
+- codes and strata are trimmed; an empty stratum is ``_all``;
+- header names are normalised once (:func:`normalise_header`: surrounding
+  spaces, a byte-order mark and zero-width characters removed, lower case), so
+  `` Unit_Code`` is ``unit_code`` for every check that follows.
+
+:class:`CsvChunks` reads a CSV byte stream row by row (bounded memory: one
+chunk of rows at a time) with the same header rules, reports the rows whose
+cell count does not match the header, and computes a digest of the *content*
+(normalised header and cells) so that a re-saved copy of a file (CRLF line
+ends, a BOM, quoting, a trailing newline) is recognised as the same data.
 """
 from __future__ import annotations
 
+import csv
+import hashlib
+import io as _io
 import os
 import re
-from typing import Iterable
+import unicodedata
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
-from .schema import ALL_STRATUM, ELEMENTS, ITEM_KEYS, RESPONSE_COLUMNS, UNDER_18, UNIT_COLUMNS, VOLUME_COLUMNS
+from .schema import (
+    ALL_STRATUM,
+    ELEMENTS,
+    ITEM_KEYS,
+    RESPONSE_COLUMNS,
+    TIMESTAMP_MAX_YEAR,
+    TIMESTAMP_MIN_YEAR,
+    UNDER_18,
+    UNIT_COLUMNS,
+    VOLUME_COLUMNS,
+)
 
 __all__ = [
     "ITEM_KEYS",
@@ -49,6 +72,8 @@ __all__ = [
     "prepare_volumes",
     "prepare_units",
     "check_known_units",
+    "normalise_header",
+    "CsvChunks",
 ]
 
 MAX_PROBLEMS = 1000
@@ -114,8 +139,120 @@ def _read_csv(path_or_buf, source: str) -> pd.DataFrame:
         raise InputError([Problem(source, 1, None, "file is empty (no header line)", "file_empty")]) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError([Problem(source, None, None, f"cannot parse CSV: {exc}", "csv_parse", {"reason": str(exc)})]) from None
-    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    df.columns = normalise_header(df.columns)
     return df
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"))
+
+
+def normalise_header(names: Iterable) -> list[str]:
+    """Header names as every check compares them: NFKC, without a byte-order
+    mark or zero-width characters, trimmed, lower case (`` Unit_Code\ufeff`` ->
+    ``unit_code``).  THE one place header names are cleaned."""
+    return [unicodedata.normalize("NFKC", str(n)).translate(_INVISIBLE).strip().lower() for n in names]
+
+
+class CsvChunks:
+    """A CSV byte stream read row by row, in chunks of at most ``chunk_rows``
+    rows (None: one chunk), each a DataFrame of trimmed strings with the CSV
+    line number of each row.
+
+    Opening checks the structure and raises :class:`InputError` (codes
+    ``file_empty``, ``missing_columns``, ``repeated_columns``) with the header
+    normalised by :func:`normalise_header`; while iterating, a file that is not
+    UTF-8, contains NUL or is not valid CSV raises (``file_not_utf8``,
+    ``file_nul``, ``csv_parse``, with the line).  Rows whose cell count does not
+    match the header are left out of the chunks and listed in ``problems``
+    (code ``cells``); blank rows are skipped.  After the last chunk,
+    :meth:`digest` is the SHA-256 of the content: the normalised header and
+    every kept row's trimmed, NFC-normalised cells in sorted column order, so
+    line ends, a BOM, quoting and blank lines do not change it.
+    """
+
+    def __init__(self, stream: BinaryIO, *, source: str = "<input>", required: Iterable[str] = (),
+                 chunk_rows: int | None = 20000):
+        self.source = source
+        self.chunk_rows = chunk_rows
+        self.problems: list[Problem] = []
+        self.rows = 0
+        self._hash = hashlib.sha256()
+        self._text = _io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        self._line = 0
+        self._reader = csv.reader(self._checked_lines())
+        try:
+            header = next(self._reader)
+        except StopIteration:
+            raise InputError([Problem(source, 1, None, "file is empty (no header line)", "file_empty")]) from None
+        self.header = normalise_header(header)
+        missing = [c for c in required if c not in self.header]
+        if missing:
+            raise InputError([Problem(source, 1, None, "missing columns: " + ", ".join(missing), "missing_columns",
+                                      {"names": ", ".join(missing)})])
+        dupes = sorted({h for h in self.header if self.header.count(h) > 1})
+        if dupes:
+            raise InputError([Problem(source, 1, None, "repeated columns: " + ", ".join(dupes), "repeated_columns",
+                                      {"names": ", ".join(dupes)})])
+        self._order = sorted(range(len(self.header)), key=lambda i: self.header[i])
+        self._hash.update("\x1f".join(self.header[i] for i in self._order).encode() + b"\x1e")
+
+    def _checked_lines(self) -> Iterator[str]:
+        decode_at = 1
+        try:
+            for line in self._text:
+                decode_at += 1
+                if "\x00" in line:
+                    raise InputError([Problem(self.source, decode_at - 1, None, "the file contains NUL characters",
+                                              "file_nul", {"line": decode_at - 1})])
+                yield line
+        except UnicodeDecodeError as exc:
+            raise InputError([Problem(self.source, decode_at, None, f"not UTF-8 ({exc.reason})", "file_not_utf8",
+                                      {"reason": exc.reason, "line": decode_at})]) from None
+
+    def _add_problem(self, line, code, message, **params):
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(self.source, line, None, message, code, params))
+
+    def __iter__(self) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+        width, order, update, nfc = len(self.header), self._order, self._hash.update, unicodedata.normalize
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        reader = self._reader
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise InputError([Problem(self.source, reader.line_num, None, f"cannot parse CSV: {exc}",
+                                          "csv_parse", {"reason": str(exc), "line": reader.line_num})]) from None
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != width:
+                self._add_problem(reader.line_num, "cells", f"{len(values)} cells, the header has {width} columns",
+                                  n=len(values), m=width)
+                continue
+            cells = [v.strip() for v in values]
+            update(nfc("NFC", "".join(f"{len(cells[i])}:{cells[i]}\x1f" for i in order)).encode() + b"\x1e")
+            rows.append(cells)
+            lines.append(reader.line_num)
+            if self.chunk_rows and len(rows) >= self.chunk_rows:
+                yield self._frame(rows, lines)
+                rows, lines = [], []
+        if rows:
+            yield self._frame(rows, lines)
+
+    def _frame(self, rows, lines):
+        self.rows += len(rows)
+        return pd.DataFrame(rows, columns=self.header, dtype=object), lines
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the content read so far (all of it once iterated)."""
+        return self._hash.hexdigest()
+
+    def detach(self) -> None:
+        """Leave the underlying byte stream open (the text wrapper would close it)."""
+        self._text.detach()
 
 
 def _require_columns(df, required, col: _Collector):
@@ -189,7 +326,12 @@ def _parse_timestamps(s: pd.Series, col: _Collector, column="submitted_at") -> p
     bad = ok & parsed.isna().to_numpy()
     col.add_mask(bad, column, lambda v: f"timestamp {v!r} is not a valid date/time", t.to_numpy(),
                  code="timestamp_invalid")
-    return parsed
+    years = parsed.dt.year.to_numpy(dtype=float, na_value=np.nan)
+    far = ~np.isnan(years) & ((years < TIMESTAMP_MIN_YEAR) | (years >= TIMESTAMP_MAX_YEAR))
+    col.add_mask(far, column, lambda v: f"timestamp {v!r} is outside the years {TIMESTAMP_MIN_YEAR}-"
+                 f"{TIMESTAMP_MAX_YEAR - 1}", t.to_numpy(), code="timestamp_range", low=TIMESTAMP_MIN_YEAR,
+                 high=TIMESTAMP_MAX_YEAR - 1)
+    return parsed.where(~far, pd.NaT) if far.any() else parsed
 
 
 def _parse_dates(s: pd.Series, col: _Collector, column: str, allow_empty: bool) -> pd.Series:

@@ -81,6 +81,8 @@ RESPONSE_OPTIONAL: tuple[str, ...] = ("weight", "age_group", "gender", "comment"
 VOLUME_COLUMNS: tuple[str, ...] = ("unit_code", "period_start", "period_end", "stratum", "transactions")
 UNIT_COLUMNS: tuple[str, ...] = ("code", "name_vi", "name_en", "kind", "parent_code", "valid_from", "valid_to",
                                  "successor_code")
+#: Response times outside [TIMESTAMP_MIN, TIMESTAMP_MAX) (UTC years) are input errors, not dates to store.
+TIMESTAMP_MIN_YEAR, TIMESTAMP_MAX_YEAR = 2000, 2100
 
 # --- numerics ---------------------------------------------------------------
 #: A standard error at or below this is "reported 0" (METHODOLOGY §4).

@@ -74,6 +74,14 @@ class Defaults:
     PUBLIC_MIN_FILL_SECONDS = 3
     # Largest citizen form body accepted (bytes); larger gets 413.
     PUBLIC_MAX_FORM_BYTES = 32 * 1024
+
+    # ------------------------------------------------------------------ imports and request size (security.py)
+    # Largest CSV file the import page accepts (bytes); the CLI streams files of any size.
+    IMPORT_MAX_BYTES = 50 * 1024 * 1024
+    # Largest request body of any kind (werkzeug refuses larger with 413): an import plus its form.
+    MAX_CONTENT_LENGTH = IMPORT_MAX_BYTES + 1024 * 1024
+    # Largest body a staff URL accepts before the sender has signed in (the login form is tiny).
+    STAFF_ANONYMOUS_MAX_BYTES = 64 * 1024
     # Seconds before the kiosk's thank-you page returns to an empty form.
     KIOSK_RESET_SECONDS = 8
     # Seconds without a touch after which a half-filled kiosk form goes back to a

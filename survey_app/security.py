@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -148,8 +148,52 @@ def host_prefixed_session_cookie(app: Flask) -> None:
         cfg["SESSION_COOKIE_PATH"] = "/"
 
 
+#: Room for the form fields and multipart framing around an uploaded file.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+
+
+def _signed_in() -> bool:
+    """Whether the session cookie names a staff user (reads no body)."""
+    from flask_login import current_user
+
+    return bool(current_user and current_user.is_authenticated)
+
+
+def cap_request_size():
+    """413 before any byte of an oversized body is read (issue 11, hole 6).
+
+    Runs first, before the CSRF check and the form parsers: any body above
+    MAX_CONTENT_LENGTH is refused; on a staff URL, a sender who has not signed
+    in may send at most STAFF_ANONYMOUS_MAX_BYTES (a body without a length, i.e.
+    chunked, is refused), and a signed-in user's body above IMPORT_MAX_BYTES
+    (plus the form around the file) gets the import page's "file too large"."""
+    if request.method not in BODY_METHODS:
+        return None
+    length = request.content_length or 0
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    cfg = current_app.config
+    staff = request.path.startswith(STAFF_PREFIX)
+    from flask_babel import gettext as _
+
+    from .errors import error_page
+
+    if staff and (chunked or length > int(cfg["STAFF_ANONYMOUS_MAX_BYTES"])) and not _signed_in():
+        return error_page(413, _("Too much was sent"),
+                          _("Please sign in first: before signing in, this address accepts only the sign-in form."))
+    limit = cfg.get("MAX_CONTENT_LENGTH")
+    if staff and length > int(cfg["IMPORT_MAX_BYTES"]) + UPLOAD_OVERHEAD_BYTES:
+        mb = int(cfg["IMPORT_MAX_BYTES"]) // (1024 * 1024)
+        return error_page(413, _("The file is too large"),
+                          _("A file sent for import may be at most %(mb)s MB. Please split it into smaller files "
+                            "(for example one per quarter or per unit) and import them one by one.", mb=mb))
+    if limit and length > int(limit):
+        return error_page(413)
+    return None
+
+
 def init_security(app: Flask) -> None:
     host_prefixed_session_cookie(app)
+    app.before_request(cap_request_size)
     app.before_request(refuse_body_on_read_methods)
     app.before_request(refuse_truncated_form)
     app.before_request(refuse_control_characters)

@@ -8,36 +8,57 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from .common import fail, period_or_fail, read_file, subtree_or_fail
+from .common import fail, period_or_fail, subtree_or_fail
 
 
-def _import_command(group: AppGroup, kind: str, func_name: str, help_text: str):
-    @group.command("import", help=help_text)
-    @click.argument("file", type=click.Path(dir_okay=False))
-    def _cmd(file):
-        from ..services import csv_import
+def _run_import(file: str, func_name: str, **options) -> None:
+    """One import through `services.csv_import`: the file is streamed (memory bounded), all-or-nothing."""
+    from ..services import csv_import
 
-        data = read_file(file)
+    try:
+        fh = Path(file).open("rb")
+    except OSError as exc:
+        fail(f"không đọc được tệp {file}: {exc.strerror}")
+    with fh:
         try:
-            res = getattr(csv_import, func_name)(data, Path(file).name, actor="cli")
+            res = getattr(csv_import, func_name)(fh, Path(file).name, actor="cli", **options)
         except csv_import.ImportRejected as exc:
             db.session.rollback()
             fail(str(exc))
-        click.echo(f"Đã nhập {res.rows} dòng từ {file} (tạo mới {res.created}, cập nhật {res.updated}).")
-
-    return _cmd
+    changed = f"thay thế {res.updated} dòng đã có" if options.get("replace") else f"cập nhật {res.updated}"
+    click.echo(f"Đã nhập {res.rows} dòng từ {file} (tạo mới {res.created}, {changed}).")
 
 
 units_cli = AppGroup("units", help="The unit tree.")
 volumes_cli = AppGroup("volumes", help="Transaction volumes.")
 responses_cli = AppGroup("responses", help="Responses (CSV).")
-_import_command(units_cli, "units", "import_units",
-                "Import units CSV: code,name_vi,name_en,kind,parent_code,valid_from,valid_to,successor_code "
-                "(kind 'counter' creates a counter under parent_code). All-or-nothing.")
-_import_command(volumes_cli, "volumes", "import_volumes",
-                "Import volumes CSV: unit_code,period_start,period_end,stratum,transactions. All-or-nothing.")
-_import_command(responses_cli, "responses", "import_responses",
-                "Import responses CSV (DESIGN.md format; channel as given, default 'import'). All-or-nothing.")
+
+
+@units_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+def units_import(file):
+    """Import units CSV: code,name_vi,name_en,kind,parent_code,valid_from,valid_to,successor_code
+    (kind 'counter' creates a counter under parent_code). All-or-nothing."""
+    _run_import(file, "import_units")
+
+
+@volumes_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, default=False,
+              help="Replace stored volume rows of the same unit and stratum whose periods the file's rows overlap "
+                   "(audited). Without it such rows are refused.")
+def volumes_import(file, replace):
+    """Import volumes CSV: unit_code,period_start,period_end,stratum,transactions. All-or-nothing; a period
+    overlapping another row of the file or a stored one (same unit and stratum) is refused unless --replace."""
+    _run_import(file, "import_volumes", replace=replace)
+
+
+@responses_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+def responses_import(file):
+    """Import responses CSV (DESIGN.md format; channel as given, default 'import'). All-or-nothing;
+    a counter_code must be a counter of the row's unit_code."""
+    _run_import(file, "import_responses")
 
 
 @responses_cli.command("export")

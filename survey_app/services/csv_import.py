@@ -1,29 +1,43 @@
 """CSV imports in the DESIGN.md formats.
 
 Imports are all-or-nothing: the whole file is validated first; one bad row
-rejects the file with every bad row listed (line number, column, reason) and
-nothing is written.  An accepted file is recorded as an ImportBatch whose
-(kind, sha256) is unique, so the same file cannot be imported twice — also
-when two imports of it race: the loser's transaction fails on the unique
-constraint and is rolled back whole.
+rejects the file with every bad row listed (line number, column, reason; the
+list stops at `MAX_ERRORS`) and nothing is written.  An accepted file is
+recorded as an ImportBatch whose (kind, sha256) is unique, so the same data
+cannot be imported twice — also when two imports of it race: the loser's
+transaction fails on the unique constraint and is rolled back whole.  The
+checksum is of the *content* (`analysis.io.CsvChunks.digest`: normalised header
+and cells), so a re-saved copy (CRLF, a BOM, other quoting) is the same file.
+
+Memory is bounded: a file is read as a stream, `CHUNK_ROWS` rows at a time, in
+two passes over it — the first validates every row (nothing is written), the
+second, only for a valid file, writes the rows in one transaction.  The caller
+passes bytes or a seekable binary stream (an uploaded file, an open file).
+
+Integrity (DESIGN.md "Integrity"): with a `scope` (the importer's unit ids)
+every row's unit must be in it; a response's counter must belong to the unit
+named on its row; a volume row must not overlap a stored one or another row of
+the file for the same unit and stratum, unless the import says it replaces the
+stored ones (`replace=True`: they are deleted and the replacement is audited).
 
 Used by the CLI (`flask units import` ...) and by the staff pages.  Exports
 are in `csv_export`.
 """
 from __future__ import annotations
 
-import csv
+import array
 import datetime as dt
-import hashlib
 import io
+import tempfile
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import IO, TYPE_CHECKING, Iterable, Iterator, Optional
 
 from flask import current_app, has_request_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from analysis.errors import InputError
@@ -57,10 +71,17 @@ from .responses import insert_responses
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from analysis.io import CsvChunks
 # pandas and analysis.io are imported by the importers themselves: importing this module (the staff
 # pages do) stays light, so creating the app never loads the statistics stack.
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Rows read, checked and written at a time (memory is bounded by one chunk).
+CHUNK_ROWS = 10000
+#: Row errors listed at most; reading stops once this many were found.
+MAX_ERRORS = 1000
+
+Source = bytes | bytearray | IO[bytes]
 
 
 #: How an `analysis.io` problem (its stable code) is worded to a person;
@@ -74,6 +95,7 @@ PROBLEM_TEXT = {
     "timestamp_format": _l("time %(value)r is not ISO 8601 with a time zone (for example +07:00)"),
     "timestamp_invalid": _l("time %(value)r does not exist"),
     "timestamp_no_offset": _l("times have no time zone (for example +07:00)"),
+    "timestamp_range": _l("time %(value)r is not between the years %(low)s and %(high)s"),
     "empty_date": _l("the date is empty"),
     "date_format": _l("date %(value)r is not YYYY-MM-DD"),
     "date_invalid": _l("date %(value)r does not exist"),
@@ -86,6 +108,7 @@ PROBLEM_TEXT = {
     "own_parent": _l("a unit cannot refer to itself"),
     "versions_overlap": _l("versions of unit %(value)r overlap in time"),
     "csv_parse": _l("the file is not valid CSV"),
+    "cells": _l("%(n)s cells, the header has %(m)s columns"),
     # checks that need the database (this module)
     "duplicate_code": _l("code %(value)s is repeated (first at line %(first)s): the database keeps one version "
                          "per code"),
@@ -96,17 +119,32 @@ PROBLEM_TEXT = {
     "counter_under_counter": _l("a counter cannot belong to another counter"),
     "code_is_unit": _l("code %(value)s is already a unit, not a counter"),
     "code_is_counter": _l("code %(value)s is already a counter"),
-    "duplicate_row": _l("same unit, period and field as line %(first)s"),
     "not_uuid": _l("%(value)r is not a UUID"),
     "duplicate_id": _l("same response id as line %(first)s"),
     "id_stored": _l("response %(value)s is already in the database"),
     "unknown_counter": _l("counter %(value)r not found"),
+    "counter_other_unit": _l("counter %(value)s does not belong to unit %(unit)s"),
+    "out_of_scope": _l("unit %(value)s is outside your scope: you may import data only for your own units"),
+    "volume_overlap_file": _l("unit %(unit)s, stratum %(stratum)s: the period %(period)s overlaps the period "
+                              "%(other)s of line %(first)s"),
+    "volume_overlap_stored": _l("unit %(unit)s, stratum %(stratum)s: the period %(period)s overlaps the stored "
+                                "period %(other)s (%(n)s transactions); to replace stored figures, import with "
+                                "“replace”"),
     "channel_invalid": _l("channel %(value)r is not one of %(allowed)s"),
     "unknown_instrument": _l("questionnaire %(value)r not found"),
     "age_invalid": _l("age group %(value)r is not one of %(allowed)s"),
     "gender_invalid": _l("gender %(value)r is not one of %(allowed)s"),
     "item_not_in_instrument": _l("question %(value)s is not in questionnaire %(instrument)s"),
-    "cells": _l("%(n)s cells, the header has %(m)s columns"),
+}
+
+#: Problems of the whole file (`analysis.io.CsvChunks` codes): the summary of the refusal.
+FILE_PROBLEM_TEXT = {
+    "file_empty": _l("the file is empty (no header line)"),
+    "missing_columns": _l("missing columns: %(names)s"),
+    "repeated_columns": _l("repeated columns: %(names)s"),
+    "file_not_utf8": _l("the file is not UTF-8 (%(reason)s at line %(line)s)"),
+    "file_nul": _l("the file contains NUL characters: it is not a CSV text file"),
+    "csv_parse": _l("the file is not valid CSV at line %(line)s: %(reason)s"),
 }
 
 
@@ -168,54 +206,80 @@ def _reject(filename: str, message, **params) -> ImportRejected:
     return ImportRejected(filename, summary=f"{filename}: " + _text(message, **params))
 
 
-# ---------------------------------------------------------------- reading: structure here, rules in analysis.io
+# ---------------------------------------------------------------- reading: structure in analysis.io, streamed
 
-def _read_csv(data: bytes, filename: str, required) -> tuple[pd.DataFrame, list[int], list[RowError]]:
-    """The file as a frame of trimmed strings (one row per record, blank records
-    skipped) with each row's line number, and the rows whose cell count does not
-    match the header.  The columns' rules are applied by `analysis.io`."""
-    import pandas as pd
+def _seekable(data: Source) -> IO[bytes]:
+    """A seekable binary stream over `data` (bytes, or a stream; a stream that
+    cannot seek is spooled to a temporary file first)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return io.BytesIO(data)
+    if data.seekable():
+        return data
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    while chunk := data.read(1024 * 1024):
+        spool.write(chunk)
+    return spool
 
-    if len(data) > MAX_FILE_BYTES:
-        raise _reject(filename, _l("the file is too large (at most 200 MB)"))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _reject(filename, _l("the file is not UTF-8 (%(reason)s at byte %(at)s)"), reason=exc.reason,
-                      at=exc.start) from None
-    if "\x00" in text:
-        raise _reject(filename, _l("the file contains NUL characters: it is not a CSV text file"))
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise _reject(filename, _l("the file is empty (no header line)")) from None
-    except csv.Error as exc:
-        raise _reject(filename, _l("the file is not valid CSV: %(reason)s"), reason=str(exc)) from None
-    header = [h.strip() for h in header]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise _reject(filename, _l("missing columns: %(names)s"), names=", ".join(missing))
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise _reject(filename, _l("repeated columns: %(names)s"), names=", ".join(dupes))
-    rows, lines, bad = [], [], []
-    try:
-        for values in reader:
-            line = reader.line_num
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                bad.append(RowError(line, "", code="cells", params={"n": len(values), "m": len(header)}))
-                continue
-            rows.append([v.strip() for v in values])
-            lines.append(line)
-    except csv.Error as exc:
-        raise _reject(filename, _l("the file is not valid CSV at line %(line)s: %(reason)s"),
-                      line=reader.line_num, reason=str(exc)) from None
-    if not rows and not bad:
-        raise _reject(filename, _l("the file has no data rows"))
-    return pd.DataFrame(rows, columns=header, dtype=object), lines, bad
+
+def _file_problem(filename: str, exc: InputError) -> ImportRejected:
+    p = exc.problems[0]
+    text = FILE_PROBLEM_TEXT.get(p.code)
+    if text is None:
+        return ImportRejected(filename, summary=f"{filename}: {p}")
+    return _reject(filename, text, **p.params)
+
+
+class _Pass:
+    """One pass over the file: `analysis.io.CsvChunks` with its problems worded
+    here, the errors found so far (at most MAX_ERRORS) and the byte stream left
+    open for the next pass."""
+
+    def __init__(self, stream: IO[bytes], filename: str, required: Iterable[str], chunk_rows=CHUNK_ROWS):
+        from analysis.io import CsvChunks
+
+        self.filename = filename
+        stream.seek(0)
+        try:
+            self.reader: CsvChunks = CsvChunks(stream, source=filename, required=required, chunk_rows=chunk_rows)
+        except InputError as exc:
+            raise _file_problem(filename, exc) from None
+        self.errors: list[RowError] = []
+        self.truncated = False
+
+    @property
+    def header(self) -> list[str]:
+        return self.reader.header
+
+    def chunks(self) -> Iterator[tuple[pd.DataFrame, list[int]]]:
+        """(frame, line numbers) per chunk; stops early once MAX_ERRORS errors were found."""
+        try:
+            for chunk in self.reader:
+                yield chunk
+                if len(self.errors) >= MAX_ERRORS:
+                    self.truncated = True
+                    return
+        except InputError as exc:
+            raise _file_problem(self.filename, exc) from None
+        finally:
+            self.reader.detach()
+
+    def raise_if_errors(self, kind: Optional[str] = None) -> None:
+        """Refuse the file: the same content imported before (as `kind`), rows with errors, no rows."""
+        if kind and not self.truncated and db.session.scalar(select(ImportBatch.id).where(
+                ImportBatch.kind == kind, ImportBatch.sha256 == self.reader.digest())):
+            raise _reject(self.filename, _l("this file was imported before (same content)"))
+        errors = self.errors + [RowError(p.line, "", code=p.code, params=dict(p.params))
+                                for p in self.reader.problems]
+        if errors:
+            errors = _sorted(errors)[:MAX_ERRORS]
+            summary = ""
+            if self.truncated or len(errors) >= MAX_ERRORS:
+                summary = self.filename + ": " + _text(
+                    _l("at least %(n)s rows with errors (the first %(n)s are listed); nothing was written"),
+                    n=len(errors))
+            raise ImportRejected(self.filename, errors, summary)
+        if not self.reader.rows:
+            raise _reject(self.filename, _l("the file has no data rows"))
 
 
 def _validate(prepare, frame: pd.DataFrame, lines: list[int], filename: str, **kw):
@@ -232,16 +296,30 @@ def _validate(prepare, frame: pd.DataFrame, lines: list[int], filename: str, **k
         return None, errors
 
 
+def _scope_errors(frame: pd.DataFrame, lines: list[int], units: dict[str, int],
+                  scope: Optional[set[int]]) -> list[RowError]:
+    """A row error for every row whose (known) unit is outside `scope` (None: no limit)."""
+    if scope is None:
+        return []
+    out = []
+    for line, code in zip(lines, frame["unit_code"]):
+        uid = units.get(code)
+        if uid is not None and uid not in scope:
+            out.append(RowError(line, "unit_code", code="out_of_scope", params={"value": code}))
+    return out
+
+
 def _sorted(errors: list[RowError]) -> list[RowError]:
     return sorted(errors, key=lambda e: (e.line or 0, e.column))
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _sha256(content: CsvChunks) -> str:
+    """The checksum an import batch is recorded under (of the file's content)."""
+    return content.digest()
 
 
-def _record_batch(kind: str, data: bytes, filename: str, rows: int, actor: str) -> ImportBatch:
-    digest = _sha256(data)
+def _record_batch(kind: str, content: CsvChunks, filename: str, rows: int, actor: str) -> ImportBatch:
+    digest = _sha256(content)
     if db.session.scalar(select(ImportBatch.id).where(ImportBatch.kind == kind, ImportBatch.sha256 == digest)):
         raise _reject(filename, _l("this file was imported before (same content)"))
     batch = ImportBatch(kind=kind, sha256=digest, filename=filename[:300], rows=rows, actor=actor)
@@ -272,16 +350,21 @@ def _audit(actor: str, action: str, details: dict) -> None:
 
 # ---------------------------------------------------------------- units
 
-def import_units(data: bytes, filename: str, actor: str = "cli") -> ImportResult:
+def import_units(data: Source, filename: str, actor: str = "cli") -> ImportResult:
     """Create or update units (and counters: kind `counter`, parent = the unit
     the counter belongs to).  The rows are checked by `analysis.io.prepare_units`
     (references may also name units already stored); here only what needs the
-    database or its columns: one row per code, lengths, counters."""
+    database or its columns: one row per code, lengths, counters.  A unit file
+    is small: it is read in one chunk (the tree is checked as a whole)."""
     import pandas as pd
 
     from analysis.io import prepare_units
 
-    frame, lines, errors = _read_csv(data, filename, UNIT_COLUMNS)
+    src = _seekable(data)
+    reading = _Pass(src, filename, UNIT_COLUMNS, chunk_rows=None)
+    frame, lines = (list(reading.chunks()) or [(pd.DataFrame(columns=reading.header), [])])[0]
+    reading.raise_if_errors()
+    errors = reading.errors
     existing = {u.code: u for u in db.session.scalars(select(Unit))}
     existing_counters = {c.code: c for c in db.session.scalars(select(Counter))}
     prepared, problems = _validate(prepare_units, frame, lines, filename,
@@ -316,14 +399,13 @@ def import_units(data: bytes, filename: str, actor: str = "cli") -> ImportResult
         elif code in existing_counters:
             errors.append(RowError(line, "code", code="code_is_counter", params={"value": code}))
         parsed.append(r)
-    if errors:
-        raise ImportRejected(filename, _sorted(errors))
+    reading.raise_if_errors("units")
 
     def day(v):
         return None if pd.isna(v) else pd.Timestamp(v).date()
 
     dates = [(day(a), day(b)) for a, b in zip(prepared["valid_from"], prepared["valid_to"])]
-    batch = _record_batch("units", data, filename, len(parsed), actor)
+    batch = _record_batch("units", reading.reader, filename, len(parsed), actor)
     created = updated = 0
     units = dict(existing)
     for r, (vf, vt) in zip(parsed, dates):
@@ -381,49 +463,127 @@ def _find_parent_cycle(units: Iterable[Unit]) -> list[str]:
 
 # ---------------------------------------------------------------- volumes
 
-def import_volumes(data: bytes, filename: str, actor: str = "cli") -> ImportResult:
-    """Add transaction volumes; a row with the same (unit, period, stratum) as a
-    stored one replaces its count.  Rows checked by `analysis.io.prepare_volumes`
-    (units must exist in the database); here: stratum length, repeated rows."""
-    import pandas as pd
+def _period(start: int, end: int) -> str:
+    a, b = dt.date.fromordinal(start), dt.date.fromordinal(end)
+    return f"{a.isoformat()}–{b.isoformat()}"
 
+
+def _volume_rows(prepared: pd.DataFrame, lines: list[int], units: dict[str, int]) -> Iterator[tuple]:
+    """(line, unit id, stratum, first day ordinal, last day ordinal, transactions) per prepared row."""
+    starts = prepared["period_start"].dt.date
+    ends = prepared["period_end"].dt.date
+    for line, code, stratum, a, b, n in zip(lines, prepared["unit_code"], prepared["stratum"], starts, ends,
+                                            prepared["transactions"]):
+        yield line, units[code], stratum, a.toordinal(), b.toordinal(), int(n)
+
+
+def _volumes_stored_since(unit_ids: list[int], known: set[int]) -> dict[tuple, list[tuple]]:
+    """Volume rows of `unit_ids` that are not among `known` (the rows the file
+    was checked against): stored by a concurrent import since.  On PostgreSQL
+    the units' rows are locked first (in id order), so two imports touching
+    the same units run their final check one after the other; SQLite already
+    serialises writers from the batch row on."""
+    out: dict[tuple, list[tuple]] = defaultdict(list)
+    postgres = db.session.connection().dialect.name == "postgresql"
+    for i in range(0, len(unit_ids), 1000):
+        part = unit_ids[i:i + 1000]
+        if postgres:
+            db.session.execute(select(Unit.id).where(Unit.id.in_(part)).order_by(Unit.id).with_for_update())
+        for vid, uid, stratum, a, b, n in db.session.execute(
+                select(Volume.id, Volume.unit_id, Volume.stratum, Volume.period_start, Volume.period_end,
+                       Volume.transactions).where(Volume.unit_id.in_(part))):
+            if vid not in known:
+                out[(uid, stratum)].append((a.toordinal(), b.toordinal(), vid, n))
+    return out
+
+
+def import_volumes(data: Source, filename: str, actor: str = "cli", *, scope: Optional[set[int]] = None,
+                   replace: bool = False) -> ImportResult:
+    """Add transaction volumes (`analysis.io.prepare_volumes` checks the rows;
+    units must exist in the database and, with a `scope`, be in it).  A row
+    whose period overlaps another row of the file, or a stored row, for the same
+    unit and stratum is an error — with `replace` the overlapped stored rows are
+    deleted instead (audited with their old figures) and the file's rows added."""
     from analysis.io import prepare_volumes
 
-    frame, lines, errors = _read_csv(data, filename, VOLUME_COLUMNS)
+    src = _seekable(data)
     units = {code: uid for uid, code in db.session.execute(select(Unit.id, Unit.code))}
-    prepared, problems = _validate(prepare_volumes, frame, lines, filename, known_units=set(units))
-    errors += problems
-    parsed: dict[tuple, tuple[int, int]] = {}
-    if prepared is not None:
-        for line, code, start, end, stratum, n in zip(lines, prepared["unit_code"], prepared["period_start"],
-                                                      prepared["period_end"], prepared["stratum"],
-                                                      prepared["transactions"]):
+    codes = {uid: code for code, uid in units.items()}
+    stored: dict[tuple, list[tuple]] = defaultdict(list)
+    for vid, uid, stratum, a, b, n in db.session.execute(select(Volume.id, Volume.unit_id, Volume.stratum,
+                                                                Volume.period_start, Volume.period_end,
+                                                                Volume.transactions)):
+        stored[(uid, stratum)].append((a.toordinal(), b.toordinal(), vid, n))
+    # the file's periods per (unit, stratum): flat (start, end, line) triples, compact for large files
+    periods: dict[tuple, array.array] = defaultdict(lambda: array.array("q"))
+    replaced: dict[int, tuple] = {}
+    reading = _Pass(src, filename, VOLUME_COLUMNS)
+    errors = reading.errors
+    for frame, lines in reading.chunks():
+        errors += _scope_errors(frame, lines, units, scope)
+        prepared, problems = _validate(prepare_volumes, frame, lines, filename, known_units=set(units))
+        errors += problems
+        if prepared is None:
+            continue
+        for line, uid, stratum, a, b, n in _volume_rows(prepared, lines, units):
             if len(stratum) > 60:
                 errors.append(RowError(line, "stratum", code="too_long", params={"max": 60}))
             if n > 2_000_000_000:  # the column is an integer
-                errors.append(RowError(line, "transactions", code="not_count", params={"value": str(int(n))}))
-            key = (units[code], pd.Timestamp(start).date(), pd.Timestamp(end).date(), stratum)
-            if key in parsed:
-                errors.append(RowError(line, "", code="duplicate_row", params={"first": parsed[key][0]}))
-            parsed[key] = (line, int(n))
-    if errors:
-        raise ImportRejected(filename, _sorted(errors))
-    batch = _record_batch("volumes", data, filename, len(parsed), actor)
-    stored = {(v.unit_id, v.period_start, v.period_end, v.stratum): v for v in db.session.scalars(select(Volume))}
-    created = updated = 0
-    for key, (_line, n) in parsed.items():
-        v = stored.get(key)
-        if v is None:
-            db.session.add(Volume(unit_id=key[0], period_start=key[1], period_end=key[2], stratum=key[3],
-                                  transactions=n, import_batch_id=batch.id))
-            created += 1
-        else:
-            v.transactions = n
-            v.import_batch_id = batch.id
-            updated += 1
-    _audit(actor, "import_volumes", {"file": filename, "rows": len(parsed), "created": created, "updated": updated})
+                errors.append(RowError(line, "transactions", code="not_count", params={"value": str(n)}))
+            periods[(uid, stratum)].extend((a, b, line))
+            for sa, sb, vid, sn in stored.get((uid, stratum), ()):
+                if sa <= b and a <= sb:
+                    if replace:
+                        replaced[vid] = (codes[uid], stratum, _period(sa, sb), sn)
+                    else:
+                        errors.append(RowError(line, "period_start", code="volume_overlap_stored", params={
+                            "unit": codes[uid], "stratum": stratum, "period": _period(a, b),
+                            "other": _period(sa, sb), "n": sn}))
+    for (uid, stratum), flat in periods.items():
+        triples = sorted(zip(flat[0::3], flat[1::3], flat[2::3]))
+        reach: Optional[tuple[int, int, int]] = None  # the row reaching furthest so far: (start, end, line)
+        for a, b, line in triples:
+            if reach is not None and a <= reach[1]:
+                (la, lb, later), (ea, eb, earlier) = sorted([(a, b, line), reach], key=lambda t: -t[2])
+                errors.append(RowError(later, "period_start", code="volume_overlap_file", params={
+                    "unit": codes[uid], "stratum": stratum, "period": _period(la, lb),
+                    "other": _period(ea, eb), "first": earlier}))
+            if reach is None or b > reach[1]:
+                reach = (a, b, line)
+    file_units = sorted({uid for uid, _ in periods})
+    del periods
+    reading.raise_if_errors("volumes")
+    rows = reading.reader.rows
+    batch = _record_batch("volumes", reading.reader, filename, rows, actor)
+    fresh = _volumes_stored_since(file_units, {v[2] for vs in stored.values() for v in vs})
+    conflicts: list[RowError] = []
+    writing = _Pass(src, filename, VOLUME_COLUMNS)
+    for frame, lines in writing.chunks():
+        prepared, _problems = _validate(prepare_volumes, frame, lines, filename)
+        batch_rows = []
+        for line, uid, stratum, a, b, n in _volume_rows(prepared, lines, units):
+            for sa, sb, vid, sn in fresh.get((uid, stratum), ()):
+                if sa <= b and a <= sb:
+                    replaced[vid] = (codes[uid], stratum, _period(sa, sb), sn)
+                    conflicts.append(RowError(line, "period_start", code="volume_overlap_stored", params={
+                        "unit": codes[uid], "stratum": stratum, "period": _period(a, b),
+                        "other": _period(sa, sb), "n": sn}))
+            batch_rows.append(dict(unit_id=uid, stratum=stratum, period_start=dt.date.fromordinal(a),
+                                   period_end=dt.date.fromordinal(b), transactions=n, import_batch_id=batch.id))
+        db.session.execute(insert(Volume), batch_rows)
+    if conflicts and not replace:  # another import stored an overlapping row meanwhile
+        db.session.rollback()
+        raise ImportRejected(filename, _sorted(conflicts)[:MAX_ERRORS])
+    if replaced:
+        db.session.execute(delete(Volume).where(Volume.id.in_(list(replaced))))
+        _audit(actor, "replace_volumes", {
+            "file": filename, "replaced": len(replaced),
+            "rows": [dict(zip(("unit", "stratum", "period", "transactions"), v))
+                     for _, v in sorted(replaced.items())[:200]]})
+    _audit(actor, "import_volumes", {"file": filename, "rows": rows, "created": rows, "updated": len(replaced),
+                                     "replace": bool(replace)})
     _commit_or_reject(filename)
-    return ImportResult("volumes", len(parsed), created, updated, batch.id)
+    return ImportResult("volumes", rows, rows, len(replaced), batch.id)
 
 
 # ---------------------------------------------------------------- responses
@@ -436,56 +596,65 @@ def _instrument_index(session) -> dict[str, Instrument]:
     return out
 
 
-def import_responses(data: bytes, filename: str, actor: str = "cli", default_channel: str = "import") -> ImportResult:
-    """Add responses (all-or-nothing).  Rows checked by
-    `analysis.io.prepare_responses` (units must exist); here what needs the
-    database or its columns: ids (UUID, once in the file, not yet stored),
-    counters, channel, questionnaire and its questions, respondent fields."""
-    from analysis.io import criteria_columns, prepare_responses
+@dataclass
+class _ResponseContext:
+    """What every chunk of a response file is checked against."""
 
-    frame, lines, errors = _read_csv(data, filename, RESPONSE_COLUMNS)
-    instruments = _instrument_index(db.session)
-    if not instruments:
-        raise _reject(filename, _l("no questionnaire is loaded in the database (run `flask instruments load`)"))
-    all_item_cols = set()
-    for inst in instruments.values():
-        all_item_cols |= set(item_specs(inst))
-    known = set(RESPONSE_COLUMNS) | set(RESPONSE_OPTIONAL) | all_item_cols
-    unknown = [h for h in frame.columns if h not in known]
-    if unknown:
-        raise _reject(filename, _l("unknown columns: %(names)s"), names=", ".join(unknown))
-    units = {code: uid for uid, code in db.session.execute(select(Unit.id, Unit.code))}
-    counters = {code: cid for cid, code in db.session.execute(select(Counter.id, Counter.code))}
-    prepared, problems = _validate(prepare_responses, frame, lines, filename, known_units=set(units),
+    filename: str
+    header: list[str]
+    units: dict[str, int]
+    counters: dict[str, tuple[int, int]]  # code -> (counter id, unit id)
+    instruments: dict[str, Instrument]
+    default_channel: str
+    scope: Optional[set[int]]
+
+    def __post_init__(self):
+        from analysis.io import criteria_columns
+
+        all_item_cols = set()
+        for inst in self.instruments.values():
+            all_item_cols |= set(item_specs(inst))
+        self.all_item_cols = all_item_cols
+        self.checked = set(ITEM_KEYS) | {c for cols in criteria_columns(self.header).values() for c in cols}
+        self.item_cols = [c for c in self.header if c in all_item_cols]
+        self.default_inst = self.instruments.get("counter-quick") or next(iter(self.instruments.values()))
+        self.specs = {label: item_specs(inst) for label, inst in self.instruments.items()}
+
+
+def _response_rows(frame: pd.DataFrame, lines: list[int], ctx: _ResponseContext,
+                   errors: list[RowError]) -> list[tuple[int, Optional[uuid.UUID], dict]]:
+    """Check one chunk (errors appended to `errors`); its rows as (line, id
+    given in the file or None, row to insert with its `answers`)."""
+    from analysis.io import prepare_responses
+
+    errors += _scope_errors(frame, lines, ctx.units, ctx.scope)
+    prepared, problems = _validate(prepare_responses, frame, lines, ctx.filename, known_units=set(ctx.units),
                                    require_all=True)
     errors += problems
-    checked = set(ITEM_KEYS) | {c for cols in criteria_columns(frame.columns).values() for c in cols}
-    item_cols = [c for c in frame.columns if c in all_item_cols]
-    seen_ids: dict[uuid.UUID, int] = {}
-    parsed = []
-    default_inst = instruments.get("counter-quick") or next(iter(instruments.values()))
+    out = []
     for pos, (line, r) in enumerate(zip(lines, frame.to_dict("records"))):
         rid_text = r["response_id"]
+        given = None
         try:
-            rid = uuid.UUID(rid_text) if rid_text else uuid.uuid4()
+            given = uuid.UUID(rid_text) if rid_text else None
         except ValueError:
             errors.append(RowError(line, "response_id", code="not_uuid", params={"value": rid_text}))
-            rid = None
-        if rid is not None:
-            if rid in seen_ids:
-                errors.append(RowError(line, "response_id", code="duplicate_id", params={"first": seen_ids[rid]}))
-            seen_ids[rid] = line
+        unit_id = ctx.units.get(r["unit_code"])
         counter_id = None
         if r.get("counter_code"):
-            counter_id = counters.get(r["counter_code"])
+            counter_id, counter_unit = ctx.counters.get(r["counter_code"], (None, None))
             if counter_id is None:
                 errors.append(RowError(line, "counter_code", code="unknown_counter",
                                        params={"value": r["counter_code"]}))
-        channel = r["channel"] or default_channel
+            elif unit_id is not None and counter_unit != unit_id:
+                errors.append(RowError(line, "counter_code", code="counter_other_unit",
+                                       params={"value": r["counter_code"], "unit": r["unit_code"]}))
+        channel = r["channel"] or ctx.default_channel
         if channel not in CHANNELS:
             errors.append(RowError(line, "channel", code="channel_invalid",
                                    params={"value": channel, "allowed": ", ".join(CHANNELS)}))
-        inst = instruments.get(r["instrument"] or default_inst.label)
+        label = r["instrument"] or ctx.default_inst.label
+        inst = ctx.instruments.get(label)
         if inst is None:
             errors.append(RowError(line, "instrument", code="unknown_instrument",
                                    params={"value": r["instrument"]}))
@@ -501,9 +670,9 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
                                    params={"value": gender, "allowed": ", ".join(GENDERS)}))
         if len(comment) > MAX_COMMENT:
             errors.append(RowError(line, "comment", code="too_long", params={"max": MAX_COMMENT}))
-        specs = item_specs(inst)
+        specs = ctx.specs[label]
         answers = []
-        for col in item_cols:
+        for col in ctx.item_cols:
             value = r[col]
             if value == "":
                 continue
@@ -517,7 +686,7 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
             except ValueError:
                 v = None
             if v not in allowed:
-                if col not in checked:  # the six items and the criteria were checked by analysis.io
+                if col not in ctx.checked:  # the six items and the criteria were checked by analysis.io
                     errors.append(RowError(line, col, code="value_range",
                                            params={"value": value, "low": allowed[0], "high": allowed[-1]}))
                 continue
@@ -526,29 +695,88 @@ def import_responses(data: bytes, filename: str, actor: str = "cli", default_cha
             continue
         ts = prepared["submitted_at"].iloc[pos]
         excluded = bool(prepared["excluded"].iloc[pos])
-        parsed.append(dict(id=rid, unit_id=units.get(r["unit_code"]), counter_id=counter_id,
-                           instrument_id=inst.id, channel=channel, submitted_at=ts.to_pydatetime(),
-                           stratum=r["stratum"] or ALL_STRATUM, excluded=excluded,
-                           excluded_reason="import" if excluded else None,
-                           age_group=age or None, gender=gender or None,
-                           comment=mask_pii(comment) or None, answers=answers))
-    if seen_ids:
-        stored = set()
-        ids = list(seen_ids)
-        for i in range(0, len(ids), 500):
-            stored |= set(db.session.scalars(select(Response.id).where(Response.id.in_(ids[i:i + 500]))))
-        for rid in sorted(stored, key=lambda x: seen_ids[x]):
-            errors.append(RowError(seen_ids[rid], "response_id", code="id_stored", params={"value": rid}))
-    if errors:
-        raise ImportRejected(filename, _sorted(errors))
-    batch = _record_batch("responses", data, filename, len(parsed), actor)
+        out.append((line, given, dict(unit_id=unit_id, counter_id=counter_id, instrument_id=inst.id,
+                                      channel=channel, submitted_at=ts.to_pydatetime(),
+                                      stratum=r["stratum"] or ALL_STRATUM, excluded=excluded,
+                                      excluded_reason="import" if excluded else None,
+                                      age_group=age or None, gender=gender or None,
+                                      comment=mask_pii(comment) or None, answers=answers)))
+    return out
+
+
+def _repeated_ids(ids: bytearray, lines: array.array) -> list[RowError]:
+    """`duplicate_id` for every row whose id (16 bytes each in `ids`) came earlier in the file."""
+    import numpy as np
+
+    if not lines:
+        return []
+    keys = np.frombuffer(bytes(ids), dtype=">u8").reshape(-1, 2)
+    at = np.frombuffer(lines, dtype=np.int64)
+    order = np.lexsort((at, keys[:, 1], keys[:, 0]))
+    k = keys[order]
+    same = np.r_[False, (k[1:] == k[:-1]).all(axis=1)]
+    out = []
+    first = None
+    for i in np.flatnonzero(same | np.r_[same[1:], False]):
+        if not same[i]:
+            first = int(at[order[i]])
+        else:
+            out.append(RowError(int(at[order[i]]), "response_id", code="duplicate_id", params={"first": first}))
+    return out
+
+
+def import_responses(data: Source, filename: str, actor: str = "cli", default_channel: str = "import", *,
+                     scope: Optional[set[int]] = None) -> ImportResult:
+    """Add responses (all-or-nothing).  Rows checked by
+    `analysis.io.prepare_responses` (units must exist and, with a `scope`, be in
+    it); here what needs the database or its columns: ids (UUID, once in the
+    file, not yet stored), counters (of the row's unit), channel, questionnaire
+    and its questions, respondent fields."""
+    src = _seekable(data)
+    reading = _Pass(src, filename, RESPONSE_COLUMNS)
+    instruments = _instrument_index(db.session)
+    if not instruments:
+        raise _reject(filename, _l("no questionnaire is loaded in the database (run `flask instruments load`)"))
+    ctx = _ResponseContext(
+        filename, reading.header,
+        units={code: uid for uid, code in db.session.execute(select(Unit.id, Unit.code))},
+        counters={code: (cid, uid) for cid, code, uid in db.session.execute(
+            select(Counter.id, Counter.code, Counter.unit_id))},
+        instruments=instruments, default_channel=default_channel, scope=scope)
+    known = set(RESPONSE_COLUMNS) | set(RESPONSE_OPTIONAL) | ctx.all_item_cols
+    unknown = [h for h in reading.header if h not in known]
+    if unknown:
+        raise _reject(filename, _l("unknown columns: %(names)s"), names=", ".join(unknown))
+    ids, id_lines = bytearray(), array.array("q")
+    errors = reading.errors
+    for frame, lines in reading.chunks():
+        rows = _response_rows(frame, lines, ctx, errors)
+        given: dict[uuid.UUID, int] = {}
+        for line, rid, _ in rows:
+            if rid is not None:
+                ids += rid.bytes
+                id_lines.append(line)
+                given.setdefault(rid, line)
+        chunk_ids = list(given)
+        for i in range(0, len(chunk_ids), 500):
+            for rid in db.session.scalars(select(Response.id).where(Response.id.in_(chunk_ids[i:i + 500]))):
+                errors.append(RowError(given[rid], "response_id", code="id_stored", params={"value": rid}))
+    errors += _repeated_ids(ids, id_lines)
+    del ids, id_lines
+    reading.raise_if_errors("responses")
+    total = reading.reader.rows
+    batch = _record_batch("responses", reading.reader, filename, total, actor)
     now = dt.datetime.now(dt.timezone.utc)
-    resp_rows, ans_rows = [], []
-    for p in parsed:
-        answers = p.pop("answers")
-        resp_rows.append(dict(p, received_at=now, flags="", import_batch_id=batch.id))
-        ans_rows.extend({"response_id": p["id"], "item_key": k, "value": v} for k, v in answers)
-    insert_responses(resp_rows, ans_rows)
-    _audit(actor, "import_responses", {"file": filename, "rows": len(parsed)})
+    writing = _Pass(src, filename, RESPONSE_COLUMNS)
+    for frame, lines in writing.chunks():
+        resp_rows, ans_rows = [], []
+        for _line, given, p in _response_rows(frame, lines, ctx, writing.errors):
+            rid = given or uuid.uuid4()
+            answers = p.pop("answers")
+            resp_rows.append(dict(p, id=rid, received_at=now, flags="", import_batch_id=batch.id))
+            ans_rows.extend({"response_id": rid, "item_key": k, "value": v} for k, v in answers)
+        insert_responses(resp_rows, ans_rows)
+    _audit(actor, "import_responses", {"file": filename, "rows": total})
     _commit_or_reject(filename)
-    return ImportResult("responses", len(parsed), len(parsed), 0, batch.id)
+    return ImportResult("responses", total, total, 0, batch.id)
+

@@ -1,44 +1,25 @@
 """The data import page: transaction volumes, responses (e.g. paper
 questionnaires) and, for administrators, units.  A file is imported whole or
-not at all; every wrong row is listed with its line, column and reason."""
+not at all; every wrong row is listed with its line, column and reason.
+
+The checks (scope, counters of the row's unit, overlapping volume periods,
+the same content imported before) are `services.csv_import`'s, shared with the
+CLI.  The upload is read as a stream (never whole into memory); its size is
+capped by `IMPORT_MAX_BYTES` here and, before the body is read, by
+`security.cap_request_size`."""
 from __future__ import annotations
 
-import csv
-import io
+import os
 
-from flask import flash, render_template
+from flask import current_app, flash, render_template
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Counter, Unit
-from ..services.csv_import import ImportRejected, RowError, import_responses, import_units, import_volumes
+from ..services.csv_import import ImportRejected, import_responses, import_units, import_volumes
 from ..services.units import scope_unit_ids
 from . import bp
 from .auth import require
 from .forms import ImportForm, first_errors
-
-MAX_UPLOAD = 50 * 1024 * 1024
-IMPORTERS = {"volumes": import_volumes, "responses": import_responses, "units": import_units}
-
-
-def _out_of_scope_rows(data: bytes, scope: set[int], column: str) -> list[RowError]:
-    """Row errors for unit codes outside the user's scope (checked before the import)."""
-    codes = {c: i for i, c in db.session.execute(select(Unit.id, Unit.code))}
-    ctr_units = {c: u for c, u in db.session.execute(select(Counter.code, Counter.unit_id))}
-    errors = []
-    try:
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-        for row in reader:
-            code = (row.get(column) or "").strip()
-            uid = codes.get(code)
-            if uid is None and row.get("counter_code"):
-                uid = ctr_units.get(row["counter_code"].strip())
-            if uid is not None and uid not in scope:
-                errors.append(RowError(reader.line_num, column, _("unit %(c)s is outside your scope", c=code)))
-    except (UnicodeDecodeError, csv.Error):
-        return []  # the importer reports the file-level problem
-    return errors
 
 
 def _kinds(user) -> list[str]:
@@ -47,6 +28,13 @@ def _kinds(user) -> list[str]:
 
 def _page(form, kinds, result=None, rejected=None, status=200):
     return render_template("staff/import.html", form=form, kinds=kinds, result=result, rejected=rejected), status
+
+
+def _size(stream) -> int:
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
 
 
 @bp.get("/data/import")
@@ -66,17 +54,20 @@ def data_import_post():
             flash(message, "error")
         return _page(form, kinds, status=400)
     f = form.file.data
-    data = f.read(MAX_UPLOAD + 1)
     name = (f.filename or "upload.csv")[-200:]
+    limit = int(current_app.config["IMPORT_MAX_BYTES"])
+    kind = form.kind.data
+    if _size(f.stream) > limit:
+        return _page(form, kinds, status=413, rejected=ImportRejected(
+            name, summary=_("The file is too large (at most %(mb)s MB).", mb=limit // (1024 * 1024))))
     try:
-        if len(data) > MAX_UPLOAD:
-            raise ImportRejected(name, summary=_("The file is too large (at most 50 MB)."))
         scope = scope_unit_ids(user)
-        if scope is not None:
-            errs = _out_of_scope_rows(data, scope, "unit_code")
-            if errs:
-                raise ImportRejected(name, errs)
-        result = IMPORTERS[form.kind.data](data, name, actor=user.username)
+        if kind == "volumes":
+            result = import_volumes(f.stream, name, actor=user.username, scope=scope, replace=form.replace.data)
+        elif kind == "responses":
+            result = import_responses(f.stream, name, actor=user.username, scope=scope)
+        else:
+            result = import_units(f.stream, name, actor=user.username)
     except ImportRejected as exc:
         db.session.rollback()
         return _page(form, kinds, rejected=exc, status=422)

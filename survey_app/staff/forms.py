@@ -109,6 +109,8 @@ IMPORT_KINDS = ("volumes", "responses", "units")
 class ImportForm(FlaskForm):
     kind = RadioField(choices=list(IMPORT_KINDS), validate_choice=False)
     file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired(_l("Choose a CSV file to import."))])
+    replace = BooleanField(_l("Replace the stored volumes of the same unit and stratum whose periods the file's "
+                              "rows overlap"))
 
     def __init__(self, kinds, *args, **kwargs):
         super().__init__(*args, **kwargs)

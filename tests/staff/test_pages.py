@@ -107,7 +107,7 @@ def test_import_reports_row_errors_and_scope(sapp, world, as_role):
                content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     assert "Tệp chưa được nhập" in html and "ngoài phạm vi" in html
-    good = b"unit_code,period_start,period_end,stratum,transactions\nP-B,2026-01-01,2026-01-31,_all,10\n"
+    good = b"unit_code,period_start,period_end,stratum,transactions\nP-B,2030-01-01,2030-01-31,_all,10\n"
     r = c.post("/staff/data/import", data={"kind": "volumes", "file": (io.BytesIO(good), "v.csv")},
                content_type="multipart/form-data")
     assert "Đã nhập 1 dòng" in r.get_data(as_text=True)
