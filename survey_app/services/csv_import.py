@@ -333,6 +333,17 @@ def _record_batch(kind: str, content: CsvChunks, filename: str, rows: int, actor
     return batch
 
 
+def _refuse_closed_periods(batch: ImportBatch, filename: str) -> None:
+    """Roll back and reject the file when what it wrote would alter a closed
+    (frozen) period: corrections to a closed period go through reopening it."""
+    from .publishing import batch_refusal
+
+    why = batch_refusal(batch.id)
+    if why:
+        db.session.rollback()
+        raise ImportRejected(filename, summary=f"{filename}: {why}")
+
+
 def _commit_or_reject(filename: str) -> None:
     try:
         db.session.commit()
@@ -582,6 +593,7 @@ def import_volumes(data: Source, filename: str, actor: str = "cli", *, scope: Op
                      for _, v in sorted(replaced.items())[:200]]})
     _audit(actor, "import_volumes", {"file": filename, "rows": rows, "created": rows, "updated": len(replaced),
                                      "replace": bool(replace)})
+    _refuse_closed_periods(batch, filename)
     _commit_or_reject(filename)
     return ImportResult("volumes", rows, rows, len(replaced), batch.id)
 
@@ -777,6 +789,7 @@ def import_responses(data: Source, filename: str, actor: str = "cli", default_ch
             ans_rows.extend({"response_id": rid, "item_key": k, "value": v} for k, v in answers)
         insert_responses(resp_rows, ans_rows)
     _audit(actor, "import_responses", {"file": filename, "rows": total})
+    _refuse_closed_periods(batch, filename)
     _commit_or_reject(filename)
     return ImportResult("responses", total, total, 0, batch.id)
 

@@ -266,6 +266,35 @@ def test_batch_refusal_names_an_import_that_would_alter_a_closed_period(pub):
     db.session.rollback()
 
 
+def test_an_import_into_a_closed_period_is_refused_whole(pub):
+    """The import services call the guard: a responses or volumes file that would
+    alter a closed period is rejected and writes nothing; after reopening it goes in."""
+    import io
+
+    from survey_app.extensions import db
+    from survey_app.models import ImportBatch, Response, Volume
+    from survey_app.services import csv_import, publishing
+
+    publishing.close_period("2025", "P")
+    before = (db.session.scalar(sa.select(sa.func.count()).select_from(Response)),
+              db.session.scalar(sa.select(sa.func.count()).select_from(Volume)))
+    responses = ("response_id,unit_code,counter_code,submitted_at,channel,instrument,stratum,excluded,overall\n"
+                 ",P-B,,2025-11-30T09:00:00+07:00,paper,,,,5\n")
+    volumes = "unit_code,period_start,period_end,stratum,transactions\nP-B,2025-09-15,2025-12-14,_all,10\n"
+    with pytest.raises(csv_import.ImportRejected) as rej:
+        csv_import.import_responses(io.BytesIO(responses.encode()), "late.csv")
+    assert "2025" in str(rej.value.summary)
+    with pytest.raises(csv_import.ImportRejected):
+        csv_import.import_volumes(io.BytesIO(volumes.encode()), "late-volumes.csv", replace=True)
+    after = (db.session.scalar(sa.select(sa.func.count()).select_from(Response)),
+             db.session.scalar(sa.select(sa.func.count()).select_from(Volume)))
+    assert after == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportBatch)) == 0
+
+    publishing.reopen_period("2025", "P", reason="Bổ sung phiếu giấy")
+    assert csv_import.import_responses(io.BytesIO(responses.encode()), "late.csv").rows == 1
+
+
 def test_an_exclusion_waits_while_closed_and_after_reopening_changes_live_not_published(pub):
     """Through the real four-eyes service: closing freezes the figures; a later exclusion changes the live
     view, never the published version."""
