@@ -125,6 +125,7 @@ def document() -> dict:
                 "Results": {"type": "object", "required": ["period", "units"],
                             "properties": {"period": {"type": "string"}, "method_version": _STR,
                                            "m766_version": {"type": "string"}, "m766_note": {"type": "string"},
+                                           "closed_version": _STR, "version_note": _STR,
                                            "units": {"type": "array",
                                                      "items": {"$ref": "#/components/schemas/ResultRow"}}}},
                 "ResultRow": RESULT_ROW,

@@ -209,8 +209,12 @@ def results():
             "m766": {"handled": _int(rec.get("m766_handled")), "rate": _num(rec.get("m766_rate")),
                      "points": _num(rec.get("m766_points"))},
         })
+    from ..services.publishing import version_note, version_tag
+
     return jsonify(period=period.label, method_version=res.meta.get("method_version"),
-                   m766_version=integration.M766_VERSION, m766_note=integration.m766_note(), units=rows)
+                   m766_version=integration.M766_VERSION, m766_note=integration.m766_note(),
+                   closed_version=version_tag(period.label) or None, version_note=version_note(period.label),
+                   units=rows)
 
 
 @bp.get("/openapi.json")

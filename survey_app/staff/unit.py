@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Counter
-from ..services import exclusions
+from ..services import exclusions, publishing
 from ..services.audit import record
 from ..services.csv_export import iter_response_rows
 from ..services.units import subtree_ids
@@ -87,7 +87,8 @@ def unit_page(code):
         pending=exclusions.pending_ids([r.id for r in flagged.items]),
         own_staff=user.role in exclusions.OWN_STAFF_ROLES, reason_min=exclusions.REASON_MIN,
         reason_max=exclusions.REASON_MAX,
-        n_source=volume_source(unit.id, period), m766_note=m766_note())
+        n_source=volume_source(unit.id, period), m766_note=m766_note(),
+        version_note=publishing.version_note(period.label))
 
 
 def select_counters(unit):

@@ -179,3 +179,30 @@ def test_paper_entry_into_a_closed_period_is_refused(app, client, place):
         assert r.status_code == status, (day, r.status_code)
         if status == 400:
             assert "2025" in r.get_data(as_text=True) and "XA-TP" in r.get_data(as_text=True)
+
+
+def test_unit_page_and_api_results_name_the_closed_version(site):
+    """Every page and API answer for a closed period says which version it shows."""
+    app, data, client = site
+    analyst = client("analyst_p")
+    with app.app_context():
+        from survey_app.extensions import db
+        from survey_app.models import Unit
+        from survey_app.services import publishing
+        from tests.factories import make_api_client
+
+        _, key = make_api_client(db.session.scalar(sa.select(Unit).where(Unit.code == "P")))
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {key}"}
+    from tests.factories import PUBLISHING_UNITS
+
+    unit_code = next(c for c, spec in PUBLISHING_UNITS.items() if spec[0] == "P")  # a commune of P
+    before = api.get("/api/v1/results?period=2025&unit=P", headers=auth).get_json()
+    assert before["closed_version"] is None and before["version_note"] is None
+    assert 'id="version-note"' not in analyst.get(f"/staff/units/{unit_code}?period=2025").get_data(as_text=True)
+    with app.app_context():
+        publishing.close_period("2025", "P")
+    page = analyst.get(f"/staff/units/{unit_code}?period=2025").get_data(as_text=True)
+    assert "phiên bản 1" in page.split('id="version-note">', 1)[1].split("</p>", 1)[0]
+    after = api.get("/api/v1/results?period=2025&unit=P", headers=auth).get_json()
+    assert after["closed_version"] == "P:v1 closed" and "1" in after["version_note"]
