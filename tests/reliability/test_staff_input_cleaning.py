@@ -8,9 +8,12 @@ and a message in Vietnamese."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.factories import make_exclusion_request, make_place, make_response, make_snapshot, make_user
 from tests.helpers import login, route_path
+from tests.reliability.fuzz_strategies import budget
 
 #: Every query / form parameter a staff page reads (kept in step with the views by the walk below).
 PARAMS = ("period", "year", "view", "units", "sort", "dir", "q", "trend", "kind", "element", "rating", "actor",
@@ -118,3 +121,34 @@ def test_huge_integers_in_the_path_and_query(staff_target):
         except Exception as exc:  # noqa: BLE001
             pytest.fail(f"{url} raised {exc!r}")
         assert r.status_code < 500, url
+
+
+# ------------------------------------------------------------------ hypothesis over the staff routes
+
+_VALUES = st.one_of(
+    st.text(max_size=40),                                   # any unicode, control characters included
+    st.integers(min_value=-(10 ** 30), max_value=10 ** 30).map(str),
+    st.sampled_from(["2025", "2025-Q1", "2025-H1", "cal:2025", "2025-03", "1", "0", "-1", "", "..", "%00",
+                     "/staff/", "//evil.example", "\\evil.example", "9" * 40, "1e308", "nan"]),
+)
+
+
+@budget(40)
+@given(data=st.data())
+def test_hypothesis_query_strings_on_every_staff_get_route_never_500(staff_target, data):
+    """Random query strings (any parameter the pages read, any value) on any staff
+    GET route, signed in as an administrator: a page, a redirect or a clear 4xx."""
+    app, args = staff_target
+    client = app.test_client()
+    assert login(client, "probe-admin").status_code == 302
+    urls = [u for u, methods in _staff_urls(app, args) if "GET" in methods and u != "/staff/logout"]
+    url = data.draw(st.sampled_from(urls), label="url")
+    params = data.draw(st.dictionaries(st.sampled_from(PARAMS), _VALUES, max_size=6), label="query")
+    try:
+        r = client.get(url, query_string=params)
+        r.get_data()
+        r.close()
+        status = r.status_code
+    except Exception as exc:  # noqa: BLE001 - TESTING propagates what would be a 500
+        raise AssertionError(f"GET {url} {params!r} raised {type(exc).__name__}: {exc}") from exc
+    assert status < 500, f"GET {url} {params!r}: {status}"
