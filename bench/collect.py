@@ -39,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -380,19 +381,22 @@ def on_the_wire(port: int, path: str) -> dict:
 
 
 def rating_page(port: int, token: str) -> dict | None:
-    """bench/rating_page.py's figures (height at 360x640, words, taps, bytes, slow-3G time) when that
-    script exists; it is given this server and a counter token."""
+    """bench/rating_page.py's figures (height at 360x640, words, taps, bytes, slow-3G time, the
+    current form beside the previous version, each served by its own process), when that script
+    exists.  (`port` and `token` are unused: rating_page.py serves both versions itself.)"""
     script = ROOT / "bench" / "rating_page.py"
     if not script.exists():
         return None
-    out = subprocess.run([sys.executable, str(script), "--base", f"http://{HOST}:{port}", "--token", token,
-                          "--json", "-"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        return {"error": (out.stderr or out.stdout)[-500:]}
-    try:
-        return json.loads(out.stdout)
-    except ValueError:
-        return {"output": out.stdout[-2000:]}
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "rating_page.json"
+        out = subprocess.run([sys.executable, str(script), "--runs", "3", "--json", str(target)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            return {"error": (out.stderr or out.stdout)[-500:]}
+        try:
+            return json.loads(target.read_text())
+        except (OSError, ValueError):
+            return {"output": out.stdout[-2000:]}
 
 
 # ------------------------------------------------------------------ main
