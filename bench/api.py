@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.collect import HOST, PG_SERVER, SECRET, Server, pct, pg_admin  # noqa: E402
+from bench.collect import HOST, PG_SERVER, SECRET, Server, count_rows, pct, pg_admin  # noqa: E402
 
 UNITS = 20
 SLICES = 4
@@ -183,16 +183,6 @@ def setup_database(url: str) -> str:
     return key
 
 
-def count(url: str, table: str) -> int:
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(url)
-    with eng.connect() as conn:
-        n = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
-    eng.dispose()
-    return int(n)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase (max 60)")
@@ -236,7 +226,7 @@ def main(argv=None) -> int:
         # correctness: every accepted event is one row; a batch sent again adds none
         accepted = sum(results[f"batch_{s}"]["sipas"]["events"] for s in (100, 1000))
         base_rows = sum(results[f"batch_{s}"]["baseline"]["events"] for s in (100, 1000))
-        rows = count(url, "dossier_events")
+        rows = count_rows(url, "dossier_events")
         again = batch(100, "again")
         conn = http.client.HTTPConnection(HOST, sipas.port, timeout=30)
         for _ in range(2):
@@ -246,7 +236,7 @@ def main(argv=None) -> int:
         results["correctness"] = {"rows": rows, "accepted_plus_baseline": accepted + base_rows,
                                   "rows_equal_accepted": rows == accepted + base_rows,
                                   "resent_all_duplicate": second["duplicates"] == len(again),
-                                  "rows_added_by_resending": count(url, "dossier_events") - rows - len(again)}
+                                  "rows_added_by_resending": count_rows(url, "dossier_events") - rows - len(again)}
     finally:
         for s in servers:
             s.stop()

@@ -425,12 +425,12 @@ def setup_database(url: str, counters: int):
     return tokens, ids
 
 
-def count_rows(url: str) -> int:
+def count_rows(url: str, table: str = "responses") -> int:
     import sqlalchemy as sa
 
     eng = sa.create_engine(url)
     with eng.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM responses")).scalar()
+        n = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
     eng.dispose()
     return int(n)
 
