@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -565,3 +566,52 @@ class DossierEvent(db.Model):
         UniqueConstraint("dossier_id", "event", "at"),
         CheckConstraint("event IN ('tiep_nhan','tra_ket_qua','cap_nhat','phan_anh')", name="event"),
     )
+
+
+class ResponseCell(db.Model):
+    """Sufficient statistics of the responses (issue 14): how many responses
+    fall in each (unit, counter, procedure field, excluded, under 18, answer
+    pattern, local half-month) cell.  Derived, never written by the application:
+    database triggers on `responses` keep it exact in the same transaction as
+    every insert, update and delete (services/aggregates.py), so the index is
+    computed from this table without reading `responses`."""
+
+    __tablename__ = "response_cells"
+    __table_args__ = {"info": {"derived": True}}  # rebuilt from `responses`, not backed up
+
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    counter_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 = none
+    stratum: Mapped[str] = mapped_column(String(60), primary_key=True)
+    excluded: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    under18: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    pattern: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # First day (yyyymmdd) of the local half-month (+07:00): 1–14 or 15–end.
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitMark(db.Model):
+    """A unit's change counter: the response triggers add one for every
+    response of the unit written, changed or deleted, so a stored figure
+    knows whether the units it was computed from have changed since."""
+
+    __tablename__ = "unit_marks"
+    __table_args__ = {"info": {"derived": True}}
+
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FigureEntry(db.Model):
+    """The persisted copy of a computed staff figure (staff/figures.py): a
+    restarted server answers from here while the shared cache is cold."""
+
+    __tablename__ = "figure_store"
+    __table_args__ = {"info": {"derived": True}}
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    stamp: Mapped[str] = mapped_column(String(80))
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recipe: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
