@@ -1,7 +1,7 @@
 """response cells kept by triggers, unit change marks, the stored staff figures (issue 14)
 
 Revision ID: 0008_figures
-Revises: 0006_api
+Revises: 0007_jobs
 Create Date: 2026-12-01 15:40:00
 
 `response_cells` holds the count of responses per (unit, counter, procedure
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0008_figures'
-down_revision = '0006_api'
+down_revision = '0007_jobs'
 branch_labels = None
 depends_on = None
 
