@@ -104,7 +104,7 @@ def unit_chart(code, name):
         abort(404)
     trend_by = _trend_by()
     data = cached("chart", lambda: _chart(unit, period, ids, name, trend_by), name, unit.code, period,
-                  sorted(ids), trend_by, str(get_locale()))
+                  sorted(ids), trend_by, str(get_locale()), deps=ids)
     if data is None:
         abort(404)
     return FlaskResponse(data, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from survey_app.extensions import db
-from survey_app.models import Response, ResponseCell, Unit, UnitMark
+from survey_app.models import Response, Unit, UnitMark
 from survey_app.services import aggregates
 from tests.factories import make_counter, make_response, make_unit
 
@@ -29,8 +29,8 @@ def _marks():
 
 def test_cells_stay_exact_through_mixed_writes(ctx):
     from survey_app.services import csv_import
-    from survey_app.services.responses import insert_responses
     from survey_app.services.instruments import latest
+    from survey_app.services.responses import insert_responses
 
     p = make_unit("P", kind="province")
     a, b = make_unit("P-A", parent=p), make_unit("P-B", parent=p)
@@ -124,10 +124,8 @@ def test_the_index_from_the_cells_equals_the_index_from_the_responses(ctx):
     period reads the cells, any other the responses)."""
     import pandas as pd
 
-    from survey_app.services import stats
+    from survey_app.services import demo, stats
     from survey_app.services.periods import resolve_period
-
-    from survey_app.services import demo
 
     demo.seed(600, 11, "demo-password-1")
     db.session.commit()
