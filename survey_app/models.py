@@ -33,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -184,6 +185,15 @@ class Instrument(db.Model):
         return f"{self.key}@{self.version}"
 
 
+#: The partial indexes of `responses` (name, WHERE): comments, flagged or excluded, typed, paper batches.
+RESPONSE_PARTIAL_INDEXES = (
+    ("commented", "comment IS NOT NULL AND comment <> ''"),
+    ("flagged", "flags <> '' OR excluded IS true"),
+    ("typed", "channel IN ('paper', 'phone')"),
+    ("batched", "paper_batch IS NOT NULL"),
+)
+
+
 class Response(db.Model):
     """One citizen's questionnaire.  Anonymous: no name, phone, ID, or IP.
 
@@ -236,6 +246,9 @@ class Response(db.Model):
         Index("ix_responses_counter_submitted", "counter_id", "submitted_at"),
         # Covering index for the statistics' GROUP BY (index-only scans on PostgreSQL).
         Index("ix_responses_stats", "submitted_at", "unit_id", "stratum", "excluded", "age_group", "pattern"),
+        # The staff pages' lists and counts of a period (issue 14): partial, so they hold only those rows.
+        *(Index(f"ix_responses_{name}", "submitted_at", "unit_id", postgresql_where=text(where),
+                sqlite_where=text(where)) for name, where in RESPONSE_PARTIAL_INDEXES),
         CheckConstraint(
             "channel IN ('qr','kiosk','paper','online','phone','import')", name="channel"
         ),

@@ -10,6 +10,8 @@ field, excluded, under 18, answer pattern, local half-month) cell and
 exact in the transaction of every write (the trigger text lives once, in
 survey_app/services/aggregates.py).  `figure_store` is the persisted copy of
 the computed staff figures.  The upgrade counts the existing responses.
+Four partial indexes of `responses` serve the staff pages' lists and counts
+of a period (comments, flagged or excluded, typed, paper batches).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -18,6 +20,13 @@ revision = '0008_figures'
 down_revision = '0007_jobs'
 branch_labels = None
 depends_on = None
+
+PARTIAL = (  # as models.RESPONSE_PARTIAL_INDEXES
+    ("commented", "comment IS NOT NULL AND comment <> ''"),
+    ("flagged", "flags <> '' OR excluded IS true"),
+    ("typed", "channel IN ('paper', 'phone')"),
+    ("batched", "paper_batch IS NOT NULL"),
+)
 
 
 def upgrade():
@@ -51,6 +60,9 @@ def upgrade():
         sa.Column('value', sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint('key'),
     )
+    for name, where in PARTIAL:
+        op.create_index(f'ix_responses_{name}', 'responses', ['submitted_at', 'unit_id'], unique=False,
+                        postgresql_where=sa.text(where), sqlite_where=sa.text(where))
     conn = op.get_bind()
     for stmt in install_sql(conn.dialect.name):
         conn.exec_driver_sql(stmt)
@@ -63,6 +75,8 @@ def downgrade():
     conn = op.get_bind()
     for stmt in drop_sql(conn.dialect.name):
         conn.exec_driver_sql(stmt)
+    for name, _ in PARTIAL:
+        op.drop_index(f'ix_responses_{name}', table_name='responses')
     op.drop_table('figure_store')
     op.drop_table('unit_marks')
     op.drop_table('response_cells')

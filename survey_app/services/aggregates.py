@@ -212,6 +212,25 @@ def marks_of(unit_ids) -> int:
     return int(db.session.scalar(q) or 0)
 
 
+def unit_counts(unit_ids, start: dt.datetime, end: dt.datetime) -> Optional[dict[int, tuple[int, int]]]:
+    """{unit id: (responses, excluded)} over [start, end) from the cells, or
+    None when [start, end) is not whole buckets (then count `responses`)."""
+    lo, hi = (aligned_buckets(_Span(start, end)) or (None, None))
+    if lo is None:
+        return None
+    c = ResponseCell.__table__.c
+    total = sa.func.sum(c.n)
+    q = (sa.select(c.unit_id, total, sa.func.sum(sa.case((c.excluded.is_(True), c.n), else_=0)))
+         .where(c.unit_id.in_(sorted(set(unit_ids))), c.bucket >= lo, c.bucket < hi)
+         .group_by(c.unit_id).having(total > 0))
+    return {uid: (int(n), int(x or 0)) for uid, n, x in db.session.execute(q)}
+
+
+class _Span:
+    def __init__(self, start, end):
+        self.start, self.end = start, end
+
+
 def compare_with_responses() -> tuple[dict, dict]:
     """(cells from the triggers, cells recounted from `responses`), zero cells
     left out: equal when the table is exact (tests)."""

@@ -438,11 +438,14 @@ def comments_query(unit_ids, period, element: str = "", rating: str = ""):
 
 def flagged_query(unit_ids, period):
     """Responses with a quality flag, excluded, or with an exclusion request
-    waiting for a decision (newest first)."""
+    waiting for a decision (newest first).  The flagged or excluded ones come
+    from the partial index `ix_responses_flagged`, the waiting ones from the
+    requests: two small lists, never a scan of the period."""
     from ..models import ExclusionRequest
 
+    marked = select(Response.id).where(in_period(unit_ids, period),
+                                       (Response.flags != "") | Response.excluded.is_(True))
     waiting = select(ExclusionRequest.response_id).where(ExclusionRequest.status == "pending")
     return (select(Response)
-            .where(in_period(unit_ids, period),
-                   (Response.flags != "") | Response.excluded.is_(True) | Response.id.in_(waiting))
+            .where(in_period(unit_ids, period), Response.id.in_(marked.union(waiting)))
             .order_by(Response.submitted_at.desc(), Response.id))

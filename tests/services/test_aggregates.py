@@ -142,6 +142,11 @@ def test_the_index_from_the_cells_equals_the_index_from_the_responses(ctx):
         pd.testing.assert_frame_equal(stats.response_frame(period, ids, by="counter"),
                                       stats.response_frame(period, ids, by="counter", source="responses"))
         assert stats.distribution(ids, period) == stats.distribution(ids, period, source="responses")
+        raw = {uid: (int(n), int(x)) for uid, n, x in db.session.execute(
+            select(Response.unit_id, sa.func.count(), sa.func.sum(sa.case((Response.excluded.is_(True), 1), else_=0)))
+            .where(Response.unit_id.in_(ids), Response.submitted_at >= period.start,
+                   Response.submitted_at < period.end).group_by(Response.unit_id))}
+        assert aggregates.unit_counts(ids, period.start, period.end) == raw  # the integrity counts
     # a period that is not whole local months is read from the responses
     odd = resolve_period(f"{year}-01-03..{year}-02-20")
     assert aggregates.aligned_buckets(odd) is None
