@@ -177,19 +177,20 @@ def _schedule(key: str, entry: dict) -> None:
         log.warning("could not queue the recomputation of %s", key, exc_info=True)
 
 
-def cached(name: str, fn, *key_parts, deps=ALL_UNITS, recipe=None):
+def cached(name: str, fn, *key_parts, deps=ALL_UNITS, recipe=None, extra: str = ""):
     """`fn()` from the figures store.
 
     `deps` are the unit ids the figure reads (ALL_UNITS: every unit); `recipe`
     = (name in RECIPES, args) recomputes it in a background job.  A fresh
     entry is served; a stale one with a recipe is served while the job
-    recomputes it (FIGURES_BACKGROUND), else it is recomputed now.  With
+    recomputes it (FIGURES_BACKGROUND), else it is recomputed now.  `extra`
+    is added to the stamp (state other than responses the figure reads).  With
     STAFF_CACHE_SECONDS = 0 nothing is stored."""
     ttl = int(current_app.config["STAFF_CACHE_SECONDS"])
     if ttl <= 0:
         return fn()
     key = cache_key(name, *key_parts)
-    stamp = stamp_of(deps)
+    stamp = stamp_of(deps) + extra
     entry = _load(key)
     if entry is not None:
         age = (utcnow() - entry["at"]).total_seconds()
@@ -421,6 +422,50 @@ def counters_table(unit: Unit, period, unit_ids) -> "pd.DataFrame":
 @recipe("counters")
 def _counters_again(code, period, ids):
     return counters_table(_unit_by_code(code), period, ids)
+
+
+# ---------------------------------------------------------------- integrity counts
+# (services.exclusions; stored like the index: stamped by the units' marks and the pending requests)
+
+def _requests_stamp() -> str:
+    """Changes whenever an exclusion request is made, decided or withdrawn."""
+    from ..models import ExclusionRequest
+
+    stamp = g.get("_figures_requests")
+    if stamp is None:
+        n, top = db.session.execute(select(func.count(), func.max(ExclusionRequest.id))
+                                    .where(ExclusionRequest.status == "pending")).one()
+        stamp = g._figures_requests = f":{n}:{top or 0}:{db.session.scalar(select(func.max(ExclusionRequest.id)))}"
+    return stamp
+
+
+def integrity_total(unit_ids, start, end):
+    """`exclusions.integrity_total` (excluded, pending, typed, all), stored."""
+    from ..services import exclusions
+
+    ids = sorted(unit_ids)
+    return cached("integrity_total", lambda: exclusions.integrity_total(ids, start, end), ids, start, end,
+                  deps=ids, recipe=("integrity_total", (ids, start, end)), extra=_requests_stamp())
+
+
+@recipe("integrity_total")
+def _integrity_total_again(ids, start, end):
+    return integrity_total(ids, start, end)
+
+
+def integrity_table(unit_ids, start, end):
+    """`exclusions.integrity_table` (the annual report's per-unit counts), stored."""
+    from ..services import exclusions
+
+    ids = None if unit_ids is None else sorted(unit_ids)
+    return cached("integrity_table", lambda: exclusions.integrity_table(ids, start, end), ids, start, end,
+                  deps=ALL_UNITS if ids is None else ids, recipe=("integrity_table", (ids, start, end)),
+                  extra=_requests_stamp())
+
+
+@recipe("integrity_table")
+def _integrity_table_again(ids, start, end):
+    return integrity_table(ids, start, end)
 
 
 # ---------------------------------------------------------------- lists

@@ -18,7 +18,7 @@ from ..services.csv_export import iter_response_rows
 from ..services.units import subtree_ids
 from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
-from . import bp
+from . import bp, figures
 from .auth import can, require, unit_in_scope_or_404
 from .figures import (
     cached,
@@ -71,7 +71,7 @@ def unit_page(code):
     flagged = db.paginate(flagged_query(ids, period), page=int_arg("fpage", 1, hi=100000),
                           per_page=FLAGGED_PER_PAGE, error_out=False)
     counters = db.session.scalars(select_counters(unit)).all()
-    integrity = exclusions.integrity_total(ids, period.start, period.end)
+    integrity = figures.integrity_total(ids, period.start, period.end)  # stored (issue 14)
     from ..services.integration import m766_note, volume_source  # issue 12: where N comes from, QĐ 766
 
     return render_template(

@@ -126,3 +126,27 @@ def test_a_restarted_server_answers_from_the_database_copy(sapp, world, make_loa
         assert figures.cached("probe", compute, "x", deps=_ids("P")) == {"value": 1}
         assert calls == [1]
         assert cache.get(figures.cache_key("probe", "x"))["v"] == {"value": 1}  # back in the shared cache
+
+
+def test_integrity_counts_are_stored_and_follow_the_requests(sapp, world):
+    """The exclusion counts of a unit page come from the store, and a new
+    pending request (no response changes) makes them stale all the same."""
+    from survey_app.models import User
+    from survey_app.services import exclusions
+    from tests.factories import make_exclusion_request
+
+    with sapp.test_request_context("/"):
+        period = resolve_period(str(world["year"]))
+        ids = _ids("P-A")
+        before = figures.integrity_total(ids, period.start, period.end)
+        assert before == exclusions.integrity_total(ids, period.start, period.end)
+        assert db.session.scalars(sa.select(FigureEntry).where(FigureEntry.name == "integrity_total")).all()
+        a = db.session.scalar(sa.select(Unit.id).where(Unit.code == "P-A"))
+        r = db.session.scalars(sa.select(Response).where(Response.unit_id == a,
+                                                         Response.submitted_at >= period.start)).first()
+        leader = db.session.scalar(sa.select(User).where(User.username == world["users"]["unit_leader"]))
+        make_exclusion_request(r, leader)
+        db.session.commit()
+    with sapp.test_request_context("/"):
+        after = figures.integrity_total(ids, period.start, period.end)
+        assert after.pending == before.pending + 1 and after.total == before.total
