@@ -13,6 +13,7 @@ APP_TABLES = {"units", "counters", "instruments", "responses", "answers", "volum
               "reporting_calendars", "targets", "users", "audit_log", "import_batches", "exclusion_requests",
               "period_snapshots", "unit_approvals"}
 APP_TABLES |= {"api_clients", "dossiers", "dossier_events"}  # 0006_api (issue 12)
+APP_TABLES |= {"cases", "case_events"}  # 0008_cases (issue 14.6)
 
 
 def _tables(engine) -> set[str]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -222,6 +223,14 @@ def _open(unit_id: int, kind: str, *, response_id=None, window_key: Optional[str
     return case
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def valid_email(address: str) -> bool:
+    """A plausible single address (no spaces, one @, a dot in the domain, at most 254 characters)."""
+    return len(address) <= 254 and _EMAIL.fullmatch(address) is not None
+
+
 def case_url(case_id: int) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/staff/cases/{case_id}"
 
@@ -237,15 +246,18 @@ def _alert(case: Case, leaders: list[User]) -> None:
 
 
 def webhook_alert(case: Case) -> None:
-    """The API webhook of a new case (services/webhooks.py when it exists):
-    `alert.created` with the case page's link and the kind, nothing else."""
+    """The API webhook of a new case (services/webhooks.py, once it is on main):
+    `alert.created` with the link to the case page and the kind, nothing else.
+    A failing webhook never stops the case nor its e-mail (its own savepoint)."""
     try:
         from . import webhooks
-    except ImportError:
+    except ImportError:  # the integration is not there: nothing to tell
         return
-    emit = getattr(webhooks, "emit", None)
-    if emit is not None:
-        emit(case.unit_id, "alert.created", {"url": case_url(case.id), "kind": case.kind})
+    try:
+        with db.session.begin_nested():
+            webhooks.emit(case.unit_id, "alert.created", {"links": {"case": case_url(case.id)}, "kind": case.kind})
+    except Exception:  # noqa: BLE001
+        log.exception("the alert.created webhook of case %s failed", case.id)
 
 
 # ------------------------------------------------------------------ the e-mail (a job)

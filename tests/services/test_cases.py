@@ -359,3 +359,15 @@ def test_overdue_cases_and_scope(app, place):
                 cases.get_case(lead_a, other.id)
             assert refused.value.status == 404
         assert db.session.scalar(select(func.count()).select_from(Case)) == 2
+
+
+def test_the_cli_sets_where_alerts_are_emailed(app, runner, place):
+    assert runner.invoke(args=["users", "email", "analyst", "phan.tich@tinh.gov.vn"]).exit_code == 0
+    with app.app_context():
+        assert user("analyst").email == "phan.tich@tinh.gov.vn"
+        assert db.session.scalar(select(AuditLog.action).where(AuditLog.target_id == "analyst")) == "user_email"
+    assert runner.invoke(args=["users", "email", "analyst", "not an address"]).exit_code == 2
+    assert runner.invoke(args=["users", "email", "nobody", "a@b.vn"]).exit_code != 0
+    assert runner.invoke(args=["users", "email", "analyst"]).exit_code == 0
+    with app.app_context():
+        assert user("analyst").email is None
