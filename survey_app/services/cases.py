@@ -14,8 +14,9 @@ Three triggers open a case for a unit:
   window: no second threshold case while the last one is younger than the
   window (and a unique key per unit and window number against races).  The
   window is looked at when a dissatisfied rating arrives (the only rating that
-  can raise the share); a window that reaches the minimum count through a
-  satisfied rating is not looked at again.
+  can raise the share); one still short of the minimum count then is looked
+  at again a window length later by a job (satisfied ratings may complete it),
+  so a satisfied rating's POST never pays for the check.
 
 `after_response` is the hook of the one writer (services/responses.py): it
 returns at once unless the rating is dissatisfied or a reply was asked for,
@@ -65,6 +66,7 @@ OPEN_STATUSES = ("new", "in_progress")
 SYSTEM = "system"
 MAX_REPLY_CHARS = 4000
 EMAIL_JOB = "cases.email"
+WINDOW_JOB = "cases.window"
 
 def _labels() -> dict[str, dict[str, str]]:
     """The words of the codes (status, kind, history action) in the page's language."""
@@ -160,13 +162,20 @@ def window_counts(unit_id: int, end: dt.datetime, minutes: float) -> tuple[int, 
     return int(n), int(d or 0)
 
 
-def check_window(unit_id: int, end: dt.datetime) -> Optional[Case]:
+def check_window(unit_id: int, end: dt.datetime, *, defer: bool = True) -> Optional[Case]:
     """Open the unit's threshold case for the window ending at `end` when it is
-    over the threshold and no threshold case is younger than the window."""
+    over the threshold and no threshold case is younger than the window.  A
+    window still short of the minimum count (`defer`) is looked at again one
+    window length later by a job (`WINDOW_JOB`): satisfied ratings that arrive
+    after the dissatisfied ones can complete it."""
     cfg = current_app.config
     minutes = float(cfg["ALERT_WINDOW_MINUTES"])
     n, d = window_counts(unit_id, end, minutes)
-    if n < int(cfg["ALERT_WINDOW_MIN_RATINGS"]) or d < float(cfg["ALERT_WINDOW_SHARE"]) * n:
+    if n < int(cfg["ALERT_WINDOW_MIN_RATINGS"]):
+        if defer and d:
+            jobs.enqueue(WINDOW_JOB, {"unit_id": unit_id}, key=str(unit_id), delay=minutes * 60)
+        return None
+    if d < float(cfg["ALERT_WINDOW_SHARE"]) * n:
         return None
     start = end - dt.timedelta(minutes=minutes)
     recent = db.session.scalar(select(Case.id).where(Case.unit_id == unit_id, Case.kind == "threshold",
@@ -177,6 +186,39 @@ def check_window(unit_id: int, end: dt.datetime) -> Optional[Case]:
     details = {"start": start.isoformat(), "end": end.isoformat(), "n": n, "dissatisfied": d,
                "minutes": minutes}
     return _open(unit_id, "threshold", window_key=f"w{minutes:g}:{number}", details=details)
+
+
+@jobs.handler(WINDOW_JOB, max_attempts=3, backoff=60.0)
+def _window_job(payload: dict, job) -> Optional[str]:
+    """Look again at the windows ending at each live rating of the unit in the last
+    two window lengths; while the newest dissatisfied one is younger than a window,
+    come back when it is not."""
+    if not current_app.config["ALERTS_ENABLED"]:
+        return "alerts off"
+    unit_id = int(payload["unit_id"])
+    minutes = float(current_app.config["ALERT_WINDOW_MINUTES"])
+    now = utcnow()
+    dmax = int(current_app.config["M766_DISSATISFIED_MAX"])
+    rows = db.session.execute(
+        select(Response.submitted_at, Answer.value).select_from(Response)
+        .join(Answer, sa.and_(Answer.response_id == Response.id, Answer.item_key == OVERALL))
+        .where(Response.unit_id == unit_id, Response.channel.in_(LIVE_CHANNELS), Response.excluded.is_(False),
+               Response.submitted_at > now - dt.timedelta(minutes=2 * minutes), Response.submitted_at <= now)
+        .order_by(Response.submitted_at)).all()
+    opened = None
+    for end, _value in rows:
+        try:
+            with db.session.begin_nested():
+                opened = check_window(unit_id, end, defer=False)
+        except sa.exc.IntegrityError:  # that window's case exists already
+            opened = None
+        if opened is not None:
+            break
+    last_bad = max((at for at, v in rows if 1 <= v <= dmax), default=None)
+    if opened is None and last_bad is not None and last_bad > now - dt.timedelta(minutes=minutes):
+        jobs.enqueue(WINDOW_JOB, {"unit_id": unit_id}, key=str(unit_id),
+                     delay=(last_bad + dt.timedelta(minutes=minutes) - now).total_seconds() + 1)
+    return f"case {opened.id}" if opened is not None else "no window over the threshold"
 
 
 # ------------------------------------------------------------------ opening a case and its alert

@@ -205,6 +205,26 @@ def test_the_window_threshold_boundaries_and_one_case_per_window(app, place):
         assert len([c for c in all_cases("threshold") if c.unit_id == place["A"]]) == 2
 
 
+def test_a_window_completed_by_satisfied_ratings_is_found_a_window_later(app, place):
+    with app.app_context(), time_machine.travel(T0, tick=False) as clock:
+        for v in (1, 2, 5):  # 3 ratings: short of the minimum when the dissatisfied ones arrive
+            rate(place, v)
+            clock.shift(60)
+        rate(place, 4)  # the 4th, satisfied: 2 of 4 now, but its POST looks at no window
+        assert all_cases("threshold") == []
+        [job] = db.session.scalars(select(Job).where(Job.kind == cases.WINDOW_JOB)).all()
+        assert job.run_after > T0 + dt.timedelta(minutes=14)  # one pending check per unit, a window later
+        jobs.run_due(kinds=[cases.WINDOW_JOB])
+        assert all_cases("threshold") == []  # not due yet
+        clock.shift(15 * 60)
+        assert jobs.run_due(kinds=[cases.WINDOW_JOB]) == 1
+        [window] = all_cases("threshold")
+        assert (window.details["n"], window.details["dissatisfied"]) == (4, 2)
+        clock.shift(20 * 60)
+        jobs.run_due(kinds=[cases.WINDOW_JOB])
+        assert len(all_cases("threshold")) == 1  # one case per window, whoever finds it
+
+
 def test_the_window_needs_the_share_and_counts_only_live_ratings(app, place):
     with app.app_context(), time_machine.travel(T0, tick=False):
         for v in (5, 5, 4, 1):  # 1 of 4: 25%
@@ -243,7 +263,7 @@ def test_the_alert_email_carries_the_link_only(make_loaded_app):
             rate({"A": P.id, "ca": c.id}, 1, comment="Cán bộ Nguyễn Văn Bình gắt gỏng")
             case_id = all_cases()[0].id
             assert jobs.run_due() == 1
-            [job] = db.session.scalars(select(Job)).all()
+            [job] = db.session.scalars(select(Job).where(Job.kind == cases.EMAIL_JOB)).all()
             assert (job.status, job.result) == ("done", "sent")
         [mail] = sink.messages
         assert mail["to"] == ["<lead@tinh.gov.vn>"] and mail["message"]["To"] == "lead@tinh.gov.vn"
@@ -267,7 +287,7 @@ def test_a_mail_server_down_is_retried_with_back_off(make_loaded_app):
         db.session.commit()
         rate({"A": P.id, "ca": c.id}, 1)  # the rating is stored at once, whatever the mail server does
         assert jobs.run_due() == 1
-        job = db.session.scalar(select(Job))
+        job = db.session.scalar(select(Job).where(Job.kind == cases.EMAIL_JOB))
         assert (job.status, job.attempts) == ("pending", 1) and job.last_error
         assert job.run_after == T0 + dt.timedelta(seconds=60)
         assert jobs.run_due() == 0  # not due yet
@@ -276,7 +296,7 @@ def test_a_mail_server_down_is_retried_with_back_off(make_loaded_app):
             clock.shift(61)
             assert jobs.run_due() == 1
             db.session.expire_all()
-            job = db.session.scalar(select(Job))
+            job = db.session.scalar(select(Job).where(Job.kind == cases.EMAIL_JOB))
             assert (job.status, job.attempts, job.result) == ("done", 2, "sent")
             assert len(sink.messages) == 1
 
@@ -286,7 +306,7 @@ def test_without_a_mail_server_the_alert_is_only_logged(app, place, caplog):
         rate(place, 1)
         with caplog.at_level("INFO", logger="survey_app.services.cases"):
             assert jobs.run_due() == 1
-        job = db.session.scalar(select(Job))
+        job = db.session.scalar(select(Job).where(Job.kind == cases.EMAIL_JOB))
         assert (job.status, job.result) == ("done", "logged (MAIL_SERVER not set)")
         assert "/staff/cases/" in caplog.text
 
