@@ -52,6 +52,11 @@ def _seed(app) -> None:
         typed.channel, typed.entered_by_user_id, typed.paper_batch = "paper", analyst.id, "Lô 1/2025"
         make_exclusion_request(typed, analyst, reason="nhập trùng")
         make_snapshot(a, status="published", reason="Đính chính", meta={"n_left_out": {}, "data_cutoff": None})
+        # a case with its history and its alert e-mail job (issue 14.6: cases, case_events, jobs)
+        make_user(username="rel-lead", role="unit_leader", unit=b).email = "lanh.dao@rel.gov.vn"
+        from survey_app.services import cases
+
+        cases.reply_requested_for(typed.id)
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
         db.session.commit()
