@@ -61,6 +61,11 @@ def responses_import(file):
     _run_import(file, "import_responses")
 
 
+def _write_chunks(chunks, fh) -> None:
+    for chunk in chunks:
+        fh.write(chunk)
+
+
 @responses_cli.command("export")
 @click.option("--period", default=None, help="Report period, e.g. 2025, 2025-Q1, 2025-H1, cal:2025 (default: all).")
 @click.option("--unit", "unit_code", default=None, help="Only this unit's subtree.")
@@ -73,13 +78,15 @@ def responses_export(period, unit_code, out):
     p = period_or_fail(period)
     start, end = (p.start, p.end) if p else (None, None)
     unit_ids = subtree_or_fail(unit_code)
-    rows = csv_export.iter_response_rows(db.session, start=start, end=end, unit_ids=unit_ids)
+    n = csv_export.count_rows(db.session, start=start, end=end, unit_ids=unit_ids)
+    chunks = csv_export.export_chunks(db.session, start=start, end=end, unit_ids=unit_ids)
     if out == "-":
-        n = csv_export.write_csv(rows, sys.stdout)
+        _write_chunks(chunks, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     else:
         tmp = Path(out).with_suffix(Path(out).suffix + ".part")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            n = csv_export.write_csv(rows, fh)
+        with tmp.open("wb") as fh:
+            _write_chunks(chunks, fh)
         tmp.replace(out)
     click.echo(f"Đã xuất {n} phiếu.", err=True)
 

@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Counter
 from ..services import exclusions, publishing
 from ..services.audit import record
-from ..services.csv_export import iter_response_rows
+from ..services.csv_export import export_chunks
 from ..services.units import subtree_ids
 from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
@@ -209,21 +209,8 @@ def export_responses(code):
     start, end, id_list = period.start, period.end, sorted(ids)
 
     def generate():
-        import csv
-        import io
-
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
         yield "\ufeff"
-        n = 0
-        for row in iter_response_rows(db.session, start=start, end=end, unit_ids=id_list, batch=5000):
-            w.writerow(row)
-            n += 1
-            if n % 500 == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
+        yield from export_chunks(db.session, start=start, end=end, unit_ids=id_list)
 
     fname = f"responses_{unit.code}_{period.label.replace(':', '-')}.csv"
     return FlaskResponse(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
