@@ -15,6 +15,7 @@ from flask import current_app, flash, render_template
 from flask_babel import gettext as _
 
 from ..extensions import db
+from ..services import bieu06
 from ..services.csv_import import ImportRejected, import_responses, import_units, import_volumes
 from ..services.units import scope_unit_ids
 from . import bp
@@ -23,7 +24,7 @@ from .forms import ImportForm, first_errors
 
 
 def _kinds(user) -> list[str]:
-    return ["volumes", "responses"] + (["units"] if user.role == "admin" else [])
+    return ["volumes", "bieu06", "responses"] + (["units"] if user.role == "admin" else [])
 
 
 def _page(form, kinds, result=None, rejected=None, status=200):
@@ -64,6 +65,9 @@ def data_import_post():
         scope = scope_unit_ids(user)
         if kind == "volumes":
             result = import_volumes(f.stream, name, actor=user.username, scope=scope, replace=form.replace.data)
+        elif kind == "bieu06":  # a Biểu 06/VPCP/KSTT table (CSV or XLSX) as volumes
+            result = bieu06.import_table(f.stream, name, actor=user.username, scope=scope,
+                                         replace=form.replace.data)
         elif kind == "responses":
             result = import_responses(f.stream, name, actor=user.username, scope=scope)
         else:
@@ -74,3 +78,39 @@ def data_import_post():
     flash(_("Imported %(n)s rows (%(c)s new, %(u)s updated).", n=result.rows, c=result.created,
             u=result.updated), "info")
     return _page(ImportForm(kinds), kinds, result=result)
+
+
+# ---------------------------------------------------------------- Biểu 06 out
+
+@bp.get("/report/<int:year>/bieu06.<fmt>")
+def bieu06_download(year, fmt):
+    """The Biểu 06/VPCP/KSTT table of a reporting period (the year, or
+    `?period=2025-Q1` etc. inside it) for the user's scope, with the survey's
+    columns per field and unit; CSV or XLSX; audited."""
+    from flask import Response as FlaskResponse
+    from flask import abort, request
+
+    from ..services.audit import record
+    from ..services.periods import current_report_year, resolve_period
+
+    user = require("report")
+    if fmt not in ("csv", "xlsx") or not 2000 <= year <= current_report_year() + 1:
+        abort(404)
+    label = (request.args.get("period") or str(year)).strip()[:20]
+    try:
+        period = resolve_period(label)
+    except ValueError:
+        abort(404)
+    if period.year and period.year != year:
+        abort(404)
+    rows = bieu06.table(period, scope_unit_ids(user))
+    record(actor=user.username, user_id=user.id, action="export_bieu06", target_type="report",
+           target_id=period.label, details={"format": fmt, "rows": len(rows)})
+    db.session.commit()
+    name = f"bieu06_{period.label.replace(':', '-')}.{fmt}"
+    if fmt == "csv":
+        return FlaskResponse("\ufeff" + bieu06.to_csv(rows), mimetype="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    data = bieu06.to_xlsx(rows, period_label=period.label)
+    return FlaskResponse(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
