@@ -29,8 +29,10 @@ from sqlalchemy import select
 
 from analysis.schema import ALL_STRATUM, RESPONSE_COLUMNS
 
+from ..extensions import db
 from ..models import PATTERN_ITEMS, Answer, Instrument, Response, Unit
 from .instruments import item_specs
+from .jobs import handler
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: The columns after the answer columns.
@@ -270,3 +272,126 @@ def export_chunks(session, *, start: Optional[dt.datetime] = None, end: Optional
     stmt = copy_statement(session, export_select_sql(plan),
                           {"start": start, "end": end, "all": ids is None, "units": ids or []})
     yield from copy_chunks(session, stmt)
+
+
+# ---------------------------------------------------------------- large exports: a background job
+
+#: The job kind (`services.jobs`) that writes a responses export to a file.
+EXPORT_JOB = "export_responses"
+
+
+def exports_dir():
+    """instance/exports: the files written by export jobs (named by an opaque token)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    path = Path(current_app.instance_path) / "exports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def export_ttl() -> dt.timedelta:
+    from flask import current_app
+
+    return dt.timedelta(hours=float(current_app.config["EXPORT_TTL_HOURS"]))
+
+
+def queue_export(user, unit, period):
+    """Add an export job for `user` (unit subtree, period) to the session (the
+    caller commits and audits).  The file will be named by a random token,
+    never by anything in the data."""
+    import secrets
+
+    from . import jobs
+
+    token = secrets.token_urlsafe(18)
+    return jobs.enqueue(EXPORT_JOB, {"user_id": user.id, "unit_id": unit.id, "unit_code": unit.code,
+                                     "period": period.label, "token": token}, key=token)
+
+
+def export_path(job):
+    return exports_dir() / f"{job.payload['token']}.csv"
+
+
+def export_expires_at(job) -> Optional[dt.datetime]:
+    return None if job.finished_at is None else job.finished_at + export_ttl()
+
+
+def purge_expired(now: Optional[dt.datetime] = None) -> int:
+    """Delete export files older than EXPORT_TTL_HOURS; returns how many."""
+    import time
+
+    limit = time.time() - export_ttl().total_seconds()
+    n = 0
+    for f in exports_dir().glob("*.csv*"):
+        try:
+            if f.stat().st_mtime < limit:
+                f.unlink()
+                n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def _export_scope(payload) -> Optional[set[int]]:
+    """The unit ids the requester may export now (None: not allowed any more)."""
+    from ..models import User
+    from .accounts import has_permission
+    from .units import scope_unit_ids, subtree_ids
+
+    user = db.session.get(User, payload["user_id"])
+    if user is None or not user.active or not has_permission(user, "export"):
+        return None
+    scope = scope_unit_ids(user)
+    if scope is not None and payload["unit_id"] not in scope:
+        return None
+    return subtree_ids(payload["unit_id"])
+
+
+@handler(EXPORT_JOB, max_attempts=3, backoff=30.0)
+def _run_export(payload: dict, job) -> str:
+    """Write the export file (BOM + the CSV, via a .part file); the job's result is the row count."""
+    from .periods import resolve_period
+
+    ids = _export_scope(payload)
+    if ids is None:
+        return "refused"
+    period = resolve_period(payload["period"])
+    rows = count_rows(db.session, start=period.start, end=period.end, unit_ids=ids)
+    path = export_path(job)
+    tmp = path.with_suffix(".csv.part")
+    with tmp.open("wb") as fh:
+        fh.write("\ufeff".encode())
+        for chunk in export_chunks(db.session, start=period.start, end=period.end, unit_ids=ids):
+            fh.write(chunk)
+    tmp.replace(path)
+    purge_expired()
+    return str(rows)
+
+
+def user_exports(user_id: int, limit: int = 20) -> list:
+    """The user's recent export jobs, newest first."""
+    from ..models import Job
+
+    q = select(Job).where(Job.kind == EXPORT_JOB).order_by(Job.id.desc()).limit(500)
+    return [j for j in db.session.scalars(q) if (j.payload or {}).get("user_id") == user_id][:limit]
+
+
+def export_for_download(token: str, user_id: int, now: Optional[dt.datetime] = None):
+    """(job, path) of the requester's finished export, the scope checked again;
+    raises LookupError (not theirs / unknown / refused), TimeoutError (expired)."""
+    from ..models import Job, utcnow
+
+    if not token or len(token) > 64:
+        raise LookupError(token)
+    job = db.session.scalar(select(Job).where(Job.kind == EXPORT_JOB, Job.key == token))
+    if job is None or (job.payload or {}).get("user_id") != user_id or job.status != "done" \
+            or job.result == "refused":
+        raise LookupError(token)
+    if _export_scope(job.payload) is None:
+        raise LookupError(token)
+    path = export_path(job)
+    if (now or utcnow()) > export_expires_at(job) or not path.exists():
+        raise TimeoutError(token)
+    return job, path

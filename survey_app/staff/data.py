@@ -114,3 +114,88 @@ def bieu06_download(year, fmt):
     data = bieu06.to_xlsx(rows, period_label=period.label)
     return FlaskResponse(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# ---------------------------------------------------------------- large responses exports (background job)
+
+def _export_rows(user):
+    from ..models import utcnow
+    from ..services import csv_export
+
+    now = utcnow()
+    words = {"pending": _("waiting"), "running": _("being prepared"), "dead": _("failed"), "done": _("ready")}
+    out = []
+    for job in csv_export.user_exports(user.id):
+        p = job.payload or {}
+        expires = csv_export.export_expires_at(job)
+        refused = job.result == "refused"
+        expired = expires is not None and now > expires
+        status = _("not allowed any more") if refused else _("expired") if (job.status == "done" and expired) \
+            else words.get(job.status, job.status)
+        out.append(dict(unit_code=p.get("unit_code", ""), period=p.get("period", ""), created_at=job.created_at,
+                        status_text=status, token=p.get("token"), expires_at=expires,
+                        rows=int(job.result) if job.status == "done" and (job.result or "").isdigit() else None,
+                        download=job.status == "done" and not refused and not expired))
+    return out
+
+
+def exports_page(queue=None):
+    user = require("export")
+    return render_template("staff/exports.html", exports=_export_rows(user), queue=queue)
+
+
+@bp.get("/exports")
+def exports():
+    """The user's prepared exports (large responses CSVs written by a background job)."""
+    return exports_page()
+
+
+@bp.post("/units/<code>/responses-export")
+def queue_responses_export(code):
+    """Queue the unit's responses export of the period (`?period=`) as a background job (audited)."""
+    from flask import redirect, url_for
+
+    from ..services import csv_export
+    from ..services.audit import record
+    from .auth import unit_in_scope_or_404
+    from .forms import ActionForm, chosen_period
+
+    user = require("export")
+    unit = unit_in_scope_or_404(user, code)
+    if not ActionForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return exports_page(), 400
+    period = chosen_period()
+    job = csv_export.queue_export(user, unit, period)
+    db.session.flush()
+    record(actor=user.username, user_id=user.id, action="export_responses_queued", target_type="unit",
+           target_id=unit.code, details={"period": period.label, "job": job.id})
+    db.session.commit()
+    flash(_("The export is being prepared. It will appear here when it is ready."), "info")
+    return redirect(url_for("staff.exports"), 303)
+
+
+@bp.get("/exports/<token>")
+def download_export(token):
+    """The file of a finished export: only for the user who asked for it, the
+    scope checked again, until it expires (audited)."""
+    from flask import abort, send_file
+
+    from ..services import csv_export
+    from ..services.audit import record
+
+    user = require("export")
+    try:
+        job, path = csv_export.export_for_download(token, user.id)
+    except LookupError:
+        abort(404)
+    except TimeoutError:
+        flash(_("This export has expired. Prepare it again from the unit page."), "error")
+        return exports_page(), 410
+    p = job.payload
+    record(actor=user.username, user_id=user.id, action="download_export", target_type="unit",
+           target_id=p["unit_code"], details={"period": p["period"], "job": job.id})
+    db.session.commit()
+    name = f"responses_{p['unit_code']}_{p['period'].replace(':', '-')}.csv"
+    return send_file(path, mimetype="text/csv; charset=utf-8", as_attachment=True, download_name=name,
+                     max_age=0)
