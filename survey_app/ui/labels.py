@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from analysis.schema import ELEMENTS, ITEM_KEYS, OVERALL, ROOT_LEVEL, UNDER_18, UNIT_KINDS, UNIT_LEVEL
 
-from .format import isnum, num, pct
+from .format import isnum, local_date, num, pct
 
 ELEMENT_LABELS = {
     OVERALL: _l("Overall satisfaction"),
@@ -81,27 +81,67 @@ def value_words() -> dict[str, dict[str, str]]:
 
 
 def plain_interval(low, high, level: float = 0.95) -> str:
-    """“at least 91% and at most 98% of people are satisfied, with 95% confidence”."""
+    """An element's rate in words: “from 91% to 98% of those who answered are satisfied (95% confidence)”.
+
+    An element rate is a share of the answers to that item (METHODOLOGY 2); the satisfaction
+    index is not a share of people: say it with `index_sentence`."""
     if not (isnum(low) and isnum(high)):
-        return _("Not enough answers to say how many people are satisfied.")
+        return _("Not enough answers to say how many of those who answered are satisfied.")
     lo = math.floor(float(low) * 100 + 1e-9)
     hi = math.ceil(float(high) * 100 - 1e-9)
-    return _("at least %(low)s%% and at most %(high)s%% of people are satisfied, with %(level)s%% confidence",
+    return _("from %(low)s%% to %(high)s%% of those who answered are satisfied (%(level)s%% confidence)",
              low=lo, high=hi, level=int(round(level * 100)))
 
 
+def index_elements(row) -> int:
+    """How many elements the index averages (an element nobody answered is left out, METHODOLOGY 2)."""
+    missing = [f for f in str((row or {}).get("flags") or "").split(";") if f.strip().startswith("missing:")]
+    return max(len(ELEMENTS) - len(missing), 0)
+
+
+def index_sentence(row, first, last, level: float = 0.95) -> str:
+    """The index said for what it is: “Satisfaction index (average of the 5 elements) from 15/12/2025
+    to 14/12/2026: 87.7% (95% confidence interval: from 86.8% to 88.5%).”  Never a share of people."""
+    row = row or {}
+    k = index_elements(row)
+    head = _("Satisfaction index (average of the %(k)s elements) from %(first)s to %(last)s",
+             k=k, first=local_date(first), last=local_date(last))
+    if not isnum(row.get("index")):
+        return _("%(head)s: no eligible responses.", head=head)
+    if isnum(row.get("index_ci_low")) and isnum(row.get("index_ci_high")):
+        return _("%(head)s: %(index)s (%(level)s%% confidence interval: from %(low)s to %(high)s).", head=head,
+                 index=pct(row["index"]), level=int(round(level * 100)), low=pct(row["index_ci_low"]),
+                 high=pct(row["index_ci_high"]))
+    return _("%(head)s: %(index)s.", head=head, index=pct(row["index"]))
+
+
+def small_sample_min() -> int:
+    """Below this many responses a figure is not published (PUBLIC_MIN_N) and staff pages mute it."""
+    from flask import current_app
+
+    return int(current_app.config.get("PUBLIC_MIN_N", 30))
+
+
+def small_sample(row) -> str:
+    """The reason a unit's headline is muted (“small sample: n = 1, not enough to draw conclusions”),
+    or "" when its sample is large enough to show the figure in full."""
+    n = (row or {}).get("n")
+    if not isnum(n) or int(n) >= small_sample_min():
+        return ""
+    return _("small sample: n = %(n)s, not enough to draw conclusions", n=num(n))
+
+
 def adequacy_text(row, short: bool = False) -> tuple[str, str]:
-    """(css class, words) for the adequacy badge."""
+    """(css class, words) for the adequacy badge: “Sample large enough” or “12 more responses needed
+    (373 required)”, never both.  `short` is kept for the callers; the words are the same."""
     a = str(row.get("adequacy") or "")
     n, req = row.get("n"), row.get("required_n")
     if a == "adequate":
         return "ok", _("Sample large enough")
     if a == "inadequate":
-        more = int(max(0, (req or 0) - (n or 0))) if isnum(req) and isnum(n) else None
-        if more is not None and short:
-            return "warn", _("%(more)s more responses needed", more=num(more))
-        if more is not None:
-            return "warn", _("Sample too small: %(more)s more responses needed", more=num(more))
+        if isnum(req) and isnum(n):
+            more = int(max(0, req - n))
+            return "warn", _("%(more)s more responses needed (%(req)s required)", more=num(more), req=num(req))
         return "warn", _("Sample too small")
     if a == "no_population":
         return "info", _("No transaction volume recorded")
