@@ -52,6 +52,70 @@ ADEQUACY_WORDS = {"adequate": _l("adequate"), "inadequate": _l("too small"), "no
 TARGET_STATUS_WORDS = {"met": _l("met"), "not_met": _l("not met"), "inconclusive": _l("inconclusive")}
 VS_PARENT_WORDS = {"above": _l("above parent"), "below": _l("below parent"), "not_different": _l("not different")}
 
+#: The audit log's action codes (every `audit.record` call's `action`; `tests/staff/test_audit_log.py`
+#: finds them in the code and proves each has a label here, in both languages).
+AUDIT_ACTION_LABELS = {
+    "login": _l("signed in"), "logout": _l("signed out"), "login_locked": _l("sign-in locked after failed attempts"),
+    "user_create": _l("user created"), "user_update": _l("user changed"), "user_unlock": _l("user unlocked"),
+    "user_revoke_sessions": _l("user's sessions ended"),
+    "unit_create": _l("unit created"), "unit_update": _l("unit changed"), "counter_create": _l("counter created"),
+    "token_rotate": _l("counter QR code replaced"),
+    "target_set": _l("target set"), "target_delete": _l("target removed"),
+    "calendar_update": _l("reporting calendar changed"),
+    "exclusion_request": _l("exclusion asked for"), "exclusion_withdraw": _l("exclusion request withdrawn"),
+    "exclusion_reject": _l("exclusion request refused"), "response_exclude": _l("response excluded (approved)"),
+    "response_include": _l("response counted again (approved)"),
+    "paper_entry": _l("paper or phone questionnaire typed"), "quality_scan": _l("quality check of responses"),
+    "export_report": _l("report downloaded"), "export_responses": _l("responses downloaded"),
+    "import_units": _l("units imported"), "import_volumes": _l("transaction volumes imported"),
+    "replace_volumes": _l("transaction volumes replaced"), "import_responses": _l("responses imported"),
+    "period_close": _l("period closed"), "period_reopen": _l("period reopened"),
+    "period_verify": _l("closed period checked"),
+    "approval_submit": _l("unit figures sent for approval"), "approval_accept": _l("unit figures approved"),
+    "approval_request_changes": _l("changes asked for on unit figures"),
+    "approval_publish": _l("unit figures published"),
+    "api.client_create": _l("API client created"), "api.client_revoke": _l("API client revoked"),
+    "api.dossier_events": _l("dossier events received (API)"), "api.dossier_offered": _l("rating link offered (API)"),
+    "api.volumes": _l("transaction volumes received (API)"),
+}
+#: Words for the most common keys of an audit entry's details (others are shown as they are).
+AUDIT_DETAIL_LABELS = {
+    "unit": _l("unit"), "reason": _l("reason"), "role": _l("role"), "rows": _l("rows"), "file": _l("file"),
+    "version": _l("version"), "period": _l("period"), "before": _l("before"), "after": _l("after"),
+    "name": _l("name"), "created": _l("created"), "updated": _l("updated"), "flags": _l("flags"),
+    "batch": _l("paper batch"), "counter": _l("counter"), "channel": _l("channel"), "year": _l("year"),
+    "kind": _l("kind"), "target": _l("target"), "note": _l("note"), "format": _l("format"),
+    "requested_by": _l("asked by"), "status": _l("status"), "active": _l("active"),
+}
+
+
+def audit_action(code: str) -> str:
+    """An audit action code in words (the code itself when it has no label yet)."""
+    label = AUDIT_ACTION_LABELS.get(code or "")
+    return str(label) if label is not None else str(code or "")
+
+
+def _detail_value(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_detail_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_detail_value(v) for v in value) or "–"
+    return str(value)
+
+
+def audit_details(details) -> list[tuple[str, str]]:
+    """An audit entry's details as readable (key, value) pairs: Vietnamese as letters (never `\\u00e3`
+    escapes), common keys in words, nested values flattened."""
+    if not details:
+        return []
+    if not isinstance(details, dict):
+        return [("", _detail_value(details))]
+    return [(str(AUDIT_DETAIL_LABELS.get(k, k)), _detail_value(v)) for k, v in details.items()]
+
 
 def check_labels() -> list[str]:
     """Codes without a label (empty when every element, kind and role has one)."""
