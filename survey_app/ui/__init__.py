@@ -29,7 +29,7 @@ TEMPLATE_GLOBALS = {
     "local_datetime": fmt.local_datetime, "local_date": fmt.local_date,
     "plain_interval": labels.plain_interval, "adequacy_text": labels.adequacy_text,
     "index_sentence": labels.index_sentence, "small_sample": labels.small_sample,
-    "audit_action": labels.audit_action, "audit_details": labels.audit_details,
+    "audit_action": labels.audit_action, "SCALE_LABELS": labels.SCALE_LABELS, "audit_details": labels.audit_details,
     "target_text": labels.target_text, "flag_words": labels.flag_words, "left_out_words": labels.left_out_words,
     "unit_name": labels.unit_name, "ELEMENTS": labels.ELEMENTS, "ELEMENT_KEYS": labels.element_keys(),
     "ELEMENT_LABELS": labels.ELEMENT_LABELS, "KIND_LABELS": labels.KIND_LABELS,
