@@ -77,6 +77,12 @@ AUDIT_ACTION_LABELS = {
     "api.client_create": _l("API client created"), "api.client_revoke": _l("API client revoked"),
     "api.dossier_events": _l("dossier events received (API)"), "api.dossier_offered": _l("rating link offered (API)"),
     "api.volumes": _l("transaction volumes received (API)"),
+    # Codes of the restructuring, case and webhook work of issue 14 (labelled here before they land).
+    "unit_merge": _l("units merged"), "user_email": _l("user's e-mail address changed"),
+    "case_opened": _l("case opened"), "case_taken": _l("case taken on"), "case_answered": _l("case answered"),
+    "case_closed": _l("case closed"),
+    "api.webhook_set": _l("API webhook set"), "api.webhook_off": _l("API webhook turned off"),
+    "api.webhook_resend": _l("API webhook delivery sent again"),
 }
 #: Words for the most common keys of an audit entry's details (others are shown as they are).
 AUDIT_DETAIL_LABELS = {

@@ -46,6 +46,13 @@ def _codes(expr, func, tree, parents, seen):
         return set()
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return {expr.value}
+    if isinstance(expr, ast.JoinedStr):  # f"case_{action}": every combination of its parts
+        combos = {""}
+        for part in expr.values:
+            values = ({part.value} if isinstance(part, ast.Constant)
+                      else _codes(part.value, func, tree, parents, seen))
+            combos = {c + v for c in combos for v in values}
+        return combos
     if isinstance(expr, ast.IfExp):
         return _codes(expr.body, func, tree, parents, seen) | _codes(expr.orelse, func, tree, parents, seen)
     if isinstance(expr, ast.Name) and func is not None and (func.name, expr.id) not in seen:
@@ -64,11 +71,11 @@ def _codes(expr, func, tree, parents, seen):
     raise AssertionError(f"cannot tell the audit action of {ast.dump(expr)[:120]} in {func and func.name}")
 
 
-def recorded_actions() -> set[str]:
-    """Every action code an `audit.record(...)` call in survey_app can write."""
+def recorded_actions(sources=None) -> set[str]:
+    """Every action code an `audit.record(...)` call in survey_app (or in `sources`) can write."""
     codes = set()
-    for path in ROOT.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for text in sources if sources is not None else (p.read_text(encoding="utf-8") for p in ROOT.rglob("*.py")):
+        tree = ast.parse(text)
         parents = _parents(tree)
         for call in ast.walk(tree):
             if isinstance(call, ast.Call) and _call_name(call) in WRITERS:
@@ -78,6 +85,26 @@ def recorded_actions() -> set[str]:
                     continue
                 codes |= _codes(expr, _enclosing_function(call, parents), tree, parents, set())
     return codes
+
+
+def test_the_scan_follows_conditions_variables_parameters_and_fstrings():
+    src = """
+def a(x):
+    record(actor="u", action="lit")
+    record(actor="u", action="yes" if x else "no")
+    act = "var_one" if x else "var_two"
+    record(actor="u", action=act)
+
+def _change(user, action, status):
+    record(actor="u", action=f"case_{action}")
+
+def take(u):
+    return _change(u, "taken", "in_progress")
+
+def close(u):
+    return _change(u, action="closed", status="closed")
+"""
+    assert recorded_actions([src]) == {"lit", "yes", "no", "var_one", "var_two", "case_taken", "case_closed"}
 
 
 def test_every_recorded_action_has_a_label_in_both_languages(app):
