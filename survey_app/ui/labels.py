@@ -15,7 +15,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from analysis.schema import ELEMENTS, ITEM_KEYS, OVERALL, ROOT_LEVEL, UNDER_18, UNIT_KINDS, UNIT_LEVEL
+from analysis.schema import CHANNELS, ELEMENTS, ITEM_KEYS, OVERALL, ROOT_LEVEL, UNDER_18, UNIT_KINDS, UNIT_LEVEL
 
 from .format import isnum, local_date, num, pct
 
@@ -41,6 +41,8 @@ FLAG_LABELS = {
     "strata_without_responses": _l("some procedure fields have no responses"),
     "prorated_volume": _l("volume prorated to the period"),
 }
+CHANNEL_LABELS = {"qr": _l("QR code"), "kiosk": _l("kiosk"), "paper": _l("paper questionnaire"),
+                  "online": _l("online"), "phone": _l("phone interview"), "import": _l("imported file")}
 LEFT_OUT_LABELS = {"excluded": _l("excluded"), UNDER_18: _l("under 18"), "outside_period": _l("outside the period")}
 QUADRANT_LABELS = {"improve_first": _l("improve first"), "keep_up": _l("keep up"),
                    "lower_priority": _l("lower priority"), "possible_overkill": _l("already strong")}
@@ -130,6 +132,7 @@ def check_labels() -> list[str]:
     missing = [k for k in ITEM_KEYS if k not in ELEMENT_LABELS]
     missing += [k for k in UNIT_KINDS if k not in KIND_LABELS]
     missing += [r for r in ROLES if r not in ROLE_LABELS]
+    missing += [c for c in CHANNELS if c not in CHANNEL_LABELS]
     return missing
 
 

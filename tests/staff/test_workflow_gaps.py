@@ -84,6 +84,8 @@ def test_comments_show_their_overall_rating(sapp, world, as_role):
             overall = db.session.query(Answer.value).filter_by(response_id=uuid.UUID(rid), item_key="overall").scalar()
             assert f'data-overall="{overall}"' in body, body
             assert words[overall] in body, body
+    metas = re.findall(r'<li data-response="[0-9a-f-]+"><p>.*?</p><p class="muted small">(.*?)</p>', html, re.S)
+    assert metas and all(m.rstrip().endswith("· mã QR") for m in metas), metas[:3]  # the channel in words
 
 
 def test_entry_page_menu_in_a_browser(app, live_server, frozen_clock, browser, screenshot_dir):
