@@ -192,7 +192,7 @@ def small_sample_min() -> int:
     """Below this many responses a figure is not published (PUBLIC_MIN_N) and staff pages mute it."""
     from flask import current_app
 
-    return int(current_app.config.get("PUBLIC_MIN_N", 30))
+    return int(current_app.config["PUBLIC_MIN_N"])
 
 
 def small_sample(row) -> str:
