@@ -69,6 +69,8 @@ AUDIT_ACTION_LABELS = {
     "response_include": _l("response counted again (approved)"),
     "paper_entry": _l("paper or phone questionnaire typed"), "quality_scan": _l("quality check of responses"),
     "export_report": _l("report downloaded"), "export_responses": _l("responses downloaded"),
+    "export_responses_queued": _l("responses export started in the background"),
+    "download_export": _l("prepared export file downloaded"), "export_bieu06": _l("Biểu 06 table downloaded"),
     "import_units": _l("units imported"), "import_volumes": _l("transaction volumes imported"),
     "replace_volumes": _l("transaction volumes replaced"), "import_responses": _l("responses imported"),
     "period_close": _l("period closed"), "period_reopen": _l("period reopened"),
