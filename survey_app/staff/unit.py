@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Answer, Counter
 from ..services import exclusions, publishing
 from ..services.audit import record
-from ..services.csv_export import count_rows, export_chunks
+from ..services.csv_export import export_chunks, export_plan
 from ..services.units import subtree_ids
 from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
@@ -224,11 +224,11 @@ def include_response(code, rid):
 @bp.get("/units/<code>/responses.csv")
 def export_responses(code):
     user, unit, period, ids = _unit_context(code, "export")
-    rows = count_rows(db.session, start=period.start, end=period.end, unit_ids=sorted(ids))
-    if rows > int(current_app.config["EXPORT_ASYNC_ROWS"]):  # too large to wait for: a background job
+    plan = export_plan(db.session, start=period.start, end=period.end, unit_ids=ids)
+    if plan.rows > int(current_app.config["EXPORT_ASYNC_ROWS"]):  # too large to wait for: a background job
         from .data import exports_page
 
-        return exports_page(queue={"unit": unit, "period": period, "rows": rows})
+        return exports_page(queue={"unit": unit, "period": period, "rows": plan.rows})
     record(actor=user.username, user_id=user.id, action="export_responses", target_type="unit",
            target_id=unit.code, details={"period": period.label})
     db.session.commit()
@@ -236,7 +236,7 @@ def export_responses(code):
 
     def generate():
         yield "\ufeff"
-        yield from export_chunks(db.session, start=start, end=end, unit_ids=id_list)
+        yield from export_chunks(db.session, start=start, end=end, unit_ids=id_list, plan=plan)
 
     fname = f"responses_{unit.code}_{period.label.replace(':', '-')}.csv"
     return FlaskResponse(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
