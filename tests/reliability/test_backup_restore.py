@@ -59,6 +59,9 @@ def _seed(app) -> None:
         cases.reply_requested_for(typed.id)
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
+        from survey_app.services import jobs
+
+        jobs.enqueue("backup.test", {"lĩnh_vực": "hộ tịch"}, key="unit:REL-B")  # a pending background job
         db.session.commit()
         # (2024: REL-A's 2025 is closed by the snapshot above, and the import guard refuses it)
         csv_import.import_volumes(b"unit_code,period_start,period_end,stratum,transactions\n"
