@@ -1,7 +1,7 @@
 """response cells kept by triggers, unit change marks, the stored staff figures (issue 14)
 
-Revision ID: 0008_figures
-Revises: 0007_jobs
+Revision ID: 0009_figures
+Revises: 0008_cases
 Create Date: 2026-12-01 15:40:00
 
 `response_cells` holds the count of responses per (unit, counter, procedure
@@ -16,8 +16,8 @@ of a period (comments, flagged or excluded, typed, paper batches).
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0008_figures'
-down_revision = '0007_jobs'
+revision = '0009_figures'
+down_revision = '0008_cases'
 branch_labels = None
 depends_on = None
 
