@@ -162,19 +162,34 @@ def background() -> bool:
 
 
 def _schedule(key: str, entry: dict) -> None:
-    """Queue the recomputation of a stale entry (one pending job per key, not
-    sooner than FIGURES_REFRESH_SECONDS after its last computation)."""
-    if g.get("_figures_scheduled", set()).__contains__(key):
-        return
-    g.setdefault("_figures_scheduled", set()).add(key)
+    """Note the recomputation of a stale entry (one pending job per key, not
+    sooner than FIGURES_REFRESH_SECONDS after its last computation); the jobs
+    are queued together by `queue_scheduled` when the request ends."""
     wait = float(current_app.config["FIGURES_REFRESH_SECONDS"]) - (utcnow() - entry["at"]).total_seconds()
+    g.setdefault("_figures_scheduled", {}).setdefault(key, max(0.0, wait))
+
+
+def queue_scheduled() -> int:
+    """Queue (one transaction) the recomputations noted by this request; returns how many."""
+    todo = g.pop("_figures_scheduled", None)
+    if not todo:
+        return 0
     try:
         with db.session.no_autoflush:
-            enqueue(RECOMPUTE_JOB, {"key": key}, key=key, delay=max(0.0, wait))
+            for key, delay in todo.items():
+                enqueue(RECOMPUTE_JOB, {"key": key}, key=key, delay=delay)
         db.session.commit()
     except Exception:  # noqa: BLE001 - the next request asks again
         db.session.rollback()
-        log.warning("could not queue the recomputation of %s", key, exc_info=True)
+        log.warning("could not queue %d figure recomputations", len(todo), exc_info=True)
+        return 0
+    return len(todo)
+
+
+@bp.after_request
+def _queue_after_request(response):
+    queue_scheduled()
+    return response
 
 
 def cached(name: str, fn, *key_parts, deps=ALL_UNITS, recipe=None, extra: str = ""):

@@ -63,6 +63,7 @@ def test_a_change_in_one_province_leaves_the_other_untouched(bg, world):
         assert _n(figures.index_result(period, q_ids), "Q-Y") == _n(res_q, "Q-Y")
         assert _n(figures.index_result(period, p_ids), "P-A") == n_a
         assert _n(figures.index_result(period, None), "P-A") == _n(res_all, "P-A")
+        assert figures.queue_scheduled() == 2  # what a staff request does when it ends
         queued = {j.key for j in db.session.scalars(sa.select(Job).where(Job.kind == figures.RECOMPUTE_JOB))}
         assert queued == {keys["P"], keys["all"]}
     with bg.app_context():
