@@ -35,6 +35,11 @@ def _overview_rows(client, **args) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _row_html(client, code, **args) -> str:
+    html = client.get("/staff/", query_string=dict(period="2025", **args)).get_data(as_text=True)
+    return re.search(rf'<tr data-unit="{code}".*?</tr>', html, re.S).group(0)
+
+
 def _stats(sapp, unit_ids=None, **kw):
     from survey_app.services import stats
     from survey_app.services.periods import local_today
@@ -60,6 +65,8 @@ def test_mapped_figures_are_the_same_for_the_admin_and_the_successors_leader(sap
     leader = _overview_rows(_client(sapp, merged["users"]["lead-s"]), units="today")
     assert set(leader) == {"M-S"}
     assert leader["M-S"] == admin["M-S"] and leader["M-S"][1] == str(n_s)
+    rows = [_row_html(_client(sapp, merged["users"][u]), "M-S", units="today") for u in ("boss", "lead-s")]
+    assert rows[0] == rows[1]  # the whole row: index, interval, elements, adequacy, target, trend
     assert admin["M-T"][1] == str(MERGED_UNITS["M-T"][0] + MERGED_UNITS["M-D-3"][0])
     # As they were then: M-S has its own responses only, for both.
     then_admin = _overview_rows(_client(sapp, merged["users"]["boss"]))
@@ -91,3 +98,39 @@ def test_the_cli_applies_scope_after_mapping_too(sapp, merged, tmp_path):
     row = t[(t["unit_code"] == "M-S") & (t["level"] == "unit")].iloc[0]
     assert int(row["n"]) == int(whole.loc[("M-S", "unit"), "n"])
     assert row["index"] == pytest.approx(float(whole.loc[("M-S", "unit"), "index"]), abs=1e-12)
+
+
+def test_a_successors_page_says_what_it_was_formed_from_and_when(sapp, merged):
+    admin = _client(sapp, merged["users"]["boss"])
+    body = admin.get("/staff/units/M-S?period=2025").get_data(as_text=True)
+    block = re.search(r'<div class="unit-history".*?</div>', body, re.S).group(0)
+    assert "Thành lập từ" in block and "ngày 01/07/2025" in block
+    for code in ("M-D", "M-D-1", "M-D-2"):
+        assert f'href="/staff/units/{code}"' in block
+    assert "M-D-3" not in block  # merged into M-T
+    old = admin.get("/staff/units/M-D-1?period=2024").get_data(as_text=True)
+    assert re.search(r'Đã sáp nhập vào <a href="/staff/units/M-S">Xã Sông Hợp</a> <span class="code">M-S</span> '
+                     r'từ ngày 01/07/2025', old)
+    en = admin.get("/staff/units/M-S?period=2025&lang=en").get_data(as_text=True)
+    assert "Formed from" in en and "on 01/07/2025" in en
+    # The successor's leader may not open the predecessors' pages: their names, without links that would 404.
+    lead = _client(sapp, merged["users"]["lead-s"]).get("/staff/units/M-S?period=2025").get_data(as_text=True)
+    block = re.search(r'<div class="unit-history".*?</div>', lead, re.S).group(0)
+    assert "Xã Một" in block and "Xã Hai" in block and 'href="/staff/units/M-D-1"' not in block
+    # A unit untouched by the restructuring has no such block.
+    assert 'class="unit-history"' not in admin.get("/staff/units/M?period=2025").get_data(as_text=True)
+
+
+def test_trends_always_state_their_base(sapp, merged):
+    admin = _client(sapp, merged["users"]["boss"])
+    then = admin.get("/staff/?period=2025").get_data(as_text=True)
+    today = admin.get("/staff/?period=2025&units=today").get_data(as_text=True)
+    assert "Xu hướng: so với năm 2024, theo đơn vị khi đó." in then
+    assert "Xu hướng: so với năm 2024, theo đơn vị hiện nay" in today and "theo đơn vị khi đó" not in today
+    quarter = admin.get("/staff/?period=2025-Q1").get_data(as_text=True)
+    assert "so với quý 4/2024" in quarter
+    unit = admin.get("/staff/units/M-S?period=2025").get_data(as_text=True)
+    assert 'id="trend-base"' in unit and "so với năm 2024, theo đơn vị khi đó" in unit
+    assert "Mỗi kỳ tính theo đơn vị khi đó." in unit and "Trước khi thành lập" in unit
+    en = admin.get("/staff/?period=2025&units=today&lang=en").get_data(as_text=True)
+    assert "Trend: compared with report year 2024, on today&#39;s units" in en
