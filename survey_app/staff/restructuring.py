@@ -38,6 +38,10 @@ def trend_base(period, mapped: bool = False) -> str:
     period, with the units mapped to today's (`mapped`) or as they were then."""
     from analysis.periods import previous_period
 
+    if not hasattr(period, "kind"):  # a label or a report year (the public results pages)
+        from ..services.periods import resolve_period
+
+        period = resolve_period(str(period))
     base = period_words(previous_period(period))
     if mapped:
         return _("Trend: compared with %(base)s, on today's units (the responses of merged units count in "

@@ -134,3 +134,16 @@ def test_trends_always_state_their_base(sapp, merged):
     assert "Mỗi kỳ tính theo đơn vị khi đó." in unit and "Trước khi thành lập" in unit
     en = admin.get("/staff/?period=2025&units=today&lang=en").get_data(as_text=True)
     assert "Trend: compared with report year 2024, on today&#39;s units" in en
+
+
+def test_the_public_results_state_the_trend_base(make_loaded_app):
+    from tests.factories import seed_publishing
+    from tests.public.test_results_pages import publish_units
+
+    app = make_loaded_app(WTF_CSRF_ENABLED=False)
+    seed_publishing(app)
+    publish_units(app, ["P-A"])
+    c = app.test_client()
+    assert "Xu hướng: so với năm 2024, theo đơn vị khi đó." in c.get("/public/P/2025").get_data(as_text=True)
+    assert "Trend: compared with report year 2024, with the units as they were then." in c.get(
+        "/public/P/2025?lang=en").get_data(as_text=True)
