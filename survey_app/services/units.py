@@ -240,6 +240,7 @@ def merge_units(predecessor_codes: Iterable[str], *, into: str, day: dt.date, na
         details.update(kind=kind, parent=parent.code if parent is not None else None)
     elif (succ.name_vi, succ.name_en) != before_name:
         details["renamed_from"] = before_name[0]
+    details["summary"] = merge_summary(details)
     record(actor=actor.username if actor is not None else (actor_name or "cli"),
            user_id=actor.id if actor is not None else None, action="unit_merge", target_type="unit",
            target_id=into, details=details)
@@ -250,3 +251,21 @@ def merge_units(predecessor_codes: Iterable[str], *, into: str, day: dt.date, na
         raise MergeRefused(_("The change was refused by the database (duplicate code or invalid dates)."),
                            409) from None
     return MergeResult(successor=succ, created=created, predecessors=codes, day=day, counters_moved=moved)
+
+
+def merge_summary(details: dict) -> str:
+    """One sentence, in the default language (Vietnamese), saying what a
+    `unit_merge` audit entry did (kept in the entry's details)."""
+    from flask import current_app
+    from flask_babel import force_locale, gettext
+
+    day = dt.date.fromisoformat(details["date"]).strftime("%d/%m/%Y")
+    moved = details.get("counters_moved") or []
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        made = gettext("new unit") if details.get("successor_created") else gettext("existing unit")
+        text = gettext("%(units)s merged into %(s)s (%(name)s, %(made)s) from %(d)s.",
+                       units=", ".join(details["predecessors"]), s=details["successor"],
+                       name=details.get("successor_name", ""), made=made, d=day)
+        text += " " + (gettext("Counters moved: %(c)s.", c=", ".join(moved)) if moved
+                       else gettext("No counter moved."))
+    return text

@@ -106,6 +106,9 @@ def _check_merged(sapp, tree, moved: bool):
     assert target == "P-N" and details["predecessors"] == ["P-A", "P-B"] and details["date"] == today.isoformat()
     assert details["successor_created"] is True and details["successor_name"] == "Xã Nhất Hợp"
     assert details["counters_moved"] == (["A-Q1", "B-Q1", "B-Q2"] if moved else [])
+    day = today.strftime("%d/%m/%Y")
+    assert details["summary"] == (f"Sáp nhập P-A, P-B vào P-N (Xã Nhất Hợp, đơn vị mới) từ ngày {day}. "
+                                  + ("Đã chuyển quầy: A-Q1, B-Q1, B-Q2." if moved else "Không chuyển quầy nào."))
     # The successor's figures mapped to today: both predecessors' responses.
     row = _figures(sapp, tree["period"], "P-N")
     assert int(row["n"]) == N_A + N_B
