@@ -69,11 +69,12 @@ def successor_on(unit: Unit, day) -> Optional[Unit]:
 
 def mapped_unit_ids(unit_ids: Iterable[int], as_of: Optional[dt.date]) -> set[int]:
     """Scope after mapping: the units whose responses count in the units
-    `unit_ids` when figures are mapped to the units of `as_of` — `unit_ids`
-    and every retired unit whose successor chain ends in one of them.  Uses
-    the mapping the index itself uses (`analysis.hierarchy.successor_map` on
-    the tree as of `as_of`), so a scoped computation reads exactly the
-    responses the whole-tree one puts into those units."""
+    `unit_ids` when figures are mapped to the units of `as_of` — those of
+    `unit_ids` not mapped away, and every retired unit whose successor chain
+    ends in one of them.  Uses the mapping the index itself uses
+    (`analysis.hierarchy.successor_map` on the tree as of `as_of`), so a
+    scoped computation reads exactly the responses the whole-tree one puts
+    into those units."""
     from analysis.hierarchy import successor_map, tree_as_of
     from analysis.io import prepare_units
 
@@ -85,7 +86,7 @@ def mapped_unit_ids(unit_ids: Iterable[int], as_of: Optional[dt.date]) -> set[in
         return ids
     id_of = dict(db.session.execute(select(Unit.code, Unit.id)).all())
     visible = {code for code, uid in id_of.items() if uid in ids}
-    return ids | {id_of[code] for code, to in smap.items() if to in visible and code in id_of}
+    return {uid for code, uid in id_of.items() if smap.get(code, code) in visible}
 
 
 # ---------------------------------------------------------------- the merge: one admin action (issue 14.4)
