@@ -141,6 +141,9 @@ def test_the_merge_page_checks_first_then_merges_in_one_action(sapp, tree):
         newest = db.session.scalars(sa.select(Unit.code).join(Response, Response.unit_id == Unit.id)
                                     .order_by(Response.received_at.desc())).first()
     assert newest == "P-N"
+    # The successor's admin page links the merge page and names what it was formed from.
+    admin_page = c.get("/staff/admin/units/P-N").get_data(as_text=True)
+    assert 'id="merge-link"' in admin_page and "Thành lập từ" in admin_page and "Xã A" in admin_page
     # The audit log shows the merge.
     assert "P-A" in c.get("/staff/admin/audit?action=unit_merge").get_data(as_text=True)
 
