@@ -31,6 +31,7 @@ TEMPLATE_GLOBALS = {
     "index_sentence": labels.index_sentence, "small_sample": labels.small_sample,
     "audit_action": labels.audit_action, "SCALE_LABELS": labels.SCALE_LABELS,
     "CHANNEL_LABELS": labels.CHANNEL_LABELS, "audit_details": labels.audit_details,
+    "audit_target": labels.audit_target,
     "target_text": labels.target_text, "flag_words": labels.flag_words, "left_out_words": labels.left_out_words,
     "unit_name": labels.unit_name, "ELEMENTS": labels.ELEMENTS, "ELEMENT_KEYS": labels.element_keys(),
     "ELEMENT_LABELS": labels.ELEMENT_LABELS, "KIND_LABELS": labels.KIND_LABELS,

@@ -96,6 +96,16 @@ AUDIT_DETAIL_LABELS = {
     "batch": _l("paper batch"), "counter": _l("counter"), "channel": _l("channel"), "year": _l("year"),
     "kind": _l("kind"), "target": _l("target"), "note": _l("note"), "format": _l("format"),
     "requested_by": _l("asked by"), "status": _l("status"), "active": _l("active"),
+    "accepted": _l("accepted"), "duplicates": _l("duplicates"), "errors": _l("errors"), "rights": _l("rights"),
+    "flagged": _l("flagged"),
+}
+#: What an audit entry is about (its `target_type`), in words.
+AUDIT_TARGET_LABELS = {
+    "user": _l("user"), "unit": _l("unit"), "counter": _l("counter"), "target": _l("target"),
+    "calendar": _l("reporting calendar"), "response": _l("response"), "responses": _l("responses"),
+    "api_client": _l("API client"), "dossier": _l("dossier"), "paper_batch": _l("paper batch"),
+    "period": _l("period"), "unit_approval": _l("unit figures"), "import": _l("file import"),
+    "report": _l("report"), "case": _l("case"), "webhook_delivery": _l("webhook delivery"),
 }
 
 
@@ -103,6 +113,12 @@ def audit_action(code: str) -> str:
     """An audit action code in words (the code itself when it has no label yet)."""
     label = AUDIT_ACTION_LABELS.get(code or "")
     return str(label) if label is not None else str(code or "")
+
+
+def audit_target(target_type) -> str:
+    """An audit entry's target type in words (as it is when it has no label)."""
+    label = AUDIT_TARGET_LABELS.get(target_type or "")
+    return str(label) if label is not None else str(target_type or "")
 
 
 def _detail_value(value) -> str:

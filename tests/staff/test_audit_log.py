@@ -148,11 +148,13 @@ def test_audit_page_shows_labels_readable_details_and_local_time(sapp, world, as
     assert "sửa đơn vị" in row and "Phường Ấn Định" in row and "sáp nhập đơn vị" in row
     assert "<strong>lý do</strong>: sáp nhập đơn vị" in row and "<strong>đang hoạt động</strong>: có" in row
     assert "02/03/2025 00:30" in row
+    assert "<td>đơn vị P-A</td>" in row  # the target type in words
     assert "đăng nhập" in html  # the admin's own sign-in, recorded by the login page
     assert '<option value="login"' in html and ">đăng nhập</option>" in html
     only = c.get("/staff/admin/audit?action=unit_update").get_data(as_text=True)
     assert 'data-action="login"' not in only and 'data-action="unit_update"' in only
     en = c.get("/staff/admin/audit?lang=en").get_data(as_text=True)
-    assert "unit changed" in en and "signed in" in en and "<strong>reason</strong>: sáp nhập đơn vị" in en
+    assert "unit changed" in en and "signed in" in en and "<td>unit P-A</td>" in en
+    assert "<strong>reason</strong>: sáp nhập đơn vị" in en
     with sapp.app_context():
         assert db.session.query(AuditLog).filter_by(action="login").count() >= 1
