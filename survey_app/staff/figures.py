@@ -293,13 +293,24 @@ def unit_codes(ids: Optional[set[int]] = None) -> dict[int, str]:
 
 # ---------------------------------------------------------------- the index
 
+def _deps(ids, period, options: dict):
+    """The units whose data a figure of `ids` reads (`stats.data_scope`: with
+    map_successors, the retired units mapped into them too); ALL_UNITS for None."""
+    from ..services import stats
+
+    if ids is None:
+        return ALL_UNITS
+    mapping = {k: options[k] for k in ("map_successors", "as_of") if k in options}
+    return stats.data_scope(ids, period, **mapping) if mapping.get("map_successors") else ids
+
+
 def index_result(period, unit_ids=None, **kw):
     """`stats.compute_index` for the period and units, from the figures store."""
     from ..services import stats
 
     ids = None if unit_ids is None else sorted(unit_ids)
     return cached("index", lambda: stats.compute_index(period, unit_ids=ids, **kw), period, ids, kw,
-                  deps=ALL_UNITS if ids is None else ids, recipe=("index", (period, ids, kw)))
+                  deps=_deps(ids, period, kw), recipe=("index", (period, ids, kw)))
 
 
 @recipe("index")
@@ -376,8 +387,9 @@ def trended(res, period, unit_ids, **options) -> "pd.DataFrame":
 
     ids = None if unit_ids is None else sorted(unit_ids)
     return cached("trended", lambda: stats.with_trend(table_of(res), period, unit_ids,
-                                                      _quiet_index(unit_ids, **options)),
-                  period, ids, res is None, options, deps=ALL_UNITS if ids is None else ids,
+                                                      _quiet_index(unit_ids, **options),
+                                                      data_ids=stats.data_scope(unit_ids, period, **options)),
+                  period, ids, res is None, options, deps=_deps(ids, period, options),
                   recipe=("trended", (period, ids, options)))
 
 
