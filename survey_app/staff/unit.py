@@ -5,7 +5,7 @@ unit's exclusions and typed share; the unit's responses as CSV."""
 from __future__ import annotations
 
 from flask import Response as FlaskResponse
-from flask import abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Counter
 from ..services import exclusions, publishing
 from ..services.audit import record
-from ..services.csv_export import iter_response_rows
+from ..services.csv_export import count_rows, export_chunks
 from ..services.units import subtree_ids
 from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
@@ -204,27 +204,19 @@ def include_response(code, rid):
 @bp.get("/units/<code>/responses.csv")
 def export_responses(code):
     user, unit, period, ids = _unit_context(code, "export")
+    rows = count_rows(db.session, start=period.start, end=period.end, unit_ids=sorted(ids))
+    if rows > int(current_app.config["EXPORT_ASYNC_ROWS"]):  # too large to wait for: a background job
+        from .data import exports_page
+
+        return exports_page(queue={"unit": unit, "period": period, "rows": rows})
     record(actor=user.username, user_id=user.id, action="export_responses", target_type="unit",
            target_id=unit.code, details={"period": period.label})
     db.session.commit()
     start, end, id_list = period.start, period.end, sorted(ids)
 
     def generate():
-        import csv
-        import io
-
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
         yield "\ufeff"
-        n = 0
-        for row in iter_response_rows(db.session, start=start, end=end, unit_ids=id_list, batch=5000):
-            w.writerow(row)
-            n += 1
-            if n % 500 == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
+        yield from export_chunks(db.session, start=start, end=end, unit_ids=id_list)
 
     fname = f"responses_{unit.code}_{period.label.replace(':', '-')}.csv"
     return FlaskResponse(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",

@@ -42,7 +42,7 @@ def staff_target(make_loaded_app):
 
         args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
                 "name": "elements", "fmt": "svg", "cid": make_api_client(unit)[0].id,
-                "req_id": req.id, "sid": snap.id, "other": snap.id}
+                "req_id": req.id, "sid": snap.id, "other": snap.id, "token": "t" * 24}
     return app, args
 
 
