@@ -281,7 +281,8 @@ def _key_words(key, translate, codes) -> str:
 def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title: str,
                 translate: Callable[[str], str] = lambda s: s, value_words: Optional[dict] = None,
                 lang: str = "vi", heading: Optional[dict] = None,
-                local_time: Callable[[str], str] = lambda s: s or "") -> bytes:
+                local_time: Callable[[str], str] = lambda s: s or "",
+                fields: Optional[tuple] = None) -> bytes:
     """The formatted workbook: sheet 1 the units (ranked ones first; the others
     with empty rank cells and their rank status), sheet 2 the roll-ups, sheet 3
     the method (version, n_eff cap, ranking rule in `lang`, parameters, data
@@ -292,7 +293,9 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
     line; headers and values are words in `lang` (`value_words`: column →
     {code: words} or a callable giving a list of words, as for `flags`); empty
     cells stay empty (never "None" or "nan"); `local_time` writes the stored UTC
-    timestamps in local time (dd/mm/yyyy HH:MM)."""
+    timestamps in local time (dd/mm/yyyy HH:MM).  `fields` = (columns as
+    (key, header, kind), rows): a last sheet, the Biểu 06-style table per field
+    (lĩnh vực), when there are rows."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
@@ -423,6 +426,32 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
     for row in ws3.iter_rows(min_col=2, max_col=2):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    if fields and fields[1]:
+        columns, rows = fields
+        ws4 = wb.create_sheet(translate("By field")[:31])
+        top(ws4, len(columns), translate("Dossiers and satisfaction per field (Biểu 06/VPCP/KSTT)"))
+        ws4.append([])
+        ws4.append([h for _, h, _ in columns])
+        hr = ws4.max_row
+        for j in range(1, len(columns) + 1):
+            cell = ws4.cell(row=hr, column=j)
+            cell.fill, cell.font = head_fill, head_font
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+        for rec in rows:
+            ws4.append([csv_safe(rec.get(c)) if k == "text" and isinstance(rec.get(c), str) else _clean(rec.get(c))
+                        for c, _, k in columns])
+            for j, (_, _, k) in enumerate(columns, start=1):
+                cell = ws4.cell(row=ws4.max_row, column=j)
+                cell.border = Border(bottom=thin)
+                cell.number_format = {"pct": "0.0%", "int": "#,##0"}.get(k, "General")
+        for j, (c, _, k) in enumerate(columns, start=1):
+            ws4.column_dimensions[get_column_letter(j)].width = 30 if c in ("unit_name", "field_name") else 13
+        ws4.row_dimensions[hr].height = 45
+        ws4.freeze_panes = ws4.cell(row=hr + 1, column=3)
+        ws4.page_setup.orientation = "landscape"
+        ws4.page_setup.paperSize = ws4.PAPERSIZE_A4
+        ws4.print_title_rows = f"{hr}:{hr}"
+        ws4.oddFooter.center.text = translate("Page &P of &N")
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

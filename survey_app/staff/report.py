@@ -96,6 +96,29 @@ def without_duplicate_root(rollups):
     return others if same else rollups
 
 
+#: The Biểu 06-style table per field (lĩnh vực) of the report: (key, header, kind) of `services.bieu06` rows.
+FIELD_COLUMNS = (("unit_code", "Mã đơn vị", "text"), ("unit_name", "Tên đơn vị", "text"),
+                 ("field_name", "Lĩnh vực", "text"), ("processed_total", "Số hồ sơ đã giải quyết: Tổng số", "int"),
+                 ("processed_early", "Trả trước hạn", "int"), ("processed_on_time", "Trả đúng hạn", "int"),
+                 ("processed_late", "Trả quá hạn", "int"), ("pending_total", "Số hồ sơ đang giải quyết", "int"),
+                 ("index", "Chỉ số hài lòng", "pct"), ("index_ci_low", "Khoảng tin cậy 95%: cận dưới", "pct"),
+                 ("index_ci_high", "Khoảng tin cậy 95%: cận trên", "pct"), ("n", "Số phiếu (n)", "int"),
+                 ("N", "Số hồ sơ (N)", "int"), ("response_rate", "Tỷ lệ phản hồi", "pct"))
+
+
+def field_rows(user, period) -> list[dict]:
+    """The rows of the Biểu 06/VPCP/KSTT table (`services.bieu06.table`: one
+    per unit and field, dossiers and the survey's figures) that have dossier
+    figures: the report's table per field.  Cached like the other figures."""
+    from ..services import bieu06
+    from .figures import cached
+
+    scope = scope_unit_ids(user)
+    rows = cached("bieu06", lambda: bieu06.table(period, scope), period.label,
+                  None if scope is None else sorted(scope))
+    return [r for r in rows if r.get("processed_total") is not None or r.get("received_total") is not None]
+
+
 def report_heading(year: int) -> dict:
     """The official header of the report (page, print, XLSX): the issuing body
     and the body above it (config REPORT_ISSUER / REPORT_ISSUER_PARENT; the
@@ -153,7 +176,7 @@ def report_year(year):
                            publication=publication, publication_word=status_word,
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
                            method_version=meta.get("method_version"), rank_among=meta["ranking"]["rank_among"],
-                           heading=report_heading(year),
+                           heading=report_heading(year), fields=field_rows(user, period),
                            ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))
 
 
@@ -174,7 +197,8 @@ def report_xlsx_download(year):
     heading = report_heading(year)
     words = dict(value_words(), flags=flag_words, element={k: str(v) for k, v in ELEMENT_LABELS.items()})
     data = report_xlsx(units, rollups, meta, title=heading["title"], translate=_, value_words=words, lang=_lang(),
-                       heading=heading, local_time=local_datetime)
+                       heading=heading, local_time=local_datetime,
+                       fields=(FIELD_COLUMNS, field_rows(user, period)))
     _audit_download(user, year, "xlsx")
     return FlaskResponse(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.xlsx"'})

@@ -79,7 +79,7 @@ def test_report_page_xlsx_and_csv(sapp, world, as_role):
     r = c.get(f"/staff/report/{y}.xlsx")
     assert r.status_code == 200
     wb = load_workbook(io.BytesIO(r.data))
-    assert len(wb.sheetnames) == 3
+    assert wb.sheetnames[:3] == ["Đơn vị", "Tổng hợp", "Phương pháp"]  # then "Theo lĩnh vực" (Biểu 06 per field)
     units = wb.worksheets[0]
     values = [[cell.value for cell in row] for row in units.iter_rows()]
     hr = next(i for i, row in enumerate(values) if "Mã đơn vị" in row)  # below the official header

@@ -153,3 +153,27 @@ def test_issuer_comes_from_the_configuration(make_loaded_app):
     assert "VĂN PHÒNG UBND TỈNH" in header and "UBND TỈNH MẪU IN" in header and "Thành Mẫu, ngày " in header
     top = [c.value for row in _workbook(client).worksheets[0].iter_rows(max_row=3) for c in row if c.value]
     assert "VĂN PHÒNG UBND TỈNH" in top and "UBND TỈNH MẪU IN" in top
+
+
+def test_a_biểu_06_table_per_field_on_the_page_and_in_the_xlsx(province):
+    """Where dossier figures exist (here: the volumes per field), the report
+    carries the Biểu 06-style table per field (services.bieu06 rows)."""
+    client, data = province
+    html = client.get("/staff/report/2025").get_data(as_text=True)
+    table = html[html.index('id="fields-table"'):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r'<tr data-unit="([^"]+)" data-field="([^"]*)">(.*?)</tr>', table, re.S)
+    assert {code for code, _, _ in rows} == set(data["codes"])
+    first = next(cells for code, _, cells in rows if code == "M-X01")
+    assert "Chung (không phân lĩnh vực)" in first and ">210<" in first  # the unit's 210 dossiers
+    wb = _workbook(client)
+    assert wb.sheetnames[:3] == ["Đơn vị", "Tổng hợp", "Phương pháp"] and wb.sheetnames[3] == "Theo lĩnh vực"
+    ws = wb["Theo lĩnh vực"]
+    hr = next(row[0].row for row in ws.iter_rows() if any(c.value == "Lĩnh vực" for c in row))
+    header = [c.value for c in ws[hr]]
+    by_code = {r[0].value: dict(zip(header, r)) for r in ws.iter_rows(min_row=hr + 1)}
+    assert set(by_code) == set(data["codes"])
+    cell = by_code["M-X01"]
+    assert cell["Số hồ sơ đã giải quyết: Tổng số"].value == 210
+    assert cell["Lĩnh vực"].value == "Chung (không phân lĩnh vực)"
+    assert 0 < cell["Chỉ số hài lòng"].value < 1 and cell["Chỉ số hài lòng"].number_format == "0.0%"
