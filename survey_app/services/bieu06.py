@@ -27,8 +27,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import IO, Iterable, Optional
 
-import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from analysis.schema import ALL_STRATUM, ROOT_CODE, UNIT_LEVEL, VOLUME_COLUMNS
@@ -222,6 +220,9 @@ def table(period, unit_ids: Optional[Iterable[int]] = None) -> list[dict]:
 
 
 def _number(v):
+    import numpy as np  # (not at import: the citizen path imports this module through the API's volume names)
+    import pandas as pd
+
     if v is None:
         return None
     try:
