@@ -88,6 +88,10 @@ def create_app(config=None, instance_path=None) -> Flask:
 
     register_error_handlers(app)
 
+    from .services import jobs
+
+    jobs.init_app(app)
+
     from .cli import register_cli
 
     register_cli(app)

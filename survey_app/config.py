@@ -138,6 +138,14 @@ class Defaults:
     STAFF_PAGE_SIZE = 50                  # rows per page of the long staff lists
     STAFF_CACHE_SECONDS = 300             # how long computed staff figures are cached
 
+    # ------------------------------------------------------------------ background jobs (services/jobs.py)
+    # A server process runs due jobs in one daemon thread (started by its first request; never under TESTING).
+    # With several hosts or workers this is safe (a job is claimed once); set it off and run
+    # `flask jobs work` as its own process to keep the web workers free.
+    JOBS_IN_PROCESS = True
+    JOBS_POLL_SECONDS = 1.0               # how often that thread (and `flask jobs work`) looks for due jobs
+    JOBS_LEASE_SECONDS = 300              # a running job whose worker died is run again after this long
+
     # ------------------------------------------------------------------ publishing (services/publishing.py)
     # Acceptances a unit's submitted figures need before they can be published, each by an analyst outside
     # the unit whose scope covers it, every further one a level above the previous (1: the province).

@@ -565,3 +565,32 @@ class DossierEvent(db.Model):
         UniqueConstraint("dossier_id", "event", "at"),
         CheckConstraint("event IN ('tiep_nhan','tra_ket_qua','cap_nhat','phan_anh')", name="event"),
     )
+
+
+class Job(db.Model):
+    """One unit of background work (`services.jobs`): figures to recompute, a
+    webhook or an e-mail to deliver, a large export to write.  A job is written
+    in the same transaction as the change that needs it; a worker claims due
+    jobs, runs their handler and records the outcome.  A failed run is retried
+    with exponential back-off until its handler's attempt limit, then the job is
+    `dead` (the dead-letter list) until someone re-queues it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_due", "status", "run_after"),
+        Index("ix_jobs_kind_key", "kind", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    key: Mapped[Optional[str]] = mapped_column(String(200))
+    payload: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    #: pending | running | done | dead
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    result: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)

@@ -16,10 +16,12 @@ def register_cli(app) -> None:
     from .exclusions import exclusions_cli
     from .index import index_cli
     from .instruments import instruments_cli
+    from .jobs import jobs_cli
     from .periods import periods_cli
     from .qr import qr_cli
     from .users import users_cli
 
     for group in (demo_cli, users_cli, units_cli, volumes_cli, responses_cli, counters_cli, instruments_cli,
-                  index_cli, qr_cli, api_cli, exclusions_cli, backup_command, restore_command, periods_cli):
+                  index_cli, qr_cli, api_cli, exclusions_cli, backup_command, restore_command, periods_cli,
+                  jobs_cli):
         app.cli.add_command(group)
