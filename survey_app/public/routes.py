@@ -203,9 +203,9 @@ def _resolve(token: str, light: bool = False):
     """(counter, None) for a valid current token, else (None, friendly 404/410 page).
 
     `light`: only the counter's id, unit_id, token_version, active and its
-    unit's end date (`hotpath.light_counter`: one cheap query, kept a few
-    seconds per process, for the form's GET and POST; the full counter loads
-    on demand)."""
+    unit's end date and names (`hotpath.light_counter`: one cheap query, kept a
+    few seconds per process, for the form's GET and POST and the thank-you
+    pages; the full counter loads on demand)."""
     ref = hotpath.counter_ref(token)
     if ref is None:
         counter = None
@@ -488,7 +488,7 @@ csrf.exempt(kiosk)
 
 @bp.get("/c/<token>/thanks")
 def thanks(token):
-    counter, err = _resolve(token)
+    counter, err = _resolve(token, light=True)  # the page shows the unit's name only
     if err is not None:
         return err
     key = request.args.get(submissions.KEY_FIELD, "")
@@ -623,7 +623,7 @@ csrf.exempt(details)
 
 @bp.get("/k/<token>/thanks")
 def kiosk_thanks(token):
-    counter, err = _resolve(token)
+    counter, err = _resolve(token, light=True)
     if err is not None:
         return err
     seconds = int(current_app.config["KIOSK_RESET_SECONDS"])
