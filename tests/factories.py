@@ -397,3 +397,77 @@ def make_snapshot(unit, period="2025", version=1, status="draft", **kw):
     db.session.add(UnitApproval(snapshot=snap, unit_id=unit.id, status=status, acceptances=[]))
     db.session.flush()
     return snap
+
+
+def make_case(unit, response=None, kind="dissatisfied", status="new", due_on=dt.date(2026, 6, 24), **kw):
+    """A case (services.cases opens them in the app; this writes the row as is)."""
+    from survey_app.extensions import db
+    from survey_app.models import Case
+
+    case = Case(unit_id=unit.id, kind=kind, response_id=response.id if response is not None else None,
+                status=status, due_on=due_on, **kw)
+    db.session.add(case)
+    db.session.flush()
+    return case
+
+
+# ------------------------------------------------------------------ the 2025 restructuring (issue 14.4)
+
+#: `seed_merged_province`'s responses per unit: code -> (responses in report year 2025, in 2024, share satisfied).
+MERGED_UNITS = {"M-D": (20, 10, 0.7), "M-D-1": (60, 40, 0.6), "M-D-2": (50, 30, 0.8), "M-D-3": (40, 30, 0.75),
+                "M-S": (70, 0, 0.9), "M-T": (30, 0, 0.85)}
+#: The day of the merge in `seed_merged_province`.
+MERGE_DAY = dt.date(2025, 7, 1)
+
+
+def seed_merged_province(app) -> dict:
+    """Province M > district M-D (ends 01/07/2025, merged into M-S) > communes
+    M-D-1, M-D-2 (merged into M-S) and M-D-3 (merged into M-T); M-S and M-T
+    are new communes of M from 01/07/2025.  Responses of report years 2024 and
+    2025 (MERGED_UNITS), before the merge at the old units and after it at the
+    new ones; a volume row per unit and year.  Users: admin `boss`, leaders
+    `lead-s` (M-S), `lead-t` (M-T), `lead-d` (the former district)."""
+    from survey_app.extensions import db
+    from survey_app.services.instruments import latest
+    from survey_app.services.periods import resolve_period
+    from survey_app.services.responses import insert_responses
+
+    rng = random.Random(14)
+    with app.app_context():
+        m = make_unit("M", kind="province", name_vi="Tỉnh Mới Hợp")
+        s = make_unit("M-S", parent=m, name_vi="Xã Sông Hợp", valid_from=MERGE_DAY)
+        t = make_unit("M-T", parent=m, name_vi="Xã Tân Hợp", valid_from=MERGE_DAY)
+        d = make_unit("M-D", kind="district", parent=m, name_vi="Huyện Cũ", valid_to=MERGE_DAY, successor=s)
+        units = {"M": m, "M-S": s, "M-T": t, "M-D": d}
+        for code, succ, name in (("M-D-1", s, "Xã Một"), ("M-D-2", s, "Xã Hai"), ("M-D-3", t, "Xã Ba")):
+            units[code] = make_unit(code, parent=d, name_vi=name, valid_to=MERGE_DAY, successor=succ)
+        counters = {code: make_counter(u, code=f"{code}-Q1", active=u.valid_to is None)
+                    for code, u in units.items() if code != "M"}
+        inst_id = latest(db.session, "counter-quick").id
+        resp_rows, ans_rows = [], []
+        for year in (2024, 2025):
+            per = resolve_period(str(year))
+            for code, (n25, n24, p) in MERGED_UNITS.items():
+                u = units[code]
+                make_volume(u, 400, start=per.first, end=per.last)
+                n = n25 if year == 2025 else n24
+                if u.valid_to:  # before the merge
+                    lo, hi = per.start, dt.datetime(2025, 6, 30, 10, tzinfo=UTC)
+                else:
+                    lo, hi = dt.datetime(2025, 7, 1, 3, tzinfo=UTC), dt.datetime(2025, 12, 1, tzinfo=UTC)
+                for _ in range(n):
+                    rid = uuid.uuid4()
+                    at = lo + (min(hi, per.end) - lo) * rng.random()
+                    resp_rows.append(dict(id=rid, unit_id=u.id, counter_id=counters[code].id, instrument_id=inst_id,
+                                          channel="qr", submitted_at=at, received_at=at, stratum=ALL_STRATUM,
+                                          comment=None, flags="", excluded=False))
+                    ans_rows.extend({"response_id": rid, "item_key": k,
+                                     "value": rng.choice([4, 5]) if rng.random() < p else rng.choice([1, 2, 3])}
+                                    for k in ITEM_KEYS)
+        insert_responses(resp_rows, ans_rows)
+        users = {"boss": make_user("boss", role="admin"), "lead-s": make_user("lead-s", role="unit_leader", unit=s),
+                 "lead-t": make_user("lead-t", role="unit_leader", unit=t),
+                 "lead-d": make_user("lead-d", role="unit_leader", unit=d)}
+        db.session.commit()
+        return {"users": {k: u.username for k, u in users.items()},
+                "ids": {code: u.id for code, u in units.items()}}
