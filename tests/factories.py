@@ -243,6 +243,32 @@ def seed_ranking_province(app, username: str = "boss") -> dict:
             "user": username}
 
 
+def seed_report_province(app, communes: int = 40, per_unit: int = 12, username: str = "printer") -> dict:
+    """Province M ("Tỉnh Mẫu In") with `communes` communes M-X01… of
+    `per_unit` responses each in report year 2025 (satisfaction varying by
+    unit), volumes, and an admin `username`: enough rows for the printed
+    report's pages (issue 14.3).  Returns {"codes", "year", "user"}."""
+    from survey_app.extensions import db
+
+    rng = random.Random(14)
+    codes = []
+    with app.app_context():
+        prov = make_unit("M", kind="province", name_vi="Tỉnh Mẫu In")
+        for i in range(1, communes + 1):
+            unit = make_unit(f"M-X{i:02d}", kind="commune", parent=prov, name_vi=f"Xã Số {i}")
+            codes.append(unit.code)
+            counter = make_counter(unit)
+            make_volume(unit, 200 + 10 * i)
+            share = 0.5 + 0.45 * i / communes
+            for j in range(per_unit):
+                make_response(unit, {k: (rng.choice([4, 5]) if rng.random() < share else rng.choice([1, 2, 3]))
+                                     for k in ITEM_KEYS}, counter=counter,
+                              submitted_at=dt.datetime(2025, 3, 1, 3, tzinfo=UTC) + dt.timedelta(hours=5 * j + i))
+        make_user(username, role="admin", password=PASSWORD)
+        db.session.commit()
+    return {"codes": codes, "year": 2025, "user": username}
+
+
 # ------------------------------------------------------------------ analysis frames (pure pandas, no app)
 
 ITEMS = list(ITEM_KEYS)

@@ -126,8 +126,10 @@ def merge_units(predecessor_codes: Iterable[str], *, into: str, day: dt.date, na
     an unknown or already retired unit, a successor among or under the
     predecessors or whose own successors lead back to one of them, a date
     that would change a closed period's figures, moving counters before the
-    merge takes effect.  `dry_run`: check everything and say what would
-    happen (the counters that would move), write nothing."""
+    merge takes effect.  A merge recorded ahead of its date can be run again
+    (same units, successor and date) on or after the day to move the counters.
+    `dry_run`: check everything and say what would happen (the counters that
+    would move), write nothing."""
     from .audit import record
     from .periods import local_today
     from .publishing import _, refusal
@@ -152,8 +154,11 @@ def merge_units(predecessor_codes: Iterable[str], *, into: str, day: dt.date, na
     if missing:
         raise MergeRefused(_("Unit %(c)s not found.", c=", ".join(missing)), 404)
     preds = [by_code[c] for c in codes]
+    # Already merged into `into` on `day` (a merge recorded ahead of its date): run again on the day to move
+    # the counters.
+    already = [u.code for u in preds if u.valid_to == day and u.successor is not None and u.successor.code == into]
     for u in preds:
-        if u.valid_to is not None:
+        if u.valid_to is not None and u.code not in already:
             raise MergeRefused(_("%(c)s already ends on %(d)s (merged or retired): it cannot be merged again.",
                                  c=u.code, d=local_date(u.valid_to)), 409)
         if u.valid_from is not None and day <= u.valid_from:
@@ -206,8 +211,9 @@ def merge_units(predecessor_codes: Iterable[str], *, into: str, day: dt.date, na
     if move_counters and day > local_today():
         raise MergeRefused(_("Counters can be moved only once the merge has taken effect (on or after %(d)s): "
                              "until then they still record %(c)s.", d=local_date(day), c=", ".join(codes)))
-    touched = pred_ids | ({succ.id} if succ is not None else set()) | ({parent.id} if parent is not None else set())
-    if why := refusal("merge", touched, day, _OPEN_END):  # a closed period whose tree this would change
+    changed = {u.id for u in preds if u.code not in already}
+    touched = changed | ({succ.id} if succ is not None else set()) | ({parent.id} if parent is not None else set())
+    if changed and (why := refusal("merge", touched, day, _OPEN_END)):  # a closed period whose tree this changes
         raise MergeRefused(why, 409)
 
     if dry_run:
@@ -241,7 +247,12 @@ def merge_units(predecessor_codes: Iterable[str], *, into: str, day: dt.date, na
         details.update(kind=kind, parent=parent.code if parent is not None else None)
     elif (succ.name_vi, succ.name_en) != before_name:
         details["renamed_from"] = before_name[0]
+    if already:
+        details["already_merged"] = already
     details["summary"] = merge_summary(details)
+    if len(already) == len(preds) and not moved and (created or "renamed_from" not in details):
+        raise MergeRefused(_("%(u)s already merged into %(s)s from %(d)s: nothing to change.",
+                             u=", ".join(codes), s=into, d=local_date(day)), 409)
     record(actor=actor.username if actor is not None else (actor_name or "cli"),
            user_id=actor.id if actor is not None else None, action="unit_merge", target_type="unit",
            target_id=into, details=details)

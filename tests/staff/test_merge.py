@@ -242,3 +242,23 @@ def test_the_merge_page_refuses_clearly(sapp, tree):
     assert leader.post("/staff/admin/merge", data={"units": "P-A", "day": tree["today"].isoformat(),
                                                    "into": "P-N", "name_vi": "X", "confirm": "yes"}).status_code == 403
     assert _state(sapp)[2] == []
+
+
+def test_a_merge_recorded_ahead_moves_its_counters_when_run_again_on_the_day(sapp, tree, frozen_clock):
+    day = tree["today"] + dt.timedelta(days=10)
+    args = ["units", "merge", "--into", "P-N", "--name", "Xã Nhất Hợp", "--date", day.isoformat(), "P-A"]
+    cli = sapp.test_cli_runner()
+    assert cli.invoke(args=args).exit_code == 0
+    assert sapp.test_client().get(f"/c/{tree['tokens']['A-Q1']}").status_code == 200  # still collecting
+    r = cli.invoke(args=args)
+    assert r.exit_code == 1 and "không có gì thay đổi" in r.output
+    r = cli.invoke(args=[*args, "--move-counters"])
+    assert r.exit_code == 1 and "từ ngày" in r.output  # too early
+    frozen_clock.shift(dt.timedelta(days=10))
+    r = cli.invoke(args=[*args, "--move-counters"])
+    assert r.exit_code == 0, r.output
+    units, counters, audits = _state(sapp)
+    assert counters["A-Q1"] == "P-N" and units["P-A"][:2] == (day, "P-N")
+    assert len(audits) == 2 and audits[1][2]["already_merged"] == ["P-A"]
+    assert audits[1][2]["counters_moved"] == ["A-Q1"]
+    assert sapp.test_client().get(f"/c/{tree['tokens']['A-Q1']}").status_code == 200  # now recording P-N
