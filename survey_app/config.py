@@ -208,6 +208,8 @@ class Defaults:
     # memory:// for one process; RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers
     # (the figures cache then uses the same Redis, see CACHE_TYPE).
     RATELIMIT_STORAGE_URI = "memory://"
+    # Said explicitly: Flask-Limiter keeps the previous app's flag when an app's config has none.
+    RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = False
     # A Redis outage must never turn a citizen's submission into an error:
     # fall back to per-process memory limits, and never fail on storage errors.
