@@ -42,16 +42,27 @@ def _period(period) -> Optional[Period]:
     return resolve_period(str(period))
 
 
-def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by: str = "unit") -> pd.DataFrame:
-    """Responses of the period (and units) as compressed analysis rows:
-    unit_code, stratum, excluded, age_group, <the six items>, count.
+def _cells_query(period, unit_ids, by: str, buckets: tuple[int, int]):
+    """The GROUP BY of `response_frame` over `response_cells` (aggregates.py):
+    the same rows as over `responses`, summed over counters and half-months."""
+    from .aggregates import cells_table
 
-    One GROUP BY over `responses` (its covering index `ix_responses_stats`):
-    the answers to the six shared items are read from the packed
-    `Response.pattern` and decoded here.  `by="counter"` keys the rows by
-    counter instead (unit_code = the counter's code; responses without a
-    counter are left out), for comparing the counters of a unit."""
-    period = _period(period)
+    c = cells_table().c
+    key = c.counter_id if by == "counter" else c.unit_id
+    under18 = sa.case((c.under18.is_(True), UNDER_18), else_="").label("age_group")
+    keys = [key, c.stratum, c.excluded, under18, c.pattern]
+    total = sa.func.sum(c.n)
+    q = sa.select(*keys, total.label("count")).group_by(*keys).having(total > 0)
+    if by == "counter":
+        q = q.where(c.counter_id != 0)
+    if buckets != (0, 99999999):
+        q = q.where(c.bucket >= buckets[0], c.bucket < buckets[1])
+    if unit_ids is not None:
+        q = q.where(c.unit_id.in_(sorted(set(unit_ids))))
+    return q
+
+
+def _responses_query(period, unit_ids, by: str):
     under18 = sa.case((Response.age_group == UNDER_18, UNDER_18), else_="").label("age_group")
     key = Response.counter_id if by == "counter" else Response.unit_id
     keys = [key, Response.stratum, Response.excluded, under18, Response.pattern]
@@ -62,6 +73,29 @@ def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by:
         q = q.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
     if unit_ids is not None:
         q = q.where(Response.unit_id.in_(sorted(set(unit_ids))))
+    return q
+
+
+def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by: str = "unit",
+                   source: str = "cells") -> pd.DataFrame:
+    """Responses of the period (and units) as compressed analysis rows:
+    unit_code, stratum, excluded, age_group, <the six items>, count.
+
+    Read from `response_cells`, the counts the database keeps per cell
+    (services/aggregates.py), when the period is made of whole half-months
+    (every report and calendar period); otherwise, or with
+    `source="responses"`, one GROUP BY over `responses` (its covering index
+    `ix_responses_stats`).  Either way the answers to the six shared items
+    come packed (`Response.pattern`) and are decoded here.  `by="counter"`
+    keys the rows by counter instead (unit_code = the counter's code;
+    responses without a counter are left out), for comparing the counters of
+    a unit."""
+    from .aggregates import aligned_buckets
+
+    period = _period(period)
+    buckets = aligned_buckets(period) if source == "cells" else None
+    q = (_cells_query(period, unit_ids, by, buckets) if buckets is not None
+         else _responses_query(period, unit_ids, by))
     rows = db.session.execute(q).all()
     table = Counter if by == "counter" else Unit
     codes = dict(db.session.execute(sa.select(table.id, table.code)).all())
@@ -76,6 +110,43 @@ def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by:
     # One order whatever the database returned: a closed period recomputes to the last digit (services.publishing).
     return frame.sort_values(["unit_code", "stratum", "excluded", "age_group", *PATTERN_ITEMS], kind="mergesort",
                              na_position="first").reset_index(drop=True)
+
+
+def count_outside(period, unit_ids) -> int:
+    """Responses of the units outside the period (for the record: they never
+    leave SQL), from the cells when the period is whole half-months."""
+    from .aggregates import aligned_buckets, cells_table
+
+    buckets = aligned_buckets(period)
+    if buckets is not None:
+        c = cells_table().c
+        q = sa.select(sa.func.coalesce(sa.func.sum(c.n), 0)).where(
+            sa.or_(c.bucket < buckets[0], c.bucket >= buckets[1]))
+        if unit_ids is not None:
+            q = q.where(c.unit_id.in_(unit_ids))
+        return int(db.session.scalar(q) or 0)
+    q = sa.select(sa.func.count()).select_from(Response).where(
+        sa.or_(Response.submitted_at < period.start, Response.submitted_at >= period.end))
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(unit_ids))
+    return int(db.session.scalar(q) or 0)
+
+
+def last_submitted(period, unit_ids) -> Optional[dt.datetime]:
+    """The newest submission of the units in the period (the data cut-off)."""
+    q = sa.select(sa.func.max(Response.submitted_at))
+    if period is not None:
+        q = q.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(unit_ids))
+    last = db.session.scalar(q)
+    if last is None:
+        return None
+    if isinstance(last, str):  # SQLite returns some aggregates as text
+        last = dt.datetime.fromisoformat(last)
+    if last.tzinfo is None:  # aggregate results bypass the column type on SQLite
+        last = last.replace(tzinfo=dt.timezone.utc)
+    return last
 
 
 def units_frame() -> pd.DataFrame:
@@ -137,35 +208,47 @@ def _scope(unit_ids: Optional[Iterable[int]]) -> Optional[list[int]]:
     return None if unit_ids is None else sorted(set(unit_ids))
 
 
+def data_scope(unit_ids: Optional[Iterable[int]], period=None, options: Optional[IndexOptions] = None,
+               **option_overrides) -> Optional[list[int]]:
+    """The units whose responses and volumes the figures of `unit_ids` need:
+    themselves, and when mapped to today's units (`map_successors`) every
+    retired unit mapped into them (scope after mapping,
+    `services.units.mapped_unit_ids`).  None = every unit."""
+    ids = _scope(unit_ids)
+    opts = options if options is not None else IndexOptions()
+    if option_overrides:
+        opts = dataclasses.replace(opts, **option_overrides)
+    if ids is None or not opts.map_successors:
+        return ids
+    from analysis.design import tree_date
+
+    from .units import mapped_unit_ids
+
+    return sorted(mapped_unit_ids(ids, tree_date(_period(period), opts)))
+
+
 def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: Optional[IndexOptions] = None,
             **option_overrides) -> IndexResult:
     """`analysis.compute_index` over the database for a period (label or Period),
     optionally restricted to a set of unit ids (a user's scope)."""
     period = _period(period)
     opts = build_options(options, **option_overrides)
-    ids = _scope(unit_ids)  # the scope, applied to every query below
+    visible = _scope(unit_ids)  # the units shown
+    ids = data_scope(visible, period, opts)  # the units whose data they need, applied to every query below
     frame = response_frame(period, ids)
     result = analysis_compute_index(frame, volumes_frame(period, ids), units_frame(), period=period, options=opts)
     t = result.table
     if ids is not None:
         # A scoped view shows its own units only: no parent built from a part of its data.
-        codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(ids))))
+        codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(visible))))
         t = result.table = t[t["unit_code"].isin(codes)].reset_index(drop=True)
     # Responses outside the period never left SQL: count them for the record.
-    scope = [] if ids is None else [Response.unit_id.in_(ids)]
-    inside = sa.true() if period is None else sa.and_(Response.submitted_at >= period.start,
-                                                      Response.submitted_at < period.end)
-    n_out, last = db.session.execute(
-        sa.select(sa.func.count(sa.case((~inside, 1))), sa.func.max(sa.case((inside, Response.submitted_at))))
-        .where(*scope)).one()
     if period is not None:
+        n_out = count_outside(period, ids)
         result.meta.setdefault("n_left_out", {})["outside_period"] = int(n_out)
         result.meta["n_read"] = int(result.meta.get("n_read", 0)) + int(n_out)
+    last = last_submitted(period, ids)
     if last is not None:
-        if isinstance(last, str):  # SQLite returns the aggregate of a CASE as text
-            last = dt.datetime.fromisoformat(last)
-        if last.tzinfo is None:  # aggregate results bypass the column type on SQLite
-            last = last.replace(tzinfo=dt.timezone.utc)
         result.meta["data_cutoff"] = last.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
     if isinstance(opts.target, dict) and any(isinstance(k, tuple) and isinstance(k[-1], tuple) for k in opts.target) \
             and len(t):
@@ -203,10 +286,11 @@ def unit_row(table: pd.DataFrame, code: str) -> Optional[dict]:
     return (roll if not roll.empty else rows).iloc[0].to_dict()
 
 
-def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable) -> pd.DataFrame:
+def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable, data_ids=None) -> pd.DataFrame:
     """Add `trend_direction` (up/down only when significant) and `trend_change`
     from `analysis.trend.trend` against the previous period (`index_of(period)`:
-    the IndexResult of a period, or None)."""
+    the IndexResult of a period, or None).  `data_ids`: the units whose data
+    the figures read (`data_scope`; default `unit_ids`)."""
     from analysis.trend import trend
 
     table = table.copy()
@@ -215,7 +299,7 @@ def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable) -> pd.
     if table.empty:
         return table
     before = previous_period(period)
-    first = first_response_at(unit_ids)
+    first = first_response_at(unit_ids if data_ids is None else data_ids)
     if first is None or first >= before.end:
         return table
     prev = index_of(before)
@@ -277,19 +361,29 @@ def _eligible_age():
     return sa.or_(Response.age_group.is_(None), Response.age_group != UNDER_18)
 
 
-def distribution(unit_ids, period) -> dict[str, list[int]]:
+def distribution(unit_ids, period, source: str = "cells") -> dict[str, list[int]]:
     """Counts of answers 1..5 per item among the eligible responses (descriptive):
     neither excluded nor under 18, as in the index."""
+    from .aggregates import aligned_buckets, cells_table
+
     # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
-    q = (sa.select(Response.pattern, sa.func.count())
-         .where(in_period(unit_ids, period), Response.excluded.is_(False), _eligible_age())
-         .group_by(Response.pattern))
+    buckets = aligned_buckets(period) if source == "cells" else None
+    if buckets is not None:
+        c = cells_table().c
+        q = (sa.select(c.pattern, sa.func.sum(c.n))
+             .where(c.unit_id.in_(list(unit_ids)), c.excluded.is_(False), c.under18.is_(False),
+                    c.bucket >= buckets[0], c.bucket < buckets[1])
+             .group_by(c.pattern))
+    else:
+        q = (sa.select(Response.pattern, sa.func.count())
+             .where(in_period(unit_ids, period), Response.excluded.is_(False), _eligible_age())
+             .group_by(Response.pattern))
     out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
     for pattern, n in db.session.execute(q):
         for i, key in enumerate(PATTERN_ITEMS):
             v = (int(pattern or 0) // 6 ** i) % 6
             if v:
-                out[key][v - 1] += int(n)
+                out[key][v - 1] += int(n or 0)
     return out
 
 
@@ -307,11 +401,11 @@ def drivers_table(unit_code: str, period, unit_ids, res, options: Optional[Index
     if not row or (row.get("n") or 0) < DRIVERS_MIN_N:
         return None
     period = _period(period)
-    ids = _scope(unit_ids)
+    opts = build_options(options, **option_overrides)
+    ids = data_scope(unit_ids, period, opts)
     frame = response_frame(period, ids)
     if len(frame) == 0:
         return None
-    opts = build_options(options, **option_overrides)
     try:
         weighted, _ = weighted_responses(frame, volumes_frame(period, ids), units_frame(), period=period,
                                          options=opts)
