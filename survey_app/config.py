@@ -143,6 +143,12 @@ class Defaults:
     STAFF_LOGIN_GLOBAL_RATE = "300 per minute"  # ... and for all clients together (a slow-down of spread attacks)
     STAFF_PAGE_SIZE = 50                  # rows per page of the long staff lists
     STAFF_CACHE_SECONDS = 300             # how long computed staff figures are cached
+    # The figures store (staff/figures.py): a stale figure is served while a job recomputes it
+    # (None = on unless TESTING), not sooner than FIGURES_REFRESH_SECONDS after its last computation;
+    # the shared cache keeps an entry FIGURES_KEEP_SECONDS (the database keeps a copy anyway).
+    FIGURES_BACKGROUND = None
+    FIGURES_REFRESH_SECONDS = 15
+    FIGURES_KEEP_SECONDS = 7 * 24 * 3600
 
     # ------------------------------------------------------------------ background jobs (services/jobs.py)
     # A server process runs due jobs in one daemon thread (started by its first request; never under TESTING).

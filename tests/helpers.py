@@ -17,6 +17,8 @@ TEST_CONFIG = {
     "RATELIMIT_STORAGE_URI": "memory://",
     # tests post a form right after fetching it (tests/public/test_stuffing.py sets it)
     "PUBLIC_MIN_FILL_SECONDS": 0,
+    # no background worker thread, even in an app made with TESTING=False (tests call jobs.run_due)
+    "JOBS_IN_PROCESS": False,
 }
 
 
