@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Modules whose import registers job handlers (one line per module).
 HANDLER_MODULES: tuple[str, ...] = (
+    "survey_app.services.webhooks",
 )
 
 STATUSES = ("pending", "running", "done", "dead")
