@@ -397,3 +397,15 @@ def make_snapshot(unit, period="2025", version=1, status="draft", **kw):
     db.session.add(UnitApproval(snapshot=snap, unit_id=unit.id, status=status, acceptances=[]))
     db.session.flush()
     return snap
+
+
+def make_webhook_delivery(client, unit, status="dead"):
+    """A delivery of `client`'s webhook (committed by the caller), e.g. a dead letter to re-send."""
+    from survey_app.extensions import db
+    from survey_app.models import WebhookDelivery
+
+    d = WebhookDelivery(client_id=client.id, unit_id=unit.id, event_type="rating.dissatisfied", body="{}",
+                        status=status, attempts=6 if status == "dead" else 0)
+    db.session.add(d)
+    db.session.flush()
+    return d
