@@ -1,9 +1,8 @@
 """What every command group shares: failing with a message, reading a
-period, a unit's subtree or a file."""
+period or a unit's subtree."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -40,9 +39,3 @@ def subtree_or_fail(unit_code):
         fail(f"Không tìm thấy đơn vị {unit_code}.")
     return sorted(subtree_ids(unit.id))
 
-
-def read_file(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        fail(f"không đọc được tệp {path}: {exc.strerror}")

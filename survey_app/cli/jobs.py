@@ -22,7 +22,7 @@ def jobs_work(once, interval):
     from ..services import jobs
 
     app = current_app._get_current_object()
-    interval = float(interval if interval is not None else app.config.get("JOBS_POLL_SECONDS", 1.0))
+    interval = float(interval if interval is not None else app.config["JOBS_POLL_SECONDS"])
     try:
         ran = jobs.work(app, once=once, interval=interval)
     except KeyboardInterrupt:

@@ -99,7 +99,7 @@ def enqueue(kind: str, payload: Optional[dict] = None, *, key: Optional[str] = N
 def _lease(app=None) -> dt.timedelta:
     from flask import current_app
 
-    return dt.timedelta(seconds=float((app or current_app).config.get("JOBS_LEASE_SECONDS", 300)))
+    return dt.timedelta(seconds=float((app or current_app).config["JOBS_LEASE_SECONDS"]))
 
 
 def _claim(job_id: int, now: dt.datetime) -> bool:
@@ -232,7 +232,7 @@ def start_in_process(app) -> None:
     with _thread_lock:
         if _thread is not None and _thread.is_alive():
             return
-        interval = float(app.config.get("JOBS_POLL_SECONDS", 1.0))
+        interval = float(app.config["JOBS_POLL_SECONDS"])
         _stop.clear()
         _thread = threading.Thread(target=work, args=(app,), kwargs={"interval": interval, "stop": _stop},
                                    name="sipas-jobs", daemon=True)
