@@ -159,6 +159,13 @@ def test_dissatisfied_rating_reaches_the_receiver_signed_with_links_only(wapp, r
     assert not verify(secret, stamp, body + b" ", sig)  # another body
     payload = json.loads(body)
     assert set(payload) == {"id", "type", "created_at", "unit", "links"}
+    import jsonschema_rs
+
+    from survey_app.services.webhooks import EVENT_TYPES
+
+    doc = wapp.test_client().get("/api/v1/openapi.json").json  # the body is what the document says
+    assert set(doc["webhooks"]) == set(EVENT_TYPES)
+    jsonschema_rs.validate(doc["components"]["schemas"]["WebhookEvent"], payload)
     assert payload["id"] == d["id"] and payload["type"] == "rating.dissatisfied"
     assert payload["unit"] == {"code": "P-A", "name": "Đơn vị P-A"}
     assert payload["links"]["unit"].startswith("http://sipas.test/staff/units/P-A?period=")
