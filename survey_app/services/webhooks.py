@@ -82,7 +82,7 @@ def check_url(url: Optional[str], *, production: Optional[bool] = None) -> str:
     """The webhook URL, stripped; ValueError with the reason.  https always;
     http only to the machine itself (localhost) unless outside production."""
     if production is None:
-        production = bool(current_app.config.get("PRODUCTION")) and not current_app.config.get("TESTING")
+        production = bool(current_app.config["PRODUCTION"]) and not current_app.config["TESTING"]
     url = (url or "").strip()
     if not url or len(url) > 500 or any(c.isspace() or ord(c) < 32 for c in url):
         raise ValueError(_("Give the webhook address (at most 500 characters, no spaces)."))
@@ -168,7 +168,7 @@ def any_subscribers(event_type: str) -> bool:
     WEBHOOK_SUBSCRIBER_CACHE_SECONDS (a webhook set in another worker starts
     receiving events at most that late; this worker's changes take effect at
     once).  This is all a citizen's POST pays when nobody listens."""
-    ttl = float(current_app.config.get("WEBHOOK_SUBSCRIBER_CACHE_SECONDS") or 0)
+    ttl = float(current_app.config["WEBHOOK_SUBSCRIBER_CACHE_SECONDS"] or 0)
     key = (current_app.config["SQLALCHEMY_DATABASE_URI"], event_type)
     now = time.monotonic()
     hit = _subscribed.get(key)
@@ -334,7 +334,7 @@ def attempt(delivery_id: int, *, final: bool = False) -> bool:
                "X-SIPAS-Event": delivery.event_type, "X-SIPAS-Delivery": str(delivery.id),
                "X-SIPAS-Timestamp": stamp, "X-SIPAS-Signature": sign(secret, stamp, body)}
     db.session.commit()  # no transaction stays open while the receiver answers
-    status, error = _post(url, body, headers, float(current_app.config.get("WEBHOOK_TIMEOUT_SECONDS", 5)))
+    status, error = _post(url, body, headers, float(current_app.config["WEBHOOK_TIMEOUT_SECONDS"]))
     delivery = db.session.get(WebhookDelivery, delivery_id)
     delivery.last_status = status
     if status is not None and 200 <= status < 300:
