@@ -151,6 +151,10 @@ class Defaults:
     JOBS_POLL_SECONDS = 1.0               # how often that thread (and `flask jobs work`) looks for due jobs
     JOBS_LEASE_SECONDS = 300              # a running job whose worker died is run again after this long
 
+    # ------------------------------------------------------------------ responses exports (services/csv_export.py)
+    EXPORT_ASYNC_ROWS = 100_000           # a larger responses export is written by a background job, not streamed
+    EXPORT_TTL_HOURS = 24                 # its file (instance/exports/<token>.csv) can be downloaded this long
+
     # ------------------------------------------------------------------ publishing (services/publishing.py)
     # Acceptances a unit's submitted figures need before they can be published, each by an analyst outside
     # the unit whose scope covers it, every further one a level above the previous (1: the province).

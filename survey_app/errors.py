@@ -111,6 +111,38 @@ def _messages(code: int) -> tuple[str, str]:
     return table[400]
 
 
+def _staff_messages(code: int) -> tuple[str, str] | None:
+    """Staff wording for the codes whose citizens' wording speaks of QR codes and comments."""
+    table = {
+        401: (_("Please sign in"), _("Please sign in with your staff account to open this page.")),
+        403: (_("Not allowed"), _("Your role cannot open this page. Ask an administrator if your work needs it.")),
+        404: (_("Page not found"),
+              _("This page does not exist, or it is outside the units of your account. Check the address, or "
+                "go back to the overview.")),
+        410: (_("No longer in use"),
+              _("This item has been replaced or removed. Go back to the overview and open it again from there.")),
+        413: (_("Too much was sent"), _("The file or form sent is too large. Send a smaller file.")),
+    }
+    return table.get(code)
+
+
+def is_staff_request() -> bool:
+    """A request for the staff pages (their blueprint, or any address under /staff/)."""
+    return request.blueprint == "staff" or request.path == "/staff" or request.path.startswith("/staff/")
+
+
+def _staff_user_for(code: int):
+    """The signed-in staff user for the error page's menu (None on a server error: no database use then)."""
+    if code >= 500:
+        return None
+    try:
+        from .staff.auth import db_user
+
+        return db_user()
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        return None
+
+
 def _wants_json() -> bool:
     if request.path.startswith("/api/"):
         return True
@@ -121,7 +153,11 @@ def _wants_json() -> bool:
 def error_page(code: int, title: str | None = None, message: str | None = None,
                headers: dict | None = None, template: str = "error.html", **context):
     """A friendly page for `code` (title and message default to the code's own)."""
-    default_title, default_message = _messages(code)
+    staff = template == "error.html" and is_staff_request()
+    default_title, default_message = (staff and _staff_messages(code)) or _messages(code)
+    if staff:  # staff wording inside the staff layout (issue 14)
+        template = "staff/error.html"
+        context.setdefault("staff_user", _staff_user_for(code))
     title = title or default_title
     message = message or default_message
     if request.path.startswith("/api/v1/"):  # API v1's own error shape (survey_app/api)

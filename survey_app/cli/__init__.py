@@ -11,7 +11,7 @@ def register_cli(app) -> None:
     from .api import api_cli
     from .backup import backup_command, restore_command
     from .counters import counters_cli
-    from .data import responses_cli, units_cli, volumes_cli
+    from .data import bieu06_cli, responses_cli, units_cli, volumes_cli
     from .demo import demo_cli
     from .exclusions import exclusions_cli
     from .index import index_cli
@@ -21,7 +21,7 @@ def register_cli(app) -> None:
     from .qr import qr_cli
     from .users import users_cli
 
-    for group in (demo_cli, users_cli, units_cli, volumes_cli, responses_cli, counters_cli, instruments_cli,
-                  index_cli, qr_cli, api_cli, exclusions_cli, backup_command, restore_command, periods_cli,
-                  jobs_cli):
+    for group in (demo_cli, users_cli, units_cli, volumes_cli, bieu06_cli, responses_cli, counters_cli,
+                  instruments_cli, index_cli, qr_cli, api_cli, exclusions_cli, backup_command, restore_command,
+                  periods_cli, jobs_cli):
         app.cli.add_command(group)

@@ -53,10 +53,11 @@ def _sort_args() -> tuple[str, bool]:
 
 
 def method_note() -> str:
-    return _("The satisfaction index is the share of people satisfied (answers 4 or 5 of 5) with the five "
-             "elements of the service (access, procedure, civil servant, result, handling of feedback), "
-             "weighted by the number of transactions. Each figure comes from a sample of the people served, so "
-             "it is given with a 95%% interval: the true share lies between its two ends with 95%% confidence. "
+    return _("The satisfaction index is the average over the five elements of the service (access, procedure, "
+             "civil servant, result, handling of feedback) of the share of answers that are satisfied (4 or 5 "
+             "of 5), weighted by the number of transactions: it is an index, not a count of people. Each figure "
+             "comes from a sample of the people served, so it is given with a 95%% confidence interval: the "
+             "true index lies between its two ends with 95%% confidence. "
              "Two units whose intervals overlap cannot be said to differ. A target is met when even the low end "
              "of the interval reaches it. Units with fewer than %(n)s responses are shown without a figure.",
              n=current_app.config["PUBLIC_MIN_N"])

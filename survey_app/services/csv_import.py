@@ -568,6 +568,10 @@ def import_volumes(data: Source, filename: str, actor: str = "cli", *, scope: Op
     batch = _record_batch("volumes", reading.reader, filename, rows, actor)
     fresh = _volumes_stored_since(file_units, {v[2] for vs in stored.values() for v in vs})
     conflicts: list[RowError] = []
+    # The replaced rows go before the new ones: a row may replace one of the very same period (unique key).
+    deleted = set(replaced)
+    if deleted:
+        db.session.execute(delete(Volume).where(Volume.id.in_(list(deleted))))
     writing = _Pass(src, filename, VOLUME_COLUMNS)
     for frame, lines in writing.chunks():
         prepared, _problems = _validate(prepare_volumes, frame, lines, filename)
@@ -581,12 +585,14 @@ def import_volumes(data: Source, filename: str, actor: str = "cli", *, scope: Op
                         "other": _period(sa, sb), "n": sn}))
             batch_rows.append(dict(unit_id=uid, stratum=stratum, period_start=dt.date.fromordinal(a),
                                    period_end=dt.date.fromordinal(b), transactions=n, import_batch_id=batch.id))
+        if replace and set(replaced) - deleted:
+            db.session.execute(delete(Volume).where(Volume.id.in_(list(set(replaced) - deleted))))
+            deleted |= set(replaced)
         db.session.execute(insert(Volume), batch_rows)
     if conflicts and not replace:  # another import stored an overlapping row meanwhile
         db.session.rollback()
         raise ImportRejected(filename, _sorted(conflicts)[:MAX_ERRORS])
     if replaced:
-        db.session.execute(delete(Volume).where(Volume.id.in_(list(replaced))))
         _audit(actor, "replace_volumes", {
             "file": filename, "replaced": len(replaced),
             "rows": [dict(zip(("unit", "stratum", "period", "transactions"), v))

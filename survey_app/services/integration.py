@@ -33,6 +33,7 @@ from analysis.schema import ALL_STRATUM
 from ..extensions import db
 from ..models import Answer, ApiClient, Dossier, DossierEvent, Response, Unit, Volume, utcnow
 from .audit import record
+from .bieu06 import API_NAMES
 from .units import subtree_ids
 
 RIGHTS = ("events", "volumes", "links", "results")
@@ -663,12 +664,13 @@ def m766_note() -> str:
 
 def store_volumes(client: ApiClient, rows: list, scope: set[int]) -> dict:
     """Typed volume rows sent by a system: {MaDonVi, TuNgay, DenNgay,
-    MaLinhVuc, SoHoSo} or the CSV names (unit_code, period_start, period_end,
-    stratum, transactions).  All or nothing: any bad row refuses the batch
+    MaLinhVuc, SoHoSo}, the CSV names (unit_code, period_start, period_end,
+    stratum, transactions) or the Biểu 06 headers (`bieu06.API_NAMES`).  All or nothing: any bad row refuses the batch
     with its index, field and reason.  A row for a unit and days that already
     have a row replaces it.  Returns {"stored": n} or {"errors": [...]}."""
     errors, clean = [], []
-    units = _unit_ids_by_code((r.get("MaDonVi") or r.get("unit_code") for r in rows if isinstance(r, dict)), scope)
+    units = _unit_ids_by_code((next((r[k] for k in API_NAMES["unit_code"] if r.get(k)), None)
+                               for r in rows if isinstance(r, dict)), scope)
     for i, r in enumerate(rows):
         try:
             clean.append(_volume_row(r, units))
@@ -708,7 +710,7 @@ def _volume_row(r: Any, units: dict[str, int]) -> dict:
                 return n, r[n]
         return names[0], None
 
-    name, code = pick("MaDonVi", "unit_code")
+    name, code = pick(*API_NAMES["unit_code"])
     if code is None:
         raise EventError("missing", name, _("This field is required."))
     unit_id = units.get(str(code).strip())
@@ -716,7 +718,7 @@ def _volume_row(r: Any, units: dict[str, int]) -> dict:
         raise EventError("out_of_scope", name,
                          _("Unit %(code)s does not exist or is outside the scope of this API key.", code=code))
     days = []
-    for names in (("TuNgay", "period_start"), ("DenNgay", "period_end")):
+    for names in (API_NAMES["period_start"], API_NAMES["period_end"]):
         name, value = pick(*names)
         try:
             days.append(dt.date.fromisoformat(str(value)) if value is not None else None)
@@ -726,11 +728,11 @@ def _volume_row(r: Any, units: dict[str, int]) -> dict:
             raise EventError("missing", name, _("This field is required."))
     if days[1] < days[0]:
         raise EventError("invalid_value", "DenNgay", _("The end date is before the start date."))
-    name, stratum = pick("MaLinhVuc", "stratum")
+    name, stratum = pick(*API_NAMES["stratum"])
     stratum = str(stratum).strip() if stratum is not None else ALL_STRATUM
     if len(stratum) > 60 or _CONTROL.search(stratum):
         raise EventError("invalid_value", name, _("At most %(n)d characters.", n=60))
-    name, n = pick("SoHoSo", "transactions")
+    name, n = pick(*API_NAMES["transactions"])
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise EventError("invalid_value", name, _("Expected a whole number, 0 or more."))
     return {"unit_id": unit_id, "period_start": days[0], "period_end": days[1], "stratum": stratum or ALL_STRATUM,

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: Modules whose import registers job handlers (one line per module).
 HANDLER_MODULES: tuple[str, ...] = (
     "survey_app.services.webhooks",
+    "survey_app.services.csv_export",  # large responses exports written to a file (h-export)
 )
 
 STATUSES = ("pending", "running", "done", "dead")

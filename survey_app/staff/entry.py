@@ -19,7 +19,6 @@ import datetime as dt
 from flask import abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -72,6 +71,7 @@ def _submitted_at(day: dt.date) -> dt.datetime:
 def entry_start():
     require("view")
     return render_template("entry/start.html", counters=_counters(), instruments=ENTRY_INSTRUMENTS,
+                           chosen_unit=(request.args.get("unit") or "")[:40],
                            locale=str(get_locale() or "vi"), today=local_today().isoformat())
 
 
@@ -83,7 +83,7 @@ def _render_sheet(counter, inst, channel, day, batch, *, values=None, errors=Non
         "entry/form.html", counter=counter, inst=inst, channel=channel, day=day, batch=batch,
         title=(title.get("en") or title["vi"]) if locale == "en" else title["vi"],
         questions=submissions.questions(inst.definition, locale), values=values or {}, errors=errors or {},
-        key=key or submissions.new_key(), csrf_token=generate_csrf(), alert=alert, fields=submissions,
+        key=key or submissions.new_key(), alert=alert, fields=submissions,
         saved=session.get("entry_saved", 0), today=local_today().isoformat(), locale=locale,
         ok_flash=status == 200 and not errors,
     )

@@ -103,7 +103,7 @@ class LoginForm(FlaskForm):
 
 # ---------------------------------------------------------------- data import
 
-IMPORT_KINDS = ("volumes", "responses", "units")
+IMPORT_KINDS = ("volumes", "bieu06", "responses", "units")
 
 
 class ImportForm(FlaskForm):

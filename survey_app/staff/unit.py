@@ -5,16 +5,16 @@ unit's exclusions and typed share; the unit's responses as CSV."""
 from __future__ import annotations
 
 from flask import Response as FlaskResponse
-from flask import abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Counter
+from ..models import Answer, Counter
 from ..services import exclusions, publishing
 from ..services.audit import record
-from ..services.csv_export import iter_response_rows
+from ..services.csv_export import export_chunks, export_plan
 from ..services.units import subtree_ids
 from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
@@ -71,6 +71,7 @@ def unit_page(code):
     flagged = db.paginate(flagged_query(ids, period), page=int_arg("fpage", 1, hi=100000),
                           per_page=FLAGGED_PER_PAGE, error_out=False)
     counters = db.session.scalars(select_counters(unit)).all()
+    answers = answers_of([r.id for r in flagged.items] + [r.id for r in comments.items])
     integrity = exclusions.integrity_total(ids, period.start, period.end)
     from ..services.integration import m766_note, volume_source  # issue 12: where N comes from, QĐ 766
 
@@ -84,11 +85,31 @@ def unit_page(code):
         method_version=res.meta.get("method_version") if res else None, scale=SCALE,
         can_exclude=can("exclude"), can_export=can("export"), exclusion_form=ExclusionForm(),
         integrity=integrity, batches=exclusions.paper_batches(ids, period.start, period.end),
-        pending=exclusions.pending_ids([r.id for r in flagged.items]),
+        pending=exclusions.pending_ids([r.id for r in flagged.items]), answers=answers,
+        counter_codes=counter_codes([r.counter_id for r in flagged.items]),
         own_staff=user.role in exclusions.OWN_STAFF_ROLES, reason_min=exclusions.REASON_MIN,
         reason_max=exclusions.REASON_MAX,
         n_source=volume_source(unit.id, period), m766_note=m766_note(),
         version_note=publishing.version_note(period.label))
+
+
+def answers_of(response_ids) -> dict:
+    """{response id: {item key: answer}} of the responses shown (one query for the page's rows)."""
+    out: dict = {rid: {} for rid in response_ids}
+    if response_ids:
+        for rid, key, value in db.session.execute(
+                select(Answer.response_id, Answer.item_key, Answer.value)
+                .where(Answer.response_id.in_(list(out)))):
+            out[rid][key] = value
+    return out
+
+
+def counter_codes(counter_ids) -> dict:
+    """{counter id: code} of the counters of the rows shown (one query)."""
+    ids = {i for i in counter_ids if i is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Counter.id, Counter.code).where(Counter.id.in_(ids))).all())
 
 
 def select_counters(unit):
@@ -203,27 +224,19 @@ def include_response(code, rid):
 @bp.get("/units/<code>/responses.csv")
 def export_responses(code):
     user, unit, period, ids = _unit_context(code, "export")
+    plan = export_plan(db.session, start=period.start, end=period.end, unit_ids=ids)
+    if plan.rows > int(current_app.config["EXPORT_ASYNC_ROWS"]):  # too large to wait for: a background job
+        from .data import exports_page
+
+        return exports_page(queue={"unit": unit, "period": period, "rows": plan.rows})
     record(actor=user.username, user_id=user.id, action="export_responses", target_type="unit",
            target_id=unit.code, details={"period": period.label})
     db.session.commit()
     start, end, id_list = period.start, period.end, sorted(ids)
 
     def generate():
-        import csv
-        import io
-
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
         yield "\ufeff"
-        n = 0
-        for row in iter_response_rows(db.session, start=start, end=end, unit_ids=id_list, batch=5000):
-            w.writerow(row)
-            n += 1
-            if n % 500 == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
+        yield from export_chunks(db.session, start=start, end=end, unit_ids=id_list, plan=plan)
 
     fname = f"responses_{unit.code}_{period.label.replace(':', '-')}.csv"
     return FlaskResponse(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",

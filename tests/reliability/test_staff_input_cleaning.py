@@ -45,7 +45,7 @@ def staff_target(make_loaded_app):
         db.session.commit()
         args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
                 "name": "elements", "fmt": "svg", "cid": api_client.id, "did": delivery.id,
-                "req_id": req.id, "sid": snap.id, "other": snap.id}
+                "req_id": req.id, "sid": snap.id, "other": snap.id, "token": "t" * 24}
     return app, args
 
 

@@ -51,7 +51,8 @@ def test_staff_journey_in_browser(site, browser, screenshot_dir):
     page.click("text=Xã An Phú")
     page.wait_for_url(re.compile(r".*/staff/units/P-A.*"))
     page.wait_for_load_state("networkidle")
-    assert "với độ tin cậy 95%" in page.inner_text("main")
+    main = page.inner_text("main")
+    assert "(bình quân 5 yếu tố) từ " in main and "khoảng tin cậy 95%: từ " in main
     widths = page.eval_on_selector_all("figure.chart img", "els => els.map(e => e.naturalWidth)")
     assert widths and all(w > 0 for w in widths), widths
     page.screenshot(path=str(screenshot_dir / "staff-unit.png"), full_page=True)

@@ -17,7 +17,8 @@ def test_overview_sort_filter_page_and_trend(sapp, world, as_role):
     c = as_role("analyst")
     html = c.get("/staff/").get_data(as_text=True)
     assert "Xã An Phú" in html and "Xã Bình Minh" in html
-    assert "Năm báo cáo" in html and "ít nhất" in html
+    assert "Năm báo cáo" in html and "Chỉ số hài lòng (bình quân 5 yếu tố) từ " in html
+    assert "người dân hài lòng" not in html
     assert "▲" in html  # A rose significantly from last year
     asc = c.get("/staff/?sort=name&dir=asc").get_data(as_text=True)
     desc = c.get("/staff/?sort=name&dir=desc").get_data(as_text=True)
@@ -34,14 +35,16 @@ def test_overview_sort_filter_page_and_trend(sapp, world, as_role):
     assert "Xã An Phú" in p1 and "Xã Bình Minh" not in p1
     assert "Xã Bình Minh" in p2 and "Trang 2/2" in p2
     en = c.get("/staff/?lang=en").get_data(as_text=True)
-    assert "Overview" in en and "at least" in en
+    assert "Overview" in en and "Satisfaction index (average of the 5 elements) from " in en
 
 
 def test_unit_page_explains_and_shows_everything(sapp, world, as_role):
     c = as_role("unit_leader")
     html = c.get("/staff/units/P-A").get_data(as_text=True)
     assert "Chỉ số hài lòng" in html
-    assert re.search(r"ít nhất \d+% và nhiều nhất \d+% người dân hài lòng, với độ tin cậy 95%", html)
+    assert re.search(r"Chỉ số hài lòng \(bình quân 5 yếu tố\) từ \d\d/\d\d/\d{4} đến \d\d/\d\d/\d{4}: "
+                     r"\d+,\d% \(khoảng tin cậy 95%: từ \d+,\d% đến \d+,\d%\)\.", html)
+    assert not re.search(r"ít nhất \d+%", html) and "người dân hài lòng" not in html
     for part in ("Tiếp cận dịch vụ", "Xu hướng", "Người dân đã trả lời thế nào", "So sánh các quầy", "Góp ý",
                  "Phiếu bị gắn cờ", "duplicate", "Cán bộ nhiệt tình"):
         assert part in html, part
