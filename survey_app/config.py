@@ -164,6 +164,39 @@ class Defaults:
     # Seconds the public results pages are cached (Flask-Caching) and may be cached by browsers / proxies.
     PUBLIC_CACHE_SECONDS = 300
 
+    # ------------------------------------------------------------------ alerts and cases (services/cases.py)
+    # A stored response whose overall answer is at most M766_DISSATISFIED_MAX (the one definition of
+    # "dissatisfied"), or whose citizen asked for a reply, opens a case for the unit's leaders; so does a
+    # window: at least ALERT_WINDOW_MIN_RATINGS live ratings (QR, kiosk, online) of one unit within
+    # ALERT_WINDOW_MINUTES of which a share >= ALERT_WINDOW_SHARE dissatisfied (one case per window).
+    # Paper / phone entry opens cases like the online form; bulk imports and the demo seed never do.
+    ALERTS_ENABLED = True
+    ALERT_WINDOW_MINUTES = 15
+    ALERT_WINDOW_MIN_RATINGS = 4
+    ALERT_WINDOW_SHARE = 0.5
+    # A case is due this many working days after the local day it was opened (Mon-Fri, less PUBLIC_HOLIDAYS).
+    CASE_DEADLINE_WORKING_DAYS = 5
+    # Days off besides weekends (ISO dates; services/workdays.py).  Default: Viet Nam's 2026 public
+    # holidays for state offices as announced (Tết Dương lịch, Tết Nguyên đán 14-22/02 with its weekdays,
+    # Giỗ Tổ Hùng Vương (Sunday 26/04, made up on Monday 27/04), 30/04 and 01/05, Quốc khánh 01-02/09).
+    # Check it against each year's official notice and extend it (instance/config.py or SIPAS_PUBLIC_HOLIDAYS).
+    PUBLIC_HOLIDAYS = (
+        "2026-01-01",
+        "2026-02-16", "2026-02-17", "2026-02-18", "2026-02-19", "2026-02-20",
+        "2026-04-27", "2026-04-30", "2026-05-01",
+        "2026-09-01", "2026-09-02",
+    )
+    # E-mail of the alerts (a link to the case page only, never the answers or the comment), sent by the
+    # job queue (services/jobs.py) so a slow or absent mail server never slows a citizen's rating.
+    # MAIL_SERVER None = e-mail off: the message is only logged.  MAIL_TLS: "starttls", "ssl" or "none".
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USER = None
+    MAIL_PASSWORD = None
+    MAIL_FROM = "sipas@localhost"
+    MAIL_TLS = "none"
+    MAIL_TIMEOUT = 10
+
     # ------------------------------------------------------------------ rate-limit storage
     # memory:// for one process; RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers
     # (the figures cache then uses the same Redis, see CACHE_TYPE).

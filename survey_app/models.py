@@ -329,6 +329,8 @@ class User(db.Model):
     locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Where the alerts of the user's cases are e-mailed (unit leaders; services/cases.py).
+    email: Mapped[Optional[str]] = mapped_column(String(254))
 
     unit: Mapped[Optional[Unit]] = relationship()
 
@@ -565,6 +567,74 @@ class DossierEvent(db.Model):
         UniqueConstraint("dossier_id", "event", "at"),
         CheckConstraint("event IN ('tiep_nhan','tra_ket_qua','cap_nhat','phan_anh')", name="event"),
     )
+
+
+# ------------------------------------------------------------------ alerts and cases (issue 14.6, owner h-alerts)
+
+CASE_KINDS = ("dissatisfied", "reply_requested", "threshold")
+CASE_STATUSES = ("new", "in_progress", "answered", "closed")
+
+
+class Case(db.Model):
+    """A case opened by an alert (services/cases.py): one dissatisfied rating, a
+    comment whose citizen asked for a reply (`response_id`, one case per
+    response), or a window of one unit's ratings over the threshold
+    (`window_key`, one case per unit and window).  Its `owner` is a leader of
+    the unit; `due_on` the local day it is due (working days); the recorded
+    reply says what the unit answered, who and when.  `CaseEvent` rows are its
+    history."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    response_id: Mapped[Optional[uuid.UUID]] = mapped_column(
+        ForeignKey("responses.id", ondelete="SET NULL"), unique=True)
+    window_key: Mapped[Optional[str]] = mapped_column(String(40))
+    reply_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default="new")
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    # The threshold window: {"start", "end", "n", "dissatisfied"}.
+    details: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    reply_text: Mapped[Optional[str]] = mapped_column(Text)
+    replied_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    replied_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    unit: Mapped[Unit] = relationship()
+    response: Mapped[Optional[Response]] = relationship()
+    owner: Mapped[Optional[User]] = relationship(foreign_keys=[owner_id])
+    replied_by: Mapped[Optional[User]] = relationship(foreign_keys=[replied_by_id])
+    events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", cascade="all, delete-orphan",
+                                                     order_by="CaseEvent.id")
+
+    __table_args__ = (
+        UniqueConstraint("unit_id", "window_key"),
+        Index("ix_cases_unit_status", "unit_id", "status", "due_on"),
+        CheckConstraint("kind IN ('dissatisfied','reply_requested','threshold')", name="kind"),
+        CheckConstraint("status IN ('new','in_progress','answered','closed')", name="status"),
+    )
+
+
+class CaseEvent(db.Model):
+    """One change of a case: opened, taken, a reply requested, answered, closed
+    (`from_status` -> `to_status`, who and when)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[Optional[str]] = mapped_column(String(12))
+    to_status: Mapped[Optional[str]] = mapped_column(String(12))
+
+    case: Mapped[Case] = relationship(back_populates="events")
 
 
 class Job(db.Model):

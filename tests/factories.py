@@ -409,3 +409,15 @@ def make_webhook_delivery(client, unit, status="dead"):
     db.session.add(d)
     db.session.flush()
     return d
+
+
+def make_case(unit, response=None, kind="dissatisfied", status="new", due_on=dt.date(2026, 6, 24), **kw):
+    """A case (services.cases opens them in the app; this writes the row as is)."""
+    from survey_app.extensions import db
+    from survey_app.models import Case
+
+    case = Case(unit_id=unit.id, kind=kind, response_id=response.id if response is not None else None,
+                status=status, due_on=due_on, **kw)
+    db.session.add(case)
+    db.session.flush()
+    return case

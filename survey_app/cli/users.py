@@ -45,3 +45,25 @@ def users_create(username, password, role, unit_code):
         db.session.rollback()
         fail(f"Tên đăng nhập {username} đã tồn tại.")
     click.echo(f"Đã tạo người dùng {username} ({role}{', ' + unit_code if unit_code else ''}).")
+
+
+@users_cli.command("email")
+@click.argument("username")
+@click.argument("address", required=False, default="")
+def users_email(username, address):
+    """Set (or, without ADDRESS, clear) where a user's case alerts are e-mailed (services/cases.py)."""
+    from ..services.audit import record
+    from ..services.cases import valid_email
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        fail(f"Không tìm thấy người dùng {username}.")
+    address = address.strip()
+    if address and not valid_email(address):
+        fail(f"Địa chỉ e-mail không hợp lệ: {address[:80]}", 2)
+    user.email = address or None
+    record(actor="cli", action="user_email", target_type="user", target_id=username,
+           details={"email": "set" if address else "cleared"})
+    db.session.commit()
+    click.echo(f"Đã đặt e-mail nhận cảnh báo của {username}: {address}." if address
+               else f"Đã xoá e-mail nhận cảnh báo của {username}.")

@@ -561,6 +561,7 @@ def _details_flow(token: str):
     allowed = {q.key for q in submissions.questions(inst.definition, "vi", submissions.DETAILS_STEP)}
     definition = dict(inst.definition, items=[it for it in inst.definition["items"] if it["key"] in allowed])
     values = submissions.posted_values(definition, form)
+    values["reply"] = form.get("reply", "")[:1]
 
     def again(*, errors=None, alert=None, status=400):
         return _render_details(counter, inst, key=key if submissions.valid_key(key) else submissions.new_key(),
@@ -572,10 +573,11 @@ def _details_flow(token: str):
         return refused
     if form.get(submissions.HONEYPOT_FIELD):
         return redirect(url_for("public.thanks", token=token, done=1), 303)
-    result = submissions.validate(definition, form, extra_fields=submissions.TRANSPORT_FIELDS + ("attach",),
+    result = submissions.validate(definition, form, extra_fields=submissions.TRANSPORT_FIELDS + ("attach", "reply"),
                                   require_answer=False)
     if not result.ok:
         return again(errors=result.errors)
+    result.clean.reply_requested = form.get("reply") == "1"  # "I would like a reply": a case (services/cases.py)
     if attach:
         status = responses.attach_details(idempotency_key=key, dev_hash=dev_hash, clean=result.clean,
                                           window=_details_window())

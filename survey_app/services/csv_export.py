@@ -264,15 +264,21 @@ def copy_statement(session, sql: str, params: dict) -> str:
 
 
 def copy_chunks(session, statement: str) -> Iterator[bytes]:
-    """The bytes of a COPY ... TO STDOUT, gathered into CHUNK_BYTES chunks."""
+    """The bytes of a COPY ... TO STDOUT, gathered into CHUNK_BYTES chunks.
+    Closed early (the client went away), the COPY is cancelled and its
+    aborted transaction rolled back, so the session stays usable."""
     raw = session.connection().connection.driver_connection
     buf = bytearray()
-    with raw.cursor() as cur, cur.copy(statement) as copy:
-        for data in copy:
-            buf += data
-            if len(buf) >= CHUNK_BYTES:
-                yield bytes(buf)
-                buf.clear()
+    try:
+        with raw.cursor() as cur, cur.copy(statement) as copy:
+            for data in copy:
+                buf += data
+                if len(buf) >= CHUNK_BYTES:
+                    yield bytes(buf)
+                    buf.clear()
+    except GeneratorExit:
+        session.rollback()
+        raise
     if buf:
         yield bytes(buf)
 

@@ -21,6 +21,7 @@ from analysis.schema import ALL_STRATUM, TYPED_CHANNELS
 
 from ..extensions import db
 from ..models import Answer, Counter, Response, answer_pattern, utcnow
+from . import cases
 from .privacy import mask_pii
 from .quality import Content, quality_flags, typed_flags
 from .submissions import Clean
@@ -124,6 +125,7 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
     try:
         _insert(row, clean.answers)
         rating_stored(unit_id, clean.answers)  # webhooks: rating.dissatisfied (issue 12.6)
+        cases.after_response(row, clean.answers, clean.reply_requested)  # alerts (returns unless overall <= 2)
         if typed:
             _audit_typed(row, typist, flags)
         db.session.commit()
@@ -251,5 +253,7 @@ def attach_details(*, idempotency_key: str, dev_hash: Optional[str], clean: Clea
     done = db.session.execute(
         sa.update(Response).where(Response.id == row.id, _details_open()).values(**values)
         .execution_options(synchronize_session=False))
+    if done.rowcount == 1 and clean.reply_requested:
+        cases.reply_requested_for(row.id)  # alerts: the citizen asked for a reply
     db.session.commit()
     return "attached" if done.rowcount == 1 else "already"

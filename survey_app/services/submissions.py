@@ -170,6 +170,8 @@ class Clean:
     gender: Optional[str] = None
     respondent: dict[str, str] = field(default_factory=dict)
     comment: Optional[str] = None
+    # "Tôi muốn được phản hồi" on the details step (services/cases.py opens a case).
+    reply_requested: bool = False
 
     def vector(self) -> tuple:
         return tuple(sorted(self.answers.items()))

@@ -75,4 +75,4 @@ def _staff_user():
     return {"staff_user": db_user()}
 
 
-from . import admin, api_clients, data, entry, exclusions, login, overview, posters, publishing, report, unit  # noqa: E402,F401,E501
+from . import admin, api_clients, cases, data, entry, exclusions, login, overview, posters, publishing, report, unit  # noqa: E402,F401,E501

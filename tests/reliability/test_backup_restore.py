@@ -52,8 +52,16 @@ def _seed(app) -> None:
         typed.channel, typed.entered_by_user_id, typed.paper_batch = "paper", analyst.id, "Lô 1/2025"
         make_exclusion_request(typed, analyst, reason="nhập trùng")
         make_snapshot(a, status="published", reason="Đính chính", meta={"n_left_out": {}, "data_cutoff": None})
+        # a case with its history and its alert e-mail job (issue 14.6: cases, case_events, jobs)
+        make_user(username="rel-lead", role="unit_leader", unit=b).email = "lanh.dao@rel.gov.vn"
+        from survey_app.services import cases
+
+        cases.reply_requested_for(typed.id)
         db.session.execute(sa.insert(AuditLog).values(actor="test", action="sql_null", details=sa.null(),
                                                       at=dt.datetime.now(UTC)))
+        from survey_app.services import jobs
+
+        jobs.enqueue("backup.test", {"lĩnh_vực": "hộ tịch"}, key="unit:REL-B")  # a pending background job
         db.session.commit()
         # (2024: REL-A's 2025 is closed by the snapshot above, and the import guard refuses it)
         csv_import.import_volumes(b"unit_code,period_start,period_end,stratum,transactions\n"

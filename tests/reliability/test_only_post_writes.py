@@ -12,7 +12,15 @@ import re
 
 import pytest
 
-from tests.factories import PASSWORD, make_exclusion_request, make_place, make_response, make_snapshot, make_user
+from tests.factories import (
+    PASSWORD,
+    make_case,
+    make_exclusion_request,
+    make_place,
+    make_response,
+    make_snapshot,
+    make_user,
+)
 from tests.helpers import ANSWERS, fingerprint, login, route_path, scrape
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -39,6 +47,7 @@ def target(make_loaded_app):
         make_user("walker-admin", role="admin")
         victim = make_user("victim", role="unit_leader", unit=unit)
         req = make_exclusion_request(resp, victim)
+        case_id = make_case(unit, resp).id  # /staff/cases/<case_id> (issue 14.6)
         snap = make_snapshot(unit, status="accepted")
         db.session.commit()
         from tests.factories import make_api_client
@@ -50,7 +59,8 @@ def target(make_loaded_app):
         db.session.commit()
         args = {"token": place.token, "code": unit.code, "ccode": counter.code, "rid": str(resp.id),
                 "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js",
-                "cid": api_client.id, "did": delivery.id, "req_id": req.id, "sid": snap.id, "other": snap.id}
+                "cid": api_client.id, "did": delivery.id, "req_id": req.id, "sid": snap.id, "other": snap.id,
+                "case_id": case_id}
     return app, place, args
 
 

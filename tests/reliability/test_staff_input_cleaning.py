@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.factories import make_exclusion_request, make_place, make_response, make_snapshot, make_user
+from tests.factories import make_case, make_exclusion_request, make_place, make_response, make_snapshot, make_user
 from tests.helpers import login, route_path
 from tests.reliability.fuzz_strategies import budget
 
@@ -36,6 +36,7 @@ def staff_target(make_loaded_app):
         resp = make_response(unit, counter=counter)
         admin = make_user("probe-admin", role="admin")
         req = make_exclusion_request(resp, make_user("probe-leader", role="unit_leader", unit=unit))
+        case_id = make_case(unit, resp).id  # /staff/cases/<case_id> (issue 14.6)
         snap = make_snapshot(unit, status="submitted")
         db.session.commit()
         from tests.factories import make_api_client, make_webhook_delivery
@@ -45,7 +46,7 @@ def staff_target(make_loaded_app):
         db.session.commit()
         args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
                 "name": "elements", "fmt": "svg", "cid": api_client.id, "did": delivery.id,
-                "req_id": req.id, "sid": snap.id, "other": snap.id, "token": "t" * 24}
+                "req_id": req.id, "sid": snap.id, "other": snap.id, "token": "t" * 24, "case_id": case_id}
     return app, args
 
 

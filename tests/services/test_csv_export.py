@@ -124,3 +124,15 @@ def test_empty_export_is_the_header(ctx, backend):
         got = b"".join(csv_export.export_chunks(db.session, start=start, end=end, engine=engine))
         assert got == _old_export(db.session, start, end, None)
         assert got.decode().splitlines()[0].startswith("response_id,unit_code")
+
+
+def test_an_export_closed_early_leaves_the_session_usable(ctx, backend, monkeypatch):
+    """A client that goes away mid-stream: the COPY is cancelled, the session still answers."""
+    _seed()
+    monkeypatch.setattr(csv_export, "CHUNK_BYTES", 64)  # many chunks from a small export
+    start, end = dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2026, 1, 1, tzinfo=UTC)
+    for engine in _engines(backend):
+        chunks = csv_export.export_chunks(db.session, start=start, end=end, engine=engine)
+        next(chunks), next(chunks), next(chunks)
+        chunks.close()
+        assert db.session.scalar(select(Unit.code).where(Unit.code == "P-A")) == "P-A", engine
