@@ -111,11 +111,13 @@ def _deliveries(app):
 
 
 def _run(app, now=None):
+    """Run the due webhook deliveries (not the other jobs a rating queues, e.g. its case's e-mails)."""
     from survey_app.models import utcnow
     from survey_app.services import jobs
+    from survey_app.services.webhooks import JOB_KIND
 
     with app.app_context():
-        return jobs.run_due(now=now or utcnow())
+        return jobs.run_due(now=now or utcnow(), kinds=(JOB_KIND,))
 
 
 def _job(app, job_id):
@@ -139,7 +141,7 @@ def test_dissatisfied_rating_reaches_the_receiver_signed_with_links_only(wapp, r
     from survey_app.services.webhooks import verify
 
     rec = receiver()
-    secret = _set_hook(wapp, "client-p", rec.url)
+    secret = _set_hook(wapp, "client-p", rec.url, events="rating.dissatisfied")
     assert re.fullmatch(r"whsec_[0-9a-f]{64}", secret)
     _rate(wapp, "P-A", 1)
     [d] = _deliveries(wapp)
@@ -180,19 +182,26 @@ def test_dissatisfied_rating_reaches_the_receiver_signed_with_links_only(wapp, r
 
 def test_scope_event_types_and_satisfied_ratings(wapp, receiver, backend):
     rec = receiver()
-    _set_hook(wapp, "client-a", rec.url)                           # P-A only
-    _set_hook(wapp, "client-y", rec.url)                           # Q-Y only
-    _set_hook(wapp, "reader", rec.url, events="alert.created")      # P, but not ratings
-    _rate(wapp, "P-B", 2)    # in nobody's scope but reader's, who does not take ratings
+    _set_hook(wapp, "client-a", rec.url, events="rating.dissatisfied")  # P-A only
+    _set_hook(wapp, "client-y", rec.url, events="rating.dissatisfied")  # Q-Y only
+    _set_hook(wapp, "reader", rec.url, events="alert.created")          # P, alerts but not ratings
+
+    def made():
+        return [(d["client"], d["unit"], d["type"]) for d in _deliveries(wapp)]
+
+    _rate(wapp, "P-B", 2)    # no rating event: nobody of P-B takes ratings; the alert (a case) goes to reader
+    assert made() == [("reader", "P-B", "alert.created")]
     _rate(wapp, "P-A", 4)    # satisfied: no event
     _rate(wapp, "P-A", 3)    # neutral: no event
-    assert _deliveries(wapp) == []
+    assert len(made()) == 1
     _rate(wapp, "P-A", 2)
-    assert [(d["client"], d["unit"]) for d in _deliveries(wapp)] == [("client-a", "P-A")]
+    assert sorted(made()[1:]) == [("client-a", "P-A", "rating.dissatisfied"), ("reader", "P-A", "alert.created")]
     _rate(wapp, "Q-Y", 1)
-    assert [(d["client"], d["unit"]) for d in _deliveries(wapp)][1:] == [("client-y", "Q-Y")]
-    assert _run(wapp) == 2
-    assert {r["headers"]["X-SIPAS-Event"] for r in rec.requests} == {"rating.dissatisfied"}
+    assert made()[3:] == [("client-y", "Q-Y", "rating.dissatisfied")]  # reader (P) sees nothing of Q
+    assert _run(wapp) == 4
+    alerts = [json.loads(r["body"]) for r in rec.requests if r["headers"]["X-SIPAS-Event"] == "alert.created"]
+    assert len(alerts) == 2 and all("/staff/cases/" in a["links"]["case"] for a in alerts)
+    assert {a["data"]["kind"] for a in alerts} == {"dissatisfied"}
 
 
 def test_emit_is_in_the_callers_transaction_and_refuses_content(wapp, receiver, backend):
@@ -229,7 +238,7 @@ def test_failing_receiver_is_retried_with_growing_delays_then_dead_then_resent(w
     from survey_app.services.webhooks import MAX_ATTEMPTS
 
     rec = receiver([500])
-    _set_hook(wapp, "client-p", rec.url)
+    _set_hook(wapp, "client-p", rec.url, events="rating.dissatisfied")
     _rate(wapp, "P-A", 1)
     [d] = _deliveries(wapp)
     from survey_app.models import utcnow
@@ -276,7 +285,7 @@ def test_failing_receiver_is_retried_with_growing_delays_then_dead_then_resent(w
 
 def test_refused_connection_is_an_attempt_with_its_error(wapp, backend):
     url = _closed_port_url()
-    _set_hook(wapp, "client-a", url)
+    _set_hook(wapp, "client-a", url, events="rating.dissatisfied")
     _rate(wapp, "P-A", 2)
     assert _run(wapp) == 1
     [row] = _deliveries(wapp)
@@ -287,7 +296,7 @@ def test_refused_connection_is_an_attempt_with_its_error(wapp, backend):
 
 def test_turned_off_webhook_ends_its_pending_deliveries(wapp, receiver, backend):
     rec = receiver()
-    _set_hook(wapp, "client-a", rec.url)
+    _set_hook(wapp, "client-a", rec.url, events="rating.dissatisfied")
     _rate(wapp, "P-A", 1)
     r = wapp.test_cli_runner().invoke(args=["api", "clients", "webhook", "client-a", "--off"])
     assert r.exit_code == 0 and "Đã tắt" in r.output
@@ -353,7 +362,7 @@ def test_nobody_listening_costs_one_cached_check(make_loaded_app, receiver):
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
     rec = receiver()
-    _set_hook(app, "client-p", rec.url)  # a change in this process is seen at once
+    _set_hook(app, "client-p", rec.url, events="rating.dissatisfied")  # a change in this process is seen at once
     _rate(app, "P-A", 1)
     assert len(_deliveries(app)) == 1
     webhooks.forget_subscribers()
@@ -377,7 +386,7 @@ def test_admin_page_sets_webhook_lists_deliveries_and_dead_letters_and_resends(m
     assert csrf_login(staff, "boss").status_code == 302
     rec = receiver([200])
     token = csrf_token_of(staff, "/staff/admin/api")
-    form = {"url": rec.url, "event_rating.dissatisfied": "1", "event_alert.created": "1"}
+    form = {"url": rec.url, "event_rating.dissatisfied": "1"}
     assert staff.post(f"/staff/admin/api/{cid}/webhook", data=form).status_code == 400  # no CSRF token
     r = staff.post(f"/staff/admin/api/{cid}/webhook", data=dict(form, csrf_token=token))
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
