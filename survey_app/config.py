@@ -40,6 +40,12 @@ class Defaults:
     REPORT_CUTOFF_MONTH = 12
     REPORT_CUTOFF_DAY = 15
     DEFAULT_TARGET = 0.90
+    # The annual report's official header (print, PDF and XLSX): the issuing body and the body above it
+    # (left block of a Vietnamese administrative document), and the place written before the date.
+    # None = derived from the province of the report ("ỦY BAN NHÂN DÂN TỈNH …", its name).
+    REPORT_ISSUER = "SỞ NỘI VỤ"
+    REPORT_ISSUER_PARENT = None
+    REPORT_PLACE = None
 
     # ------------------------------------------------------------------ languages
     BABEL_DEFAULT_LOCALE = "vi"

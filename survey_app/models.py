@@ -116,7 +116,11 @@ class Unit(db.Model):
         foreign_keys=[parent_id], back_populates="parent"
     )
     successor: Mapped[Optional["Unit"]] = relationship(
-        remote_side=[id], foreign_keys=[successor_id]
+        remote_side=[id], foreign_keys=[successor_id], back_populates="predecessors"
+    )
+    #: The units merged into this one (their `successor` is it).
+    predecessors: Mapped[list["Unit"]] = relationship(
+        foreign_keys=[successor_id], back_populates="successor", order_by=lambda: (Unit.valid_to, Unit.code)
     )
     counters: Mapped[list["Counter"]] = relationship(back_populates="unit")
 

@@ -243,6 +243,32 @@ def seed_ranking_province(app, username: str = "boss") -> dict:
             "user": username}
 
 
+def seed_report_province(app, communes: int = 40, per_unit: int = 12, username: str = "printer") -> dict:
+    """Province M ("Tỉnh Mẫu In") with `communes` communes M-X01… of
+    `per_unit` responses each in report year 2025 (satisfaction varying by
+    unit), volumes, and an admin `username`: enough rows for the printed
+    report's pages (issue 14.3).  Returns {"codes", "year", "user"}."""
+    from survey_app.extensions import db
+
+    rng = random.Random(14)
+    codes = []
+    with app.app_context():
+        prov = make_unit("M", kind="province", name_vi="Tỉnh Mẫu In")
+        for i in range(1, communes + 1):
+            unit = make_unit(f"M-X{i:02d}", kind="commune", parent=prov, name_vi=f"Xã Số {i}")
+            codes.append(unit.code)
+            counter = make_counter(unit)
+            make_volume(unit, 200 + 10 * i)
+            share = 0.5 + 0.45 * i / communes
+            for j in range(per_unit):
+                make_response(unit, {k: (rng.choice([4, 5]) if rng.random() < share else rng.choice([1, 2, 3]))
+                                     for k in ITEM_KEYS}, counter=counter,
+                              submitted_at=dt.datetime(2025, 3, 1, 3, tzinfo=UTC) + dt.timedelta(hours=5 * j + i))
+        make_user(username, role="admin", password=PASSWORD)
+        db.session.commit()
+    return {"codes": codes, "year": 2025, "user": username}
+
+
 # ------------------------------------------------------------------ analysis frames (pure pandas, no app)
 
 ITEMS = list(ITEM_KEYS)
@@ -421,3 +447,65 @@ def make_case(unit, response=None, kind="dissatisfied", status="new", due_on=dt.
     db.session.add(case)
     db.session.flush()
     return case
+
+
+# ------------------------------------------------------------------ the 2025 restructuring (issue 14.4)
+
+#: `seed_merged_province`'s responses per unit: code -> (responses in report year 2025, in 2024, share satisfied).
+MERGED_UNITS = {"M-D": (20, 10, 0.7), "M-D-1": (60, 40, 0.6), "M-D-2": (50, 30, 0.8), "M-D-3": (40, 30, 0.75),
+                "M-S": (70, 0, 0.9), "M-T": (30, 0, 0.85)}
+#: The day of the merge in `seed_merged_province`.
+MERGE_DAY = dt.date(2025, 7, 1)
+
+
+def seed_merged_province(app) -> dict:
+    """Province M > district M-D (ends 01/07/2025, merged into M-S) > communes
+    M-D-1, M-D-2 (merged into M-S) and M-D-3 (merged into M-T); M-S and M-T
+    are new communes of M from 01/07/2025.  Responses of report years 2024 and
+    2025 (MERGED_UNITS), before the merge at the old units and after it at the
+    new ones; a volume row per unit and year.  Users: admin `boss`, leaders
+    `lead-s` (M-S), `lead-t` (M-T), `lead-d` (the former district)."""
+    from survey_app.extensions import db
+    from survey_app.services.instruments import latest
+    from survey_app.services.periods import resolve_period
+    from survey_app.services.responses import insert_responses
+
+    rng = random.Random(14)
+    with app.app_context():
+        m = make_unit("M", kind="province", name_vi="Tỉnh Mới Hợp")
+        s = make_unit("M-S", parent=m, name_vi="Xã Sông Hợp", valid_from=MERGE_DAY)
+        t = make_unit("M-T", parent=m, name_vi="Xã Tân Hợp", valid_from=MERGE_DAY)
+        d = make_unit("M-D", kind="district", parent=m, name_vi="Huyện Cũ", valid_to=MERGE_DAY, successor=s)
+        units = {"M": m, "M-S": s, "M-T": t, "M-D": d}
+        for code, succ, name in (("M-D-1", s, "Xã Một"), ("M-D-2", s, "Xã Hai"), ("M-D-3", t, "Xã Ba")):
+            units[code] = make_unit(code, parent=d, name_vi=name, valid_to=MERGE_DAY, successor=succ)
+        counters = {code: make_counter(u, code=f"{code}-Q1", active=u.valid_to is None)
+                    for code, u in units.items() if code != "M"}
+        inst_id = latest(db.session, "counter-quick").id
+        resp_rows, ans_rows = [], []
+        for year in (2024, 2025):
+            per = resolve_period(str(year))
+            for code, (n25, n24, p) in MERGED_UNITS.items():
+                u = units[code]
+                make_volume(u, 400, start=per.first, end=per.last)
+                n = n25 if year == 2025 else n24
+                if u.valid_to:  # before the merge
+                    lo, hi = per.start, dt.datetime(2025, 6, 30, 10, tzinfo=UTC)
+                else:
+                    lo, hi = dt.datetime(2025, 7, 1, 3, tzinfo=UTC), dt.datetime(2025, 12, 1, tzinfo=UTC)
+                for _ in range(n):
+                    rid = uuid.uuid4()
+                    at = lo + (min(hi, per.end) - lo) * rng.random()
+                    resp_rows.append(dict(id=rid, unit_id=u.id, counter_id=counters[code].id, instrument_id=inst_id,
+                                          channel="qr", submitted_at=at, received_at=at, stratum=ALL_STRATUM,
+                                          comment=None, flags="", excluded=False))
+                    ans_rows.extend({"response_id": rid, "item_key": k,
+                                     "value": rng.choice([4, 5]) if rng.random() < p else rng.choice([1, 2, 3])}
+                                    for k in ITEM_KEYS)
+        insert_responses(resp_rows, ans_rows)
+        users = {"boss": make_user("boss", role="admin"), "lead-s": make_user("lead-s", role="unit_leader", unit=s),
+                 "lead-t": make_user("lead-t", role="unit_leader", unit=t),
+                 "lead-d": make_user("lead-d", role="unit_leader", unit=d)}
+        db.session.commit()
+        return {"users": {k: u.username for k, u in users.items()},
+                "ids": {code: u.id for code, u in units.items()}}

@@ -19,6 +19,7 @@ def register_cli(app) -> None:
     from .jobs import jobs_cli
     from .periods import periods_cli
     from .qr import qr_cli
+    from .units import merge_command  # noqa: F401  (`flask units merge`, added to units_cli)
     from .users import users_cli
 
     for group in (demo_cli, users_cli, units_cli, volumes_cli, bieu06_cli, responses_cli, counters_cli,

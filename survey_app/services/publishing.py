@@ -85,7 +85,7 @@ class PeriodClosed(PublishingError):
 
     def __init__(self, snapshot: PeriodSnapshot, kind: str):
         words = {"exclusion": _("an exclusion"), "import": _("an import"), "target": _("a target change"),
-                 "volume": _("a volume change"), "entry": _("a paper entry")}
+                 "volume": _("a volume change"), "entry": _("a paper entry"), "merge": _("a unit merge")}
         super().__init__(_("Period %(p)s of %(s)s is closed (version %(v)s, closed on %(d)s): %(what)s would "
                            "change its figures, so it was refused. To correct it, an analyst reopens the period "
                            "with a reason (this makes version %(n)s), then closes it again.",

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from typing import Callable, Optional
 
 import pandas as pd
 
 from analysis.ranking import RANK_AMONG, RANK_STATUSES, order_ranked, rank_status_label, rank_units, ranking_note
+from analysis.schema import ROOT_CODE, ROOT_LEVEL
 
 from .csv_export import csv_safe
 
@@ -80,9 +80,9 @@ def rank_words(lang: str = "vi") -> dict[str, str]:
     return {s: rank_status_label(s, lang) for s in RANK_STATUSES}
 
 
-# (column in the ranked table, header key, kind) — kind: text | int | pct | num
+# (column in the ranked table, header key, kind) — kind: text | int | pct | num | rank (an integer when it is one)
 REPORT_COLUMNS = [
-    ("rank", N_("Rank"), "num"),
+    ("rank", N_("Rank"), "rank"),
     ("rank_low", N_("Rank interval: best"), "int"),
     ("rank_high", N_("Rank interval: worst"), "int"),
     ("rank_status", N_("Rank status"), "text"),
@@ -96,11 +96,22 @@ REPORT_COLUMNS = [
     ("index_ci_high", N_("Interval (95%): high"), "pct"),
     ("moe", N_("Margin of error"), "pct"),
     ("overall_rate", N_("Overall satisfaction"), "pct"),
+    # The five elements, each with its 95% interval (the official annex shows both).
     ("access_rate", N_("Access"), "pct"),
+    ("access_ci_low", N_("Access: interval (95%) low"), "pct"),
+    ("access_ci_high", N_("Access: interval (95%) high"), "pct"),
     ("procedure_rate", N_("Procedure"), "pct"),
+    ("procedure_ci_low", N_("Procedure: interval (95%) low"), "pct"),
+    ("procedure_ci_high", N_("Procedure: interval (95%) high"), "pct"),
     ("staff_rate", N_("Civil servant"), "pct"),
+    ("staff_ci_low", N_("Civil servant: interval (95%) low"), "pct"),
+    ("staff_ci_high", N_("Civil servant: interval (95%) high"), "pct"),
     ("result_rate", N_("Result"), "pct"),
+    ("result_ci_low", N_("Result: interval (95%) low"), "pct"),
+    ("result_ci_high", N_("Result: interval (95%) high"), "pct"),
     ("feedback_rate", N_("Feedback"), "pct"),
+    ("feedback_ci_low", N_("Feedback: interval (95%) low"), "pct"),
+    ("feedback_ci_high", N_("Feedback: interval (95%) high"), "pct"),
     ("n", N_("Responses (n)"), "int"),
     ("N", N_("Transactions (N)"), "int"),
     ("response_rate", N_("Response rate"), "pct"),
@@ -206,32 +217,121 @@ def _fmt_csv(v):
     return v
 
 
+#: Parameter names of the method sheet in words (`IndexResult.meta["parameters"]`).
+PARAMETER_LABELS = {
+    "adequacy": N_("Sample size rule"), "as_of": N_("Units as of"), "calendar": N_("Calendar periods"),
+    "cap_n_eff": N_("Effective sample size capped"), "ci": N_("Interval method"),
+    "element_mode": N_("Element rates"), "element_modes": N_("Element rates, per element"),
+    "element_weights": N_("Element weights (set)"), "element_weights_normalised": N_("Element weights (used)"),
+    "elements": N_("Elements"), "include_excluded": N_("Excluded responses counted"),
+    "include_under_18": N_("Responses of people under 18 counted"), "level": N_("Confidence level"),
+    "level_filter": N_("Levels shown"), "low_n": N_("Few responses below (effective)"),
+    "map_successors": N_("Mapped to today's units"), "margin": N_("Margin of error aimed at"),
+    "min_transactions": N_("Fewest transactions for a sample rule"), "quotas": N_("Quotas"),
+    "rollup": N_("Roll-up method"), "target": N_("Targets"), "weights_from": N_("Weights from (set)"),
+    "weights_from_used": N_("Weights from (used)"), "wide_ci": N_("Wide interval above"),
+}
+#: Parameter values that are words, not names (method names such as "wilson" stay as they are).
+PARAMETER_WORDS = {"direct": N_("direct"), "pooled": N_("pooled"), "auto": N_("automatic"),
+                   "volumes": N_("transaction volumes"), "*": N_("default")}
+
+
+def _dmy(value) -> str:
+    """An ISO date ("2026-12-14") as dd/mm/yyyy; anything else unchanged."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(value)).strftime("%d/%m/%Y")
+    except ValueError:
+        return str(value)
+
+
+def _words(v, translate: Callable[[str], str], codes: dict) -> str:
+    """A parameter value in words: yes/no, "–" for none, lists and mappings
+    joined ("Xã, 2026: 90%"), codes (kinds, elements) by their words."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return translate("yes") if v else translate("no")
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_words(x, translate, codes) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{_key_words(k, translate, codes)}: {_words(x, translate, codes)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:g}".replace(".", codes.get(".", "."))
+    text = str(v)
+    if text in codes:
+        return codes[text]
+    if text in PARAMETER_WORDS:
+        return translate(PARAMETER_WORDS[text])
+    if len(text) == 10 and text[4:5] == "-" and text[7:8] == "-":
+        return _dmy(text)
+    return text
+
+
+def _key_words(key, translate, codes) -> str:
+    """A mapping key of a parameter: "(2026, 'commune')" (a tuple written as text) → "2026, Xã"."""
+    text = str(key)
+    if text.startswith("(") and text.endswith(")"):
+        parts = [p.strip().strip("'\"") for p in text[1:-1].split(",") if p.strip()]
+        return ", ".join(codes.get(p, p) for p in parts)
+    return _words(key, translate, codes)
+
+
 def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title: str,
                 translate: Callable[[str], str] = lambda s: s, value_words: Optional[dict] = None,
-                lang: str = "vi") -> bytes:
+                lang: str = "vi", heading: Optional[dict] = None,
+                local_time: Callable[[str], str] = lambda s: s or "",
+                fields: Optional[tuple] = None) -> bytes:
     """The formatted workbook: sheet 1 the units (ranked ones first; the others
     with empty rank cells and their rank status), sheet 2 the roll-ups, sheet 3
     the method (version, n_eff cap, ranking rule in `lang`, parameters, data
-    cut-off, counts left out)."""
+    cut-off, counts left out).
+
+    Each data sheet opens with the official header (`heading`: issuer_parent,
+    issuer, motto, motto_sub, place_date), the title and the period / cut-off
+    line; headers and values are words in `lang` (`value_words`: column →
+    {code: words} or a callable giving a list of words, as for `flags`); empty
+    cells stay empty (never "None" or "nan"); `local_time` writes the stored UTC
+    timestamps in local time (dd/mm/yyyy HH:MM).  `fields` = (columns as
+    (key, header, kind), rows): a last sheet, the Biểu 06-style table per field
+    (lĩnh vực), when there are rows."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
     value_words = dict(value_words or {})
     value_words.setdefault("rank_status", rank_words(lang))
+    codes = {k: v for col in ("kind", "element") for k, v in (value_words.get(col) or {}).items()}
+    codes["."] = "," if lang == "vi" else "."  # the decimal mark of numbers written in words
+    heading = dict(heading or {})
     wb = Workbook()
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     head_font = Font(bold=True, color="FFFFFF")
     thin = Side(style="thin", color="D0D7DE")
+    per = meta.get("period") or {}
+    cutoff = local_time(meta.get("data_cutoff")) or "–"
+    period_line = translate("Period %(a)s – %(b)s · data up to %(c)s (local time) · method %(m)s") % {
+        "a": _dmy(per.get("first", "")), "b": _dmy(per.get("last", "")), "c": cutoff,
+        "m": meta.get("method_version", "")}
 
-    def sheet(ws, frame: pd.DataFrame, heading: str):
-        ws.append([heading])
-        ws["A1"].font = Font(bold=True, size=14)
-        ws.append([translate("Method %(m)s · period %(p)s · data up to %(c)s") % {
-            "m": meta.get("method_version", ""), "p": (meta.get("period") or {}).get("label", ""),
-            "c": meta.get("data_cutoff") or "–"}])
-        ws.append([])
+    def top(ws, width: int, heading_text: str) -> None:
+        """The issuing body (left) and the national motto (right), then the title and the period line."""
+        right = max(width - 5, 4)
+        rows = [(heading.get("issuer_parent", ""), heading.get("motto", "")),
+                (heading.get("issuer", ""), heading.get("motto_sub", "")),
+                ("", heading.get("place_date", ""))]
+        for i, (left, motto) in enumerate(rows, start=1):
+            ws.cell(row=i, column=1, value=left or None).font = Font(bold=i == 2)
+            cell = ws.cell(row=i, column=right, value=motto or None)
+            cell.font = Font(bold=i < 3, italic=i == 3)
+        ws.cell(row=4, column=1, value=heading_text).font = Font(bold=True, size=14)
+        ws.cell(row=5, column=1, value=period_line)
+
+    def sheet(ws, frame: pd.DataFrame, heading_text: str):
         cols = [(c, h, k) for c, h, k in REPORT_COLUMNS if c in frame.columns]
+        top(ws, len(cols), heading_text)
+        ws.append([])
         ws.append([translate(h) for _, h, _ in cols])
         hr = ws.max_row
         for j in range(1, len(cols) + 1):
@@ -242,10 +342,20 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
             out = []
             for c, _, k in cols:
                 v = _clean(rec.get(c))
-                if k == "text" and v is not None:
-                    v = csv_safe(value_words.get(c, {}).get(v, v))
+                if c == "unit_code" and v == ROOT_CODE:
+                    v = None
+                elif c == "name_vi" and rec.get("level") == ROOT_LEVEL:
+                    v = heading.get("root_name") or translate("All units")
+                elif k == "text" and v is not None:
+                    words = value_words.get(c, {})
+                    v = "; ".join(words(v)) if callable(words) else words.get(v, v)
+                    v = csv_safe(v) if v != "" else None
                 elif v is None and c in UNKNOWN_WHEN_EMPTY:
                     v = not_known(lang)
+                elif k in ("rank", "int") and isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                elif isinstance(v, bool):
+                    v = translate("yes") if v else translate("no")
                 out.append(v)
             ws.append(out)
             r = ws.max_row
@@ -256,17 +366,23 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
                     cell.number_format = "0.0%"
                 elif k == "int":
                     cell.number_format = "#,##0"
+                elif k == "rank":
+                    cell.number_format = "0" if not isinstance(cell.value, float) else "0.0"
                 elif k == "num":
-                    cell.number_format = "0.#"
-        ws.freeze_panes = ws.cell(row=hr + 1, column=1)
+                    cell.number_format = "0.0"
+        ws.freeze_panes = ws.cell(row=hr + 1, column=1 + sum(1 for c, _, _ in cols[:6] if c in
+                                                             ("rank", "unit_code", "name_vi")))
         for j, (c, h, k) in enumerate(cols, start=1):
             ws.column_dimensions[get_column_letter(j)].width = 34 if c == "name_vi" else (
-                14 if k != "text" else 16)
-        ws.row_dimensions[hr].height = 32
+                12 if k != "text" else 16)
+        ws.row_dimensions[hr].height = 45
         ws.page_setup.orientation = "landscape"
         ws.page_setup.paperSize = ws.PAPERSIZE_A4
         ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
         ws.print_title_rows = f"{hr}:{hr}"
+        ws.oddFooter.center.text = translate("Page &P of &N")
 
     ws = wb.active
     ws.title = translate("Units")[:31]
@@ -274,40 +390,68 @@ def report_xlsx(table: pd.DataFrame, rollups: pd.DataFrame, meta: dict, *, title
     ws2 = wb.create_sheet(translate("Roll-ups")[:31])
     sheet(ws2, rollups, translate("Roll-ups to parent levels"))
     ws3 = wb.create_sheet(translate("Method")[:31])
-    ws3.column_dimensions["A"].width = 36
+    ws3.column_dimensions["A"].width = 40
     ws3.column_dimensions["B"].width = 90
     ws3.append([translate("Method"), meta.get("method_version", "")])
     ws3["A1"].font = Font(bold=True)
-    per = meta.get("period") or {}
     rows = [
         (N_("Effective sample size cap"), meta.get("n_eff_cap", "")),
         (N_("Ranking rule"), ranking_rule(meta, lang)),
         (N_("Period"), per.get("label", "")),
-        (N_("First day (local)"), per.get("first", "")),
-        (N_("Last day (local)"), per.get("last", "")),
+        (N_("First day (local)"), _dmy(per.get("first", ""))),
+        (N_("Last day (local)"), _dmy(per.get("last", ""))),
         (N_("Time zone"), per.get("tz", "")),
-        (N_("Data cut-off (last response used)"), meta.get("data_cutoff") or ""),
+        (N_("Data cut-off (last response used)"), cutoff),
         (N_("Responses read"), meta.get("n_read", "")),
         (N_("Responses used"), meta.get("n_used", "")),
     ]
     for reason, n in (meta.get("n_left_out") or {}).items():
         rows.append((LEFT_OUT.get(reason, f"Left out: {reason}"), n))
     rows.append((N_("Weighting cells"), meta.get("cells", "")))
-    rows.append((N_("Generated at"), meta.get("generated_at", "")))
+    rows.append((N_("Generated at"), local_time(meta.get("generated_at")) or ""))
     for k, v in rows:
-        ws3.append([translate(k), _clean(v) if not isinstance(v, (dict, list)) else json.dumps(v)])
+        v = _clean(v)
+        ws3.append([translate(k), _words(v, translate, codes) if isinstance(v, (dict, list, bool)) or v is None
+                    else v])
     ws3.append([])
     ws3.append([translate("Parameters")])
     ws3.cell(row=ws3.max_row, column=1).font = Font(bold=True)
     for k, v in sorted((meta.get("parameters") or {}).items()):
-        ws3.append([k, json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list, tuple))
-                    else ("" if v is None else str(v))])
+        v = _clean(v) if not isinstance(v, (dict, list, tuple)) else v
+        ws3.append([translate(PARAMETER_LABELS[k]) if k in PARAMETER_LABELS else k,
+                    v if isinstance(v, (int, float)) and not isinstance(v, bool) else _words(v, translate, codes)])
     ws3.append([])
     for line in meta.get("notes", []):
         ws3.append(["", line])
     for row in ws3.iter_rows(min_col=2, max_col=2):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    if fields and fields[1]:
+        columns, rows = fields
+        ws4 = wb.create_sheet(translate("By field")[:31])
+        top(ws4, len(columns), translate("Dossiers and satisfaction per field (Biểu 06/VPCP/KSTT)"))
+        ws4.append([])
+        ws4.append([h for _, h, _ in columns])
+        hr = ws4.max_row
+        for j in range(1, len(columns) + 1):
+            cell = ws4.cell(row=hr, column=j)
+            cell.fill, cell.font = head_fill, head_font
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+        for rec in rows:
+            ws4.append([csv_safe(rec.get(c)) if k == "text" and isinstance(rec.get(c), str) else _clean(rec.get(c))
+                        for c, _, k in columns])
+            for j, (_, _, k) in enumerate(columns, start=1):
+                cell = ws4.cell(row=ws4.max_row, column=j)
+                cell.border = Border(bottom=thin)
+                cell.number_format = {"pct": "0.0%", "int": "#,##0"}.get(k, "General")
+        for j, (c, _, k) in enumerate(columns, start=1):
+            ws4.column_dimensions[get_column_letter(j)].width = 30 if c in ("unit_name", "field_name") else 13
+        ws4.row_dimensions[hr].height = 45
+        ws4.freeze_panes = ws4.cell(row=hr + 1, column=3)
+        ws4.page_setup.orientation = "landscape"
+        ws4.page_setup.paperSize = ws4.PAPERSIZE_A4
+        ws4.print_title_rows = f"{hr}:{hr}"
+        ws4.oddFooter.center.text = translate("Page &P of &N")
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -137,19 +137,39 @@ def _scope(unit_ids: Optional[Iterable[int]]) -> Optional[list[int]]:
     return None if unit_ids is None else sorted(set(unit_ids))
 
 
+def data_scope(unit_ids: Optional[Iterable[int]], period=None, options: Optional[IndexOptions] = None,
+               **option_overrides) -> Optional[list[int]]:
+    """The units whose responses and volumes the figures of `unit_ids` need:
+    themselves, and when mapped to today's units (`map_successors`) every
+    retired unit mapped into them (scope after mapping,
+    `services.units.mapped_unit_ids`).  None = every unit."""
+    ids = _scope(unit_ids)
+    opts = options if options is not None else IndexOptions()
+    if option_overrides:
+        opts = dataclasses.replace(opts, **option_overrides)
+    if ids is None or not opts.map_successors:
+        return ids
+    from analysis.design import tree_date
+
+    from .units import mapped_unit_ids
+
+    return sorted(mapped_unit_ids(ids, tree_date(_period(period), opts)))
+
+
 def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: Optional[IndexOptions] = None,
             **option_overrides) -> IndexResult:
     """`analysis.compute_index` over the database for a period (label or Period),
     optionally restricted to a set of unit ids (a user's scope)."""
     period = _period(period)
     opts = build_options(options, **option_overrides)
-    ids = _scope(unit_ids)  # the scope, applied to every query below
+    visible = _scope(unit_ids)  # the units shown
+    ids = data_scope(visible, period, opts)  # the units whose data they need, applied to every query below
     frame = response_frame(period, ids)
     result = analysis_compute_index(frame, volumes_frame(period, ids), units_frame(), period=period, options=opts)
     t = result.table
     if ids is not None:
         # A scoped view shows its own units only: no parent built from a part of its data.
-        codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(ids))))
+        codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(visible))))
         t = result.table = t[t["unit_code"].isin(codes)].reset_index(drop=True)
     # Responses outside the period never left SQL: count them for the record.
     scope = [] if ids is None else [Response.unit_id.in_(ids)]
@@ -203,10 +223,11 @@ def unit_row(table: pd.DataFrame, code: str) -> Optional[dict]:
     return (roll if not roll.empty else rows).iloc[0].to_dict()
 
 
-def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable) -> pd.DataFrame:
+def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable, data_ids=None) -> pd.DataFrame:
     """Add `trend_direction` (up/down only when significant) and `trend_change`
     from `analysis.trend.trend` against the previous period (`index_of(period)`:
-    the IndexResult of a period, or None)."""
+    the IndexResult of a period, or None).  `data_ids`: the units whose data
+    the figures read (`data_scope`; default `unit_ids`)."""
     from analysis.trend import trend
 
     table = table.copy()
@@ -215,7 +236,7 @@ def with_trend(table: pd.DataFrame, period, unit_ids, index_of: Callable) -> pd.
     if table.empty:
         return table
     before = previous_period(period)
-    first = first_response_at(unit_ids)
+    first = first_response_at(unit_ids if data_ids is None else data_ids)
     if first is None or first >= before.end:
         return table
     prev = index_of(before)
@@ -307,11 +328,11 @@ def drivers_table(unit_code: str, period, unit_ids, res, options: Optional[Index
     if not row or (row.get("n") or 0) < DRIVERS_MIN_N:
         return None
     period = _period(period)
-    ids = _scope(unit_ids)
+    opts = build_options(options, **option_overrides)
+    ids = data_scope(unit_ids, period, opts)
     frame = response_frame(period, ids)
     if len(frame) == 0:
         return None
-    opts = build_options(options, **option_overrides)
     try:
         weighted, _ = weighted_responses(frame, volumes_frame(period, ids), units_frame(), period=period,
                                          options=opts)

@@ -76,3 +76,5 @@ def _staff_user():
 
 
 from . import admin, api_clients, cases, data, entry, exclusions, login, overview, posters, publishing, report, unit  # noqa: E402,F401,E501
+from .admin_merge import admin_merge  # noqa: E402,F401  (issue 14.4: the merge page)
+from .restructuring import trend_base  # noqa: E402,F401  (issue 14.4: unit history, trend base)

@@ -186,7 +186,8 @@ def trended(res, period, unit_ids, **options) -> "pd.DataFrame":
 
     ids = None if unit_ids is None else sorted(unit_ids)
     return cached("trended", lambda: stats.with_trend(table_of(res), period, unit_ids,
-                                                      _quiet_index(unit_ids, **options)),
+                                                      _quiet_index(unit_ids, **options),
+                                                      data_ids=stats.data_scope(unit_ids, period, **options)),
                   period, ids, res is None, options)
 
 

@@ -70,9 +70,81 @@ def report_tables(user, year: int, rank_among: str = "adequate"):
     closed = version_note(period.label)  # which frozen version this period has (issue 15)
     meta["version_note"], meta["closed_version"] = closed, version_tag(period.label)
     meta["notes"] = list(meta.get("notes") or []) + ([closed] if closed else []) + [  # a new list (cached meta)
-        "Rank intervals: analysis.ranking.rank_units (simulation, 95%), ranked within unit kind; "
-        "comparison with parent: analysis.ranking.compare_to_parent (interval overlap)."]
+        _("Rank intervals: simulation from each unit's estimate and standard error (95%), ranked within each kind "
+          "of unit; comparison with the parent: the two intervals do not overlap.")]
+    rollups = without_duplicate_root(rollups)
     return units.reset_index(drop=True), rollups.reset_index(drop=True), meta, period
+
+
+def without_duplicate_root(rollups):
+    """The roll-ups without the pooled "all units" row when it only repeats the
+    single top unit's row (an admin of one province: "Tất cả đơn vị" and the
+    province have the same responses and figures)."""
+    import math
+
+    if rollups.empty:
+        return rollups
+    root = rollups[rollups["level"] == ROOT_LEVEL]
+    others = rollups[rollups["level"] != ROOT_LEVEL]
+    parent = others["parent_code"] if "parent_code" in others else None
+    tops = others[parent.isna() | (parent.astype(str) == "")] if parent is not None else others.iloc[0:0]
+    if len(root) != 1 or len(tops) != 1:
+        return rollups
+    a, b = root.iloc[0], tops.iloc[0]
+    same = all((math.isnan(float(a[c])) and math.isnan(float(b[c]))) or float(a[c]) == float(b[c])
+               for c in ("n", "N", "index") if c in rollups)
+    return others if same else rollups
+
+
+#: The Biểu 06-style table per field (lĩnh vực) of the report: (key, header, kind) of `services.bieu06` rows.
+FIELD_COLUMNS = (("unit_code", "Mã đơn vị", "text"), ("unit_name", "Tên đơn vị", "text"),
+                 ("field_name", "Lĩnh vực", "text"), ("processed_total", "Số hồ sơ đã giải quyết: Tổng số", "int"),
+                 ("processed_early", "Trả trước hạn", "int"), ("processed_on_time", "Trả đúng hạn", "int"),
+                 ("processed_late", "Trả quá hạn", "int"), ("pending_total", "Số hồ sơ đang giải quyết", "int"),
+                 ("index", "Chỉ số hài lòng", "pct"), ("index_ci_low", "Khoảng tin cậy 95%: cận dưới", "pct"),
+                 ("index_ci_high", "Khoảng tin cậy 95%: cận trên", "pct"), ("n", "Số phiếu (n)", "int"),
+                 ("N", "Số hồ sơ (N)", "int"), ("response_rate", "Tỷ lệ phản hồi", "pct"))
+
+
+def field_rows(user, period) -> list[dict]:
+    """The rows of the Biểu 06/VPCP/KSTT table (`services.bieu06.table`: one
+    per unit and field, dossiers and the survey's figures) that have dossier
+    figures: the report's table per field.  Cached like the other figures."""
+    from ..services import bieu06
+    from .figures import cached
+
+    scope = scope_unit_ids(user)
+    rows = cached("bieu06", lambda: bieu06.table(period, scope), period.label,
+                  None if scope is None else sorted(scope))
+    return [r for r in rows if r.get("processed_total") is not None or r.get("received_total") is not None]
+
+
+def report_heading(year: int) -> dict:
+    """The official header of the report (page, print, XLSX): the issuing body
+    and the body above it (config REPORT_ISSUER / REPORT_ISSUER_PARENT; the
+    parent defaults to the province's People's Committee), the national motto,
+    place and date, the title."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from ..models import Unit
+    from ..services.periods import local_today
+
+    cfg = current_app.config
+    tops = db.session.scalars(select(Unit).where(Unit.parent_id.is_(None), Unit.kind == "province")).all()
+    province = tops[0].name_vi if len(tops) == 1 else ""
+    parent = cfg.get("REPORT_ISSUER_PARENT")
+    if parent is None:
+        parent = f"ỦY BAN NHÂN DÂN {province.upper()}" if province else ""
+    place = cfg.get("REPORT_PLACE")
+    if place is None:
+        place = province.split(" ", 1)[1] if province.startswith("Tỉnh ") else province
+    today = local_today()
+    date = _("day %(d)s month %(m)s year %(y)s", d=f"{today.day:02d}", m=f"{today.month:02d}", y=today.year)
+    return {"issuer_parent": parent, "issuer": cfg.get("REPORT_ISSUER") or "",
+            "motto": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "motto_sub": "Độc lập - Tự do - Hạnh phúc",
+            "place_date": f"{place}, {date}" if place else date, "root_name": _("All units"),
+            "title": _("Citizen satisfaction with public administrative services, report year %(y)s", y=year)}
 
 
 def _tables_or_404(year):
@@ -104,6 +176,7 @@ def report_year(year):
                            publication=publication, publication_word=status_word,
                            rollups=records(rollups), meta=meta, period=period, kinds=kinds, kind=kind,
                            method_version=meta.get("method_version"), rank_among=meta["ranking"]["rank_among"],
+                           heading=report_heading(year), fields=field_rows(user, period),
                            ranking_rule=ranking_rule(meta, _lang()), rank_words=rank_words(_lang()))
 
 
@@ -118,8 +191,14 @@ def report_xlsx_download(year):
     from ..services.reports import report_xlsx
 
     user, units, rollups, meta, period = _tables_or_404(year)
-    data = report_xlsx(units, rollups, meta, title=_("Citizen satisfaction index, report year %(y)s", y=year),
-                       translate=_, value_words=value_words(), lang=_lang())
+    from ..ui.format import local_datetime
+    from ..ui.labels import ELEMENT_LABELS, flag_words
+
+    heading = report_heading(year)
+    words = dict(value_words(), flags=flag_words, element={k: str(v) for k, v in ELEMENT_LABELS.items()})
+    data = report_xlsx(units, rollups, meta, title=heading["title"], translate=_, value_words=words, lang=_lang(),
+                       heading=heading, local_time=local_datetime,
+                       fields=(FIELD_COLUMNS, field_rows(user, period)))
     _audit_download(user, year, "xlsx")
     return FlaskResponse(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          headers={"Content-Disposition": f'attachment; filename="sipas_report_{year}.xlsx"'})

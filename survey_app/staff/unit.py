@@ -124,8 +124,9 @@ def unit_chart(code, name):
     if name not in CHARTS:
         abort(404)
     trend_by = _trend_by()
-    data = cached("chart", lambda: _chart(unit, period, ids, name, trend_by), name, unit.code, period,
-                  sorted(ids), trend_by, str(get_locale()))
+    phone = request.args.get("size") == "phone"  # the phone layout (charts.PHONE), served below 700 px
+    data = cached("chart", lambda: _chart(unit, period, ids, name, trend_by, phone), name, unit.code, period,
+                  sorted(ids), trend_by, str(get_locale()), phone)
     if data is None:
         abort(404)
     return FlaskResponse(data, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
@@ -136,7 +137,7 @@ def _target_of(row):
     return (target, _("target %(t)s", t=pct(target, 0))) if isnum(target) else (None, "")
 
 
-def _chart(unit, period, ids, name, trend_by):
+def _chart(unit, period, ids, name, trend_by, phone=False):
     """SVG bytes of one chart of the unit page (None when there is nothing to draw)."""
     from . import charts  # matplotlib: loaded by the first chart, not by the app
 
@@ -147,20 +148,20 @@ def _chart(unit, period, ids, name, trend_by):
         return charts.interval_chart(
             [str(ELEMENT_LABELS[e["key"]]) for e in el], [e["rate"] for e in el], [e["low"] for e in el],
             [e["high"] for e in el], target=target, title=_("Satisfied (%) per element, with 95% band"),
-            target_label=target_label, xlabel=_("Satisfied (%)"))
+            target_label=target_label, xlabel=_("Satisfied (%)"), phone=phone)
     if name == "trend":
         tr = trend_series(unit, period, ids, trend_by)
         target, target_label = _target_of(unit_row(table_of(safe_index(period, ids)), unit.code))
         return charts.trend_chart(
             [p["label"] for p in tr], [p["index"] for p in tr], [p["low"] for p in tr], [p["high"] for p in tr],
             target=target, title=_("Satisfaction index over time, with 95% band"), ylabel=_("Satisfied (%)"),
-            target_label=target_label)
+            target_label=target_label, phone=phone)
     if name == "distribution":
         d = distribution(ids, period)
         keys = element_keys()
         return charts.distribution_chart(
             [str(ELEMENT_LABELS[k]) for k in keys], [d[k] for k in keys], [str(s) for s in SCALE_LABELS],
-            title=_("Share of answers per element (%)"), xlabel=_("Share of answers (%)"))
+            title=_("Share of answers per element (%)"), xlabel=_("Share of answers (%)"), phone=phone)
     if name == "drivers":
         d = drivers_table(unit, period, ids, safe_index(period, ids))
         if d is None:
@@ -170,7 +171,7 @@ def _chart(unit, period, ids, name, trend_by):
             [str(ELEMENT_LABELS.get(e, e)) for e in d["element"]], list(d["importance"]), list(d["performance"]),
             float(d["importance"].median()), float(d["performance"].median()),
             title=_("What matters most, and how well it is done"), xlabel=_("Performance (satisfied, %)"),
-            ylabel=_("Importance (influence, %)"), quadrant_labels=[_("improve first"), _("keep up")])
+            ylabel=_("Importance (influence, %)"), quadrant_labels=[_("improve first"), _("keep up")], phone=phone)
     if name == "counters":
         ctr = counters_table(unit, period, ids)
         if ctr.empty:
@@ -178,7 +179,7 @@ def _chart(unit, period, ids, name, trend_by):
         return charts.interval_chart(
             [str(c) for c in ctr["unit_code"]], list(ctr["index"]), list(ctr["index_ci_low"]),
             list(ctr["index_ci_high"]), title=_("Satisfaction index per counter, with 95% band"),
-            xlabel=_("Satisfied (%)"))
+            xlabel=_("Satisfied (%)"), phone=phone)
     return None
 
 

@@ -48,3 +48,22 @@ def test_counters_under(ctx):
     assert [c.code for c in units.counters_under(p.id)] == ["K1"]
     assert [c.code for c in units.counters_under(p.id, include_inactive=True)] == ["K1", "K2"]
     assert k1 and k2
+
+
+def test_mapped_unit_ids_apply_scope_after_mapping(ctx):
+    """Mapped to a day after the merge, S's data are S's own and those of the
+    units merged into it; D's own communes, mapped away, are no longer D's."""
+    day = dt.date(2025, 7, 1)
+    p = make_unit("P", kind="province")
+    s = make_unit("S", parent=p, valid_from=day)
+    t = make_unit("T", parent=p, valid_from=day)
+    d = make_unit("D", kind="district", parent=p, valid_to=day, successor=s)
+    c1 = make_unit("C1", parent=d, valid_to=day, successor=s)
+    c2 = make_unit("C2", parent=d, valid_to=day, successor=t)
+    c3 = make_unit("C3", parent=d)  # not merged
+    after, before = dt.date(2025, 8, 1), dt.date(2025, 6, 1)
+    assert units.mapped_unit_ids({s.id}, after) == {s.id, d.id, c1.id}
+    assert units.mapped_unit_ids({t.id}, after) == {t.id, c2.id}
+    assert units.mapped_unit_ids(units.subtree_ids(d.id), after) == {c3.id}
+    assert units.mapped_unit_ids({s.id}, before) == {s.id}  # before the merge nothing maps
+    assert units.mapped_unit_ids(units.subtree_ids(p.id), after) == units.subtree_ids(p.id)
