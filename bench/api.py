@@ -24,6 +24,11 @@ One run, loopback only, bounded in time:
 
 Goal: SIPAS >= 50% of the baseline's events/s; p99 < 200 ms for a
 100-event batch.  Prints a table (and `--json FILE`).
+
+`--in-process N` instead measures CPU milliseconds per batch in process (Flask
+test client, no server: the application's own work), SIPAS beside the
+baseline, N batches of each size per round, 5 interleaved rounds;
+`--profile 100|1000` adds a cProfile (CPU time) of SIPAS's batches.
 """
 from __future__ import annotations
 
@@ -183,14 +188,85 @@ def setup_database(url: str) -> str:
     return key
 
 
+def in_process(url: str, key: str, n: int, profile: int | None) -> None:
+    """CPU per batch through the Flask test client, SIPAS and the baseline interleaved."""
+    import statistics
+
+    from survey_app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "TESTING": False,
+                      "RATELIMIT_STORAGE_URI": "memory://", "API_RATE_LIMIT": "1000000/minute"})
+    os.environ["DATABASE_URL"] = url
+    base = make_baseline()
+    auth = {"Authorization": f"Bearer {key}"}
+
+    def one(kind: str, size: int, tag: str, prof=None) -> float:
+        c = (base if kind == "baseline" else app).test_client()
+        path, headers = ("/b", {}) if kind == "baseline" else ("/api/v1/dossier-events", auth)
+        body = {"events": batch(size, tag)}
+        t = time.process_time()
+        if prof:
+            prof.enable()
+        r = c.post(path, json=body, headers=headers)
+        if prof:
+            prof.disable()
+        spent = time.process_time() - t
+        assert r.status_code == 200 and r.get_json()["accepted"] == size, (kind, r.status_code, r.get_data()[:300])
+        return spent * 1000
+
+    for size in (100, 1000):
+        for kind in ("baseline", "sipas"):
+            one(kind, size, f"w{kind[0]}{size}")                # warm-up
+    if profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile(time.process_time)
+        for i in range(n):
+            one("sipas", profile, f"p{i}", prof)
+        stats = pstats.Stats(prof).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(50)
+        stats.sort_stats("tottime").print_stats(25)
+        if os.environ.get("BENCH_PROFILE_OUT"):
+            prof.dump_stats(os.environ["BENCH_PROFILE_OUT"])
+    load0 = os.getloadavg()[0]
+    rounds: dict = {(k, s): [] for s in (100, 1000) for k in ("baseline", "sipas")}
+    for r in range(5):
+        for (kind, size), out in rounds.items():
+            out.append(statistics.mean(one(kind, size, f"r{r}{kind[0]}{size}x{i}") for i in range(n)))
+    print(f"CPU per batch, in process, PostgreSQL, {n} batches per round, median of 5 rounds "
+          f"(load average {load0:.1f} -> {os.getloadavg()[0]:.1f}):")
+    for size in (100, 1000):
+        b, s_ = (statistics.median(rounds[(k, size)]) for k in ("baseline", "sipas"))
+        print(f"  {size:>5} events: baseline {b:7.1f} ms, SIPAS {s_:7.1f} ms -> baseline / SIPAS = {b / s_:.0%} "
+              f"(the in-process share of the goal >= 50%)")
+    from survey_app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase (max 60)")
     ap.add_argument("--concurrency", type=int, default=4, help="closed-loop clients")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--json", default=None, help="also write the figures as JSON here")
+    ap.add_argument("--in-process", type=int, default=0, metavar="N",
+                    help="measure CPU per batch in process instead (N batches of each size per round)")
+    ap.add_argument("--profile", type=int, choices=(100, 1000), default=None,
+                    help="with --in-process: cProfile SIPAS's batches of this size")
     args = ap.parse_args(argv)
     args.seconds = min(max(args.seconds, 2.0), 60.0)
+    if args.in_process:
+        name = f"sipas_bench_api_{uuid.uuid4().hex[:8]}"
+        url = PG_SERVER.rsplit("/", 1)[0] + "/" + name
+        pg_admin(f'CREATE DATABASE "{name}"')
+        try:
+            in_process(url, setup_database(url), args.in_process, args.profile)
+        finally:
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return 0
 
     name = f"sipas_bench_api_{uuid.uuid4().hex[:8]}"
     url = PG_SERVER.rsplit("/", 1)[0] + "/" + name

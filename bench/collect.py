@@ -442,6 +442,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=100.0, help="open-loop submissions per second")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server (2+)")
     ap.add_argument("--json", default=None, help="also write the figures as JSON here")
+    ap.add_argument("--no-browser", action="store_true",
+                    help="skip bench/rating_page.py (headless Chromium: height, words, taps, slow 3G)")
     ap.add_argument("--limiter", choices=("auto", "redis", "memory"), default="auto",
                     help="rate-limit storage of the SIPAS server (auto: Redis when it answers)")
     args = ap.parse_args(argv)
@@ -486,7 +488,7 @@ def main(argv=None) -> int:
                            "gzip_kb": round(len(gzip.compress(body, 6)) / 1024, 2), "goal_kb": 14}
         results["page"]["wire"] = {kind: on_the_wire(sipas.port, f"/{kind[0]}/{tokens[0]}")
                                    for kind in ("c (phone)", "k (kiosk)")}
-        results["rating_page"] = rating_page(sipas.port, tokens[0])
+        results["rating_page"] = None if args.no_browser else rating_page(sipas.port, tokens[0])
 
         # 2. forms for every submission we may send (bounded)
         n_closed = min(MAX_REQUESTS // 2, int(args.seconds * 500))
@@ -571,7 +573,9 @@ def report(r: dict, args) -> None:
         parts = ", ".join(f"{name} {x['wire']:,} B {x['encoding']}" for name, x in w["parts"].items())
         print(f"  rating step {kind} on the wire ({WIRE_ENCODINGS}), headers included: {w['total_bytes']:,} B = "
               f"{w['total_kb']} KB (goal <= 14 KB: {'met' if w['goal_met'] else 'MISSED'}): {parts}")
-    if r.get("rating_page") is not None:
+    if args.no_browser:
+        print("bench/rating_page.py: skipped (--no-browser)")
+    elif r.get("rating_page") is not None:
         print(f"bench/rating_page.py: {json.dumps(r['rating_page'], ensure_ascii=False)[:1500]}")
     else:
         print("bench/rating_page.py: not present in this tree (h-rating's page figures not run)")

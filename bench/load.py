@@ -3,9 +3,13 @@ PostgreSQL, Redis for the rate-limit counters, a threaded HTTP client written
 with the standard library.  Loopback only; every loop is bounded in count and
 time and the run stops by itself.
 
-    python bench/load.py                       # 5-minute soak at 100 submissions/s, then the step test
-    python bench/load.py --minutes 1 --rate 50 --steps 25,50,100
-    python bench/load.py --no-steps            # the soak alone
+    python bench/load.py                       # the 5-minute soak at 100 flows/s (about 9 min in all)
+    python bench/load.py --minutes 1 --rate 50 --steps 25,50,100   # a shorter soak, then a step test
+    python bench/load.py --no-soak --steps 25,50,75,100            # the step test alone
+    python bench/load.py --steps default       # the soak, then the full step test (5 ... 150/s)
+
+A flow is one citizen: form GET + POST + thank-you GET.  The last line says
+plainly: flows/s served of those offered, lost, doubled, 5xx, p99, load average.
 
 What it does:
 1. creates a throw-away database on 127.0.0.1:5432 (dropped at the end),
@@ -58,11 +62,12 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+DEFAULT_STEPS = "5,10,15,20,25,30,40,50,60,80,100,125,150"
 HOST = "127.0.0.1"
 TIMEOUT = 30.0
 GRACE = 5.0  # seconds after a phase's last arrival in which its thank-yous still count as on time
 ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
-STRATA = ("ho_tich", "dat_dai", "xay_dung", "kinh_doanh", "xa_hoi", "tu_phap", "khac", "")
+STRATA = ("ho_tich", "dat_dai", "xay_dung", "kinh_doanh", "y_te", "giao_duc", "khac", "")  # counter-quick v2
 AGES = ("under_18", "18_29", "30_44", "45_59", "60_plus", "")
 COMMENTS = ("", "", "", "Cán bộ nhiệt tình, cảm ơn.", "Phải chờ hơi lâu.", "Thủ tục nhanh gọn.",
             "Nên có thêm ghế ngồi chờ.")
@@ -359,6 +364,9 @@ def cpu_per_submission(stack: Stack, n: int = 200) -> float:
         body = {"csrf_token": _CSRF.search(html).group(1), "k": _KEY.search(html).group(1), "website": ""}
         body.update(answers(client_rng))
         r = c.post(f"/c/{token}", data=body)
+        if r.status_code != 303:
+            sys.exit(f"calibration: the form POST answered {r.status_code}, not 303: "
+                     f"{r.get_data(as_text=True)[:300]}")
         c.get(r.headers["Location"])
 
     for i in range(20):
@@ -483,12 +491,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=5.0, help="soak length (default 5)")
     ap.add_argument("--rate", type=float, default=100.0, help="soak submissions per second (default 100)")
-    ap.add_argument("--steps", default="5,10,15,20,25,30,40,50,60,80,100,125,150",
-                    help="step-test rates (submissions/s); stops at the first rate not served in full")
+    ap.add_argument("--steps", default=None,
+                    help="also run a step test at these rates (submissions/s, comma-separated, or 'default' for "
+                         f"{DEFAULT_STEPS}); stops at the first rate not served in full")
     ap.add_argument("--step-seconds", type=float, default=20.0)
     ap.add_argument("--knee-p95", type=float, default=2.0,
                     help="latency bound of the knee: p95 of all requests in seconds (default 2)")
-    ap.add_argument("--no-steps", action="store_true")
+    ap.add_argument("--no-steps", action="store_true", help="(the default now) no step test")
     ap.add_argument("--no-soak", action="store_true")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=4)
@@ -503,7 +512,12 @@ def main(argv=None) -> int:
     if args.minutes <= 0 or args.minutes > 60 or args.rate <= 0 or args.rate > 2000:
         ap.error("--minutes in (0, 60], --rate in (0, 2000]")
 
+    if args.steps == "default":
+        args.steps = DEFAULT_STEPS
+    if args.no_steps:
+        args.steps = None
     started = time.time()
+    load_start = os.getloadavg()
     stack = setup(args)
     results: dict = {"args": vars(args)}
     ok = True
@@ -536,7 +550,7 @@ def main(argv=None) -> int:
                   f"{s['conn_errors']}, never started {s['unfinished']})", flush=True)
             results["soak_rate_met"] = met
             ok = ok and promise
-        if not args.no_steps:
+        if args.steps:
             knee = last = None
             steps = []
             for r in [float(x) for x in args.steps.split(",") if x.strip()]:
@@ -565,6 +579,18 @@ def main(argv=None) -> int:
     finally:
         teardown(stack)
     results["seconds"] = time.time() - started
+    results["load_average_start"], results["load_average_end"] = load_start, os.getloadavg()
+    load = f"load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores"
+    if "soak" in results:
+        s = results["soak"]
+        print(f"\nRESULT soak {args.minutes:g} min at {args.rate:g} flows/s (GET + POST + thanks): served "
+              f"{s['throughput']:.1f} flows/s (goal {args.rate:g}: {'met' if results['soak_rate_met'] else 'MISSED'}); "
+              f"lost {s['db']['lost']}, doubled {s['db']['duplicates']}, 5xx {s['5xx']} "
+              f"(goal 0/0/0: {'met' if ok else 'MISSED'}); p99 all requests {s['p99'] * 1e3:.0f} ms, "
+              f"POST p95 {s['post_p95'] * 1e3:.0f} ms; application CPU "
+              f"{results['cpu_ms_per_submission']:.1f} ms per flow; {load}", flush=True)
+    else:
+        print(f"\n{load}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     print(f"\ntotal {results['seconds'] / 60:.1f} min; {'OK' if ok else 'PROMISE BROKEN'}", flush=True)

@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--limiter", choices=("memory", "redis"), default="redis" if redis_up() else "memory")
     ap.add_argument("--profile", choices=("get", "post", "thanks", "baseline"), default=None)
+    ap.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile",
+                    help="cProfile (CPU time, flat) or pyinstrument (wall time, call tree; dev tool)")
     ap.add_argument("--ab", action="append", default=[], metavar="KEY=JSON",
                     help="also measure an app with these settings, interleaved (B rows), e.g. "
                          "COLLECT_PAGE_CACHE_SECONDS=0")
@@ -124,7 +126,31 @@ def main(argv=None) -> int:
         kinds = ("get", "post", "thanks", "baseline") + (("get B", "post B", "thanks B") if app_b else ())
         for k in kinds:                                  # warm-up (caches, compiled statements, pools)
             measure(k, 30)
-        if args.profile:                                 # CPU time (process_time), not wall: waits excluded
+        if args.profile and args.profiler == "pyinstrument":
+            from pyinstrument import Profiler
+            from pyinstrument.renderers import ConsoleRenderer
+            from pyinstrument.session import Session
+
+            class _PerRequest:
+                """pyinstrument cannot pause: one session per request, combined at the end."""
+
+                def __init__(self):
+                    self.sessions: list = []
+
+                def enable(self):
+                    self.p = Profiler(interval=0.0002, async_mode="disabled")
+                    self.p.start()
+
+                def disable(self):
+                    self.sessions.append(self.p.stop())
+
+            per = _PerRequest()
+            measure(args.profile, args.n, per)
+            session = per.sessions[0]
+            for s in per.sessions[1:]:
+                session = Session.combine(session, s)
+            print(ConsoleRenderer(unicode=True, color=False, time="percent_of_total").render(session))
+        elif args.profile:                               # CPU time (process_time), not wall: waits excluded
             import cProfile
             import pstats
 
@@ -133,6 +159,8 @@ def main(argv=None) -> int:
             stats = pstats.Stats(prof).strip_dirs()
             stats.sort_stats("cumulative").print_stats(45)
             stats.sort_stats("tottime").print_stats(25)
+            if os.environ.get("BENCH_PROFILE_OUT"):              # for pstats / snakeviz afterwards
+                prof.dump_stats(os.environ["BENCH_PROFILE_OUT"])
         rounds: dict[str, list[float]] = {k: [] for k in kinds}
         for _ in range(args.rounds):
             for k in kinds:                              # interleaved: all kinds share the background load

@@ -76,6 +76,7 @@ def create_app(config=None, instance_path=None) -> Flask:
     from . import models  # noqa: F401  (register models with the metadata)
     from .public import bp as public_bp
     from .results import bp as results_bp  # the published figures (/public/...)
+    from .services import aggregates  # noqa: F401  (the response_cells triggers come with create_all)
     from .staff import bp as staff_bp
 
     app.register_blueprint(public_bp)

@@ -148,6 +148,12 @@ class Defaults:
     STAFF_LOGIN_GLOBAL_RATE = "300 per minute"  # ... and for all clients together (a slow-down of spread attacks)
     STAFF_PAGE_SIZE = 50                  # rows per page of the long staff lists
     STAFF_CACHE_SECONDS = 300             # how long computed staff figures are cached
+    # The figures store (staff/figures.py): a stale figure is served while a job recomputes it
+    # (None = on unless TESTING), not sooner than FIGURES_REFRESH_SECONDS after its last computation;
+    # the shared cache keeps an entry FIGURES_KEEP_SECONDS (the database keeps a copy anyway).
+    FIGURES_BACKGROUND = None
+    FIGURES_REFRESH_SECONDS = 15
+    FIGURES_KEEP_SECONDS = 7 * 24 * 3600
 
     # ------------------------------------------------------------------ background jobs (services/jobs.py)
     # A server process runs due jobs in one daemon thread (started by its first request; never under TESTING).
@@ -207,6 +213,8 @@ class Defaults:
     # memory:// for one process; RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 for several workers
     # (the figures cache then uses the same Redis, see CACHE_TYPE).
     RATELIMIT_STORAGE_URI = "memory://"
+    # Said explicitly: Flask-Limiter keeps the previous app's flag when an app's config has none.
+    RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = False
     # A Redis outage must never turn a citizen's submission into an error:
     # fall back to per-process memory limits, and never fail on storage errors.

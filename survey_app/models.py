@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -187,6 +189,15 @@ class Instrument(db.Model):
         return f"{self.key}@{self.version}"
 
 
+#: The partial indexes of `responses` (name, WHERE): comments, flagged or excluded, typed, paper batches.
+RESPONSE_PARTIAL_INDEXES = (
+    ("commented", "comment IS NOT NULL AND comment <> ''"),
+    ("flagged", "flags <> '' OR excluded IS true"),
+    ("typed", "channel IN ('paper', 'phone')"),
+    ("batched", "paper_batch IS NOT NULL"),
+)
+
+
 class Response(db.Model):
     """One citizen's questionnaire.  Anonymous: no name, phone, ID, or IP.
 
@@ -239,6 +250,9 @@ class Response(db.Model):
         Index("ix_responses_counter_submitted", "counter_id", "submitted_at"),
         # Covering index for the statistics' GROUP BY (index-only scans on PostgreSQL).
         Index("ix_responses_stats", "submitted_at", "unit_id", "stratum", "excluded", "age_group", "pattern"),
+        # The staff pages' lists and counts of a period (issue 14): partial, so they hold only those rows.
+        *(Index(f"ix_responses_{name}", "submitted_at", "unit_id", postgresql_where=text(where),
+                sqlite_where=text(where)) for name, where in RESPONSE_PARTIAL_INDEXES),
         CheckConstraint(
             "channel IN ('qr','kiosk','paper','online','phone','import')", name="channel"
         ),
@@ -573,6 +587,53 @@ class DossierEvent(db.Model):
     )
 
 
+class ResponseCell(db.Model):
+    """Sufficient statistics of the responses (issue 14): how many responses
+    fall in each (unit, counter, procedure field, excluded, under 18, answer
+    pattern, local half-month) cell.  Derived, never written by the application:
+    database triggers on `responses` keep it exact in the same transaction as
+    every insert, update and delete (services/aggregates.py), so the index is
+    computed from this table without reading `responses`."""
+
+    __tablename__ = "response_cells"
+    __table_args__ = {"info": {"derived": True}}  # rebuilt from `responses`, not backed up
+
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    counter_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 = none
+    stratum: Mapped[str] = mapped_column(String(60), primary_key=True)
+    excluded: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    under18: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    pattern: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # First day (yyyymmdd) of the local half-month (+07:00): 1–14 or 15–end.
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitMark(db.Model):
+    """A unit's change counter: the response triggers add one for every
+    response of the unit written, changed or deleted, so a stored figure
+    knows whether the units it was computed from have changed since."""
+
+    __tablename__ = "unit_marks"
+    __table_args__ = {"info": {"derived": True}}
+
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FigureEntry(db.Model):
+    """The persisted copy of a computed staff figure (staff/figures.py): a
+    restarted server answers from here while the shared cache is cold."""
+
+    __tablename__ = "figure_store"
+    __table_args__ = {"info": {"derived": True}}
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    stamp: Mapped[str] = mapped_column(String(80))
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recipe: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
 # ------------------------------------------------------------------ alerts and cases (issue 14.6, owner h-alerts)
 
 CASE_KINDS = ("dissatisfied", "reply_requested", "threshold")

@@ -17,9 +17,7 @@ TEST_CONFIG = {
     "RATELIMIT_STORAGE_URI": "memory://",
     # tests post a form right after fetching it (tests/public/test_stuffing.py sets it)
     "PUBLIC_MIN_FILL_SECONDS": 0,
-    # no job worker thread, even in an app made with TESTING=False (it would outlive its test and run the
-    # jobs of later tests on the shared database); tests call jobs.run_due (tests/services/test_jobs.py
-    # turns the thread on for its own test)
+    # no background worker thread, even in an app made with TESTING=False (tests call jobs.run_due)
     "JOBS_IN_PROCESS": False,
 }
 

@@ -8,7 +8,8 @@ turns them on):
 - `counter_ref(token)`: the signed counter token is verified once per request
   (the rate-limit keys, the hourly ceiling and the view all need it).
 - `light_counter(counter_id)`: the few columns the form needs to accept a
-  token (id, unit, token version, active, the unit's end date), kept per
+  token (id, unit, token version, active, the unit's end date and names: all
+  the thank-you page shows), kept per
   process for COLLECT_COUNTER_CACHE_SECONDS: a rotated or deactivated counter
   answers 410 at most that many seconds late in each worker.
 - `cached_page(parts, render, fresh)`: a rendered form kept per process for
@@ -48,12 +49,27 @@ def counter_ref(token: str) -> Optional[CounterRef]:
     return ref
 
 
+class LightUnit(NamedTuple):
+    name_vi: str
+    name_en: Optional[str]
+
+    def name(self, locale: str = "vi") -> str:  # as models.Unit.name
+        return (self.name_en or self.name_vi) if locale == "en" else self.name_vi
+
+
 class LightCounter(NamedTuple):
     id: int
     unit_id: int
     token_version: int
     active: bool
     valid_to: object  # the unit's end date (None: current)
+    unit_name_vi: str = ""
+    unit_name_en: Optional[str] = None
+
+    @property
+    def unit(self) -> LightUnit:
+        """The unit's names (what the thank-you page shows), no query."""
+        return LightUnit(self.unit_name_vi, self.unit_name_en)
 
 
 _counters: dict = {}
@@ -72,7 +88,8 @@ def light_counter(counter_id: int) -> Optional[LightCounter]:
     if ttl > 0 and hit is not None and hit[0] > now:
         return hit[1]
     row = db.session.connection().execute(
-        select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active, Unit.valid_to)
+        select(Counter.id, Counter.unit_id, Counter.token_version, Counter.active, Unit.valid_to, Unit.name_vi,
+               Unit.name_en)
         .join(Unit, Unit.id == Counter.unit_id).where(Counter.id == counter_id)).first()
     value = LightCounter(*row) if row is not None else None
     if ttl > 0:

@@ -8,9 +8,12 @@ with the citizen's answers kept, never a bare 400 page.
 """
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Optional
 
 from flask import (
+    abort,
     current_app,
     jsonify,
     make_response,
@@ -36,7 +39,7 @@ from ..services import devices, instruments, quality, responses, submissions, un
 from ..services.periods import local_today
 from ..services.privacy import keyed_hash
 from ..services.tokens import is_legacy_dossier_signature, parse_dossier_signature
-from . import bp, hotpath
+from . import bp, hotpath, ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +114,28 @@ def key_ip() -> str:
     return f"ip:{_ip_hash()}"
 
 
-def _limit(name: str):
-    return lambda: current_app.config[name]
-
-
-def _counter_limits() -> str:
-    """The counter's minute limit and its hourly ceiling (one decorator, two windows):
-    PUBLIC_LIMIT_COUNTER, and `quality.counter_ceiling` (from the unit's volumes)."""
-    minute = current_app.config["PUBLIC_LIMIT_COUNTER"]
-    if request.method != "POST":  # Flask-Limiter resolves every limit of the view, also on a GET
-        return minute
+def _counter_ceiling() -> Optional[str]:
+    """The counter's hourly ceiling (`quality.counter_ceiling`, from the unit's volumes), for a POST;
+    the unit comes from the counter's light row, which the view loads anyway (`hotpath`)."""
     ref = hotpath.counter_ref((request.view_args or {}).get("token", ""))
-    ceiling = quality.counter_ceiling(ref.counter_id) if ref else None
-    return f"{minute};{ceiling}/hour" if ceiling else minute
+    light = hotpath.light_counter(ref.counter_id) if ref else None
+    ceiling = quality.unit_ceiling(light.unit_id) if light else None
+    return f"{ceiling}/hour" if ceiling else None
+
+
+def _form_windows() -> list[ratelimit.Window]:
+    """The rate-limit windows of a citizen form request (config PUBLIC_LIMIT_*, Flask-Limiter syntax).
+    POST: a loose per-IP ceiling (a whole centre may share one IP), per counter (a minute limit and
+    the hourly ceiling sized from the counter's volume), per device (signed token, else hashed IP)
+    at the counter.  GET: per IP."""
+    cfg = current_app.config
+    if request.method != "POST":
+        return ratelimit.windows("public-ip-get", key_ip(), cfg["PUBLIC_LIMIT_IP_GET"])
+    counter = key_counter()
+    return (ratelimit.windows("public-ip", key_ip(), cfg["PUBLIC_LIMIT_IP"])
+            + ratelimit.windows("public-counter", counter, cfg["PUBLIC_LIMIT_COUNTER"])
+            + ratelimit.windows("public-counter", counter, _counter_ceiling())
+            + ratelimit.windows("public-device", key_device(), cfg["PUBLIC_LIMIT_DEVICE"]))
 
 
 def _on_breach(_limit_info):
@@ -153,21 +165,32 @@ def _on_breach(_limit_info):
 
 
 def _form_limits(view):
-    """POST limits of a form view: per device (signed token, else hashed IP) at
-    the counter, per counter (a minute limit and the hourly ceiling sized from
-    the counter's volume, `quality.counter_ceiling`), and a loose per-IP ceiling
-    (a whole centre may share one IP).  Every window is a storage round trip per
-    request; config PUBLIC_LIMIT_DEVICE / _COUNTER / _IP / _IP_GET, Flask-Limiter
-    syntax, and COLLECT_VOLUME_* for the ceiling."""
-    view = limiter.limit(_limit("PUBLIC_LIMIT_IP"), key_func=key_ip,
-                         methods=["POST"], scope="public-ip", on_breach=_on_breach)(view)
-    view = limiter.limit(_counter_limits, key_func=key_counter,
-                         methods=["POST"], scope="public-counter", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_DEVICE"), key_func=key_device,
-                         methods=["POST"], scope="public-device", on_breach=_on_breach)(view)
-    view = limiter.limit(_limit("PUBLIC_LIMIT_IP_GET"), key_func=key_ip,
-                         methods=["GET"], scope="public-ip-get")(view)
-    return view
+    """The rate limits of a form view (`_form_windows`), every window of the request counted in one
+    storage round trip (`ratelimit.hit`).  A refused POST gets `_on_breach`'s page, else the plain
+    429 page."""
+
+    @functools.wraps(view)
+    def limited(*args, **kwargs):
+        breached = ratelimit.hit(_form_windows())
+        if breached is not None:
+            resp = _on_breach(breached) if request.method == "POST" else None
+            if resp is None:
+                abort(429)
+            return resp
+        return view(*args, **kwargs)
+
+    _OWN_LIMITS.add(f"{bp.name}.{view.__name__}")
+    return limited
+
+
+#: Endpoints whose limits `_form_limits` counts: Flask-Limiter's own per-request check skips them
+#: (it would find nothing to count, at some cost on every request).
+_OWN_LIMITS: set[str] = set()
+
+
+@limiter.request_filter
+def _limits_counted_in_the_view() -> bool:
+    return request.endpoint in _OWN_LIMITS
 
 
 # ------------------------------------------------------------------ helpers
@@ -180,9 +203,9 @@ def _resolve(token: str, light: bool = False):
     """(counter, None) for a valid current token, else (None, friendly 404/410 page).
 
     `light`: only the counter's id, unit_id, token_version, active and its
-    unit's end date (`hotpath.light_counter`: one cheap query, kept a few
-    seconds per process, for the form's GET and POST; the full counter loads
-    on demand)."""
+    unit's end date and names (`hotpath.light_counter`: one cheap query, kept a
+    few seconds per process, for the form's GET and POST and the thank-you
+    pages; the full counter loads on demand)."""
     ref = hotpath.counter_ref(token)
     if ref is None:
         counter = None
@@ -465,7 +488,7 @@ csrf.exempt(kiosk)
 
 @bp.get("/c/<token>/thanks")
 def thanks(token):
-    counter, err = _resolve(token)
+    counter, err = _resolve(token, light=True)  # the page shows the unit's name only
     if err is not None:
         return err
     key = request.args.get(submissions.KEY_FIELD, "")
@@ -602,7 +625,7 @@ csrf.exempt(details)
 
 @bp.get("/k/<token>/thanks")
 def kiosk_thanks(token):
-    counter, err = _resolve(token)
+    counter, err = _resolve(token, light=True)
     if err is not None:
         return err
     seconds = int(current_app.config["KIOSK_RESET_SECONDS"])

@@ -164,8 +164,9 @@ def _metadata() -> sa.MetaData:
 
 
 def _tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """Every application table, parents before children (foreign-key order)."""
-    return list(metadata.sorted_tables)
+    """Every application table, parents before children (foreign-key order);
+    derived tables (`info["derived"]`: counts the triggers keep, stored figures) are rebuilt, not backed up."""
+    return [t for t in metadata.sorted_tables if not t.info.get("derived")]
 
 
 def schema_revision(conn: Connection) -> Optional[str]:

@@ -131,20 +131,24 @@ def client_scope(client: ApiClient) -> set[int]:
 _PORTAL_TIME = re.compile(r"^\d{14}$")
 
 
-def parse_time(value: Any) -> dt.datetime:
+def parse_time(value: Any, zone=None) -> dt.datetime:
     """A portal time (`yyyyMMddHHmmss`, local time of the calendar's zone) or
-    ISO 8601 with an offset, as aware UTC; ValueError with the reason."""
-    from .periods import local_zone
-
+    ISO 8601 with an offset, as aware UTC; ValueError with the reason.
+    `zone`: the calendar's zone when the caller has it (a batch parses thousands)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(_("expected a time as text: yyyyMMddHHmmss or ISO 8601 with an offset"))
     text = value.strip()
     if _PORTAL_TIME.match(text):
+        if zone is None:
+            from .periods import local_zone
+
+            zone = local_zone()
         try:
-            naive = dt.datetime.strptime(text, "%Y%m%d%H%M%S")
+            naive = dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                                int(text[10:12]), int(text[12:14]))
         except ValueError:
             raise ValueError(_("not a real date and time (yyyyMMddHHmmss)")) from None
-        return naive.replace(tzinfo=local_zone()).astimezone(dt.timezone.utc)
+        return naive.replace(tzinfo=zone).astimezone(dt.timezone.utc)
     try:
         stamp = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -156,10 +160,12 @@ def parse_time(value: Any) -> dt.datetime:
     return stamp.astimezone(dt.timezone.utc)
 
 
-def local_day(stamp: dt.datetime) -> dt.date:
-    from .periods import local_zone
+def local_day(stamp: dt.datetime, zone=None) -> dt.date:
+    if zone is None:
+        from .periods import local_zone
 
-    return stamp.astimezone(local_zone()).date()
+        zone = local_zone()
+    return stamp.astimezone(zone).date()
 
 
 # ------------------------------------------------------------------ events in
@@ -211,7 +217,7 @@ def _text(ev: dict, name: str, limit: int, required: bool = False) -> Optional[s
     return value or None
 
 
-def _parse_event(i: int, ev: Any, units: dict[str, int]) -> _Event:
+def _parse_event(i: int, ev: Any, units: dict[str, int], zone=None) -> _Event:
     if not isinstance(ev, dict):
         raise EventError("not_an_object", None, _("Each event must be a JSON object."))
     code = _text(ev, "MaHoSo", 100, required=True)
@@ -233,14 +239,14 @@ def _parse_event(i: int, ev: Any, units: dict[str, int]) -> _Event:
     for name in (*TIME_FIELDS, "ThoiDiemXuLy"):
         if ev.get(name) not in (None, ""):
             try:
-                times[name] = parse_time(ev[name])
+                times[name] = parse_time(ev[name], zone)
             except ValueError as exc:
                 raise EventError("invalid_time", name, str(exc)) from None
     for name, attr in TIME_FIELDS.items():
         if name in times:
             values[attr] = times[name]
     if "returned_at" in values:
-        values["returned_on"] = local_day(values["returned_at"])
+        values["returned_on"] = local_day(values["returned_at"], zone)
     key_field = "ThoiDiemXuLy" if "ThoiDiemXuLy" in times else EVENT_TIME[kind]
     if key_field not in times:
         raise EventError("missing", key_field, _("This event needs the field %(name)s (its time).", name=key_field))
@@ -305,20 +311,111 @@ def plain_code(value: Any, limit: int = 100) -> Optional[str]:
 
 
 def _unit_ids_by_code(values, scope: set[int]) -> dict[str, int]:
+    """Unit code -> id of the codes among `values` that name a unit in `scope`."""
     codes = sorted({c for c in (plain_code(v, 40) for v in values) if c})
     if not codes:
         return {}
-    return dict(db.session.execute(sa.select(Unit.code, Unit.id).where(
-        Unit.code.in_(codes), Unit.id.in_(sorted(scope)))).all())
+    rows = db.session.execute(sa.select(Unit.code, Unit.id).where(_among(Unit.code, codes))).all()
+    return {code: uid for code, uid in rows if uid in scope}
+
+
+def _pg() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _among(column, values: list):
+    """`column IN values`: on PostgreSQL `= ANY(array)`, one parameter whatever the batch size
+    (a statement text that the driver and the server prepare once, not one per size)."""
+    if _pg():
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+#: PostgreSQL: a batch's rows as arrays, unnested into one statement each (few parameters, prepared
+#: once; no per-row statement or ORM object).  Elsewhere the same rows go through Core executemany.
+_PG_NEW_DOSSIERS = sa.text(
+    "INSERT INTO dossiers (code, unit_id, stratum, complaints, updated_at) "
+    "SELECT u.code, u.unit_id, :stratum, 0, :now "
+    "FROM unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[])) WITH ORDINALITY AS u(code, unit_id, n) "
+    "ORDER BY u.n ON CONFLICT DO NOTHING RETURNING id, code, unit_id")
+_PG_EVENTS = sa.text(
+    "INSERT INTO dossier_events (dossier_id, event, at, client_id, received_at) "
+    "SELECT u.d, u.e, u.a, :client, :now "
+    "FROM unnest(CAST(:d AS integer[]), CAST(:e AS varchar[]), CAST(:a AS timestamptz[])) "
+    "WITH ORDINALITY AS u(d, e, a, n) ORDER BY u.n "
+    "ON CONFLICT DO NOTHING RETURNING dossier_id, event, at")
+_UPDATE_TYPES = {"procedure_code": "varchar", "stratum": "varchar", "channel": "varchar", "status": "varchar",
+                 "received_at": "timestamptz", "due_at": "timestamptz", "returned_at": "timestamptz",
+                 "returned_on": "date", "officer": "varchar"}
+
+
+def _pg_update_dossiers():
+    """One UPDATE for every dossier of the batch: a column an event did not carry is NULL in the
+    arrays and keeps its stored value (an event never sets a column to NULL)."""
+    cols = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _UPDATE_TYPES.items())
+    sets = ", ".join(f"{c} = COALESCE(u.{c}, d.{c})" for c in _UPDATE_TYPES)
+    return sa.text(
+        f"UPDATE dossiers AS d SET {sets}, unit_id = u.unit_id, complaints = d.complaints + u.complaints_add, "
+        f"updated_at = :now FROM unnest(CAST(:ids AS integer[]), CAST(:unit_ids AS integer[]), "
+        f"CAST(:complaints_add AS integer[]), {cols}) "
+        f"AS u(id, unit_id, complaints_add, {', '.join(_UPDATE_TYPES)}) WHERE d.id = u.id")
+
+
+_PG_UPDATE = _pg_update_dossiers()
+
+
+def _create_dossiers(new: dict[str, dict], state: dict[str, dict]) -> None:
+    """Insert the batch's new dossiers (ON CONFLICT: a concurrent batch may have created one: then
+    its row is read back) and note each in `state`."""
+    now = utcnow()
+    got: set[str] = set()
+    if _pg():
+        for row in db.session.execute(_PG_NEW_DOSSIERS, {
+                "codes": list(new), "units": [n["unit_id"] for n in new.values()], "stratum": ALL_STRATUM,
+                "now": now}):
+            state[row.code] = {"id": row.id, "unit_id": row.unit_id, "new": True}
+            got.add(row.code)
+    else:
+        db.session.execute(_insert_ignore(Dossier.__table__), [
+            {"code": c, "unit_id": n["unit_id"], "stratum": ALL_STRATUM, "complaints": 0, "updated_at": now}
+            for c, n in new.items()])
+    missing = sorted(set(new) - got)
+    if missing:
+        for row in db.session.execute(sa.select(Dossier.id, Dossier.code, Dossier.unit_id)
+                                      .where(_among(Dossier.code, missing))):
+            state[row.code] = {"id": row.id, "unit_id": row.unit_id, "new": True}
+
+
+def _insert_events(rows: list[tuple], client_id: int) -> set[tuple]:
+    """Insert (dossier_id, event, at) rows, ignoring those already stored; the keys inserted."""
+    now = utcnow()
+    t = DossierEvent.__table__
+    if _pg():
+        result = db.session.execute(_PG_EVENTS, {"d": [r[0] for r in rows], "e": [r[1] for r in rows],
+                                                 "a": [r[2] for r in rows], "client": client_id, "now": now})
+    else:
+        stmt = _insert_ignore(t).returning(t.c.dossier_id, t.c.event, t.c.at)
+        result = db.session.execute(stmt, [{"dossier_id": d, "event": e, "at": at, "client_id": client_id,
+                                            "received_at": now} for d, e, at in rows])
+    inserted: set[tuple] = set()
+    for r in result:
+        at = r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.timezone.utc)
+        inserted.add((r.dossier_id, r.event, at.astimezone(dt.timezone.utc)))
+    return inserted
 
 
 def _ingest(client: ApiClient, events: list, scope: set[int]) -> dict:
+    from .periods import local_zone
+
+    zone = local_zone()
     units = _unit_ids_by_code((e.get("MaDonVi") for e in events if isinstance(e, dict)), scope)
     results: list[Optional[dict]] = [None] * len(events)
     parsed: list[_Event] = []
     for i, ev in enumerate(events):
         try:
-            parsed.append(_parse_event(i, ev, units))
+            parsed.append(_parse_event(i, ev, units, zone))
         except EventError as exc:
             results[i] = _error(i, exc)
 
@@ -326,7 +423,7 @@ def _ingest(client: ApiClient, events: list, scope: set[int]) -> dict:
     state: dict[str, dict] = {}
     if codes:
         cols = [Dossier.id, Dossier.code, Dossier.unit_id]
-        for row in db.session.execute(sa.select(*cols).where(Dossier.code.in_(codes))):
+        for row in db.session.execute(sa.select(*cols).where(_among(Dossier.code, codes))):
             state[row.code] = {"id": row.id, "unit_id": row.unit_id, "new": False}
     keep: list[_Event] = []
     for p in parsed:
@@ -337,22 +434,17 @@ def _ingest(client: ApiClient, events: list, scope: set[int]) -> dict:
         else:
             keep.append(p)
 
-    # New dossiers: created with the unit of their first event (ON CONFLICT: a concurrent batch may win).
-    new = {}
+    # New dossiers: created with the unit of their first event.
+    new: dict[str, dict] = {}
     for p in keep:
         if p.code not in state and p.code not in new:
-            new[p.code] = {"code": p.code, "unit_id": p.unit_id, "stratum": ALL_STRATUM, "complaints": 0,
-                           "updated_at": utcnow()}
+            new[p.code] = {"unit_id": p.unit_id}
     if new:
-        db.session.execute(_insert_ignore(Dossier.__table__), list(new.values()))
-        for row in db.session.execute(sa.select(Dossier.id, Dossier.code, Dossier.unit_id)
-                                      .where(Dossier.code.in_(sorted(new)))):
-            state[row.code] = {"id": row.id, "unit_id": row.unit_id, "new": True}
+        _create_dossiers(new, state)
 
     # Events: the unique (dossier, event, time) decides what is new, also against concurrent batches.
     seen: set[tuple] = set()
     rows, candidates = [], []
-    now = utcnow()
     for p in keep:
         k = (state[p.code]["id"], p.event, p.at)
         if k in seen:
@@ -360,16 +452,10 @@ def _ingest(client: ApiClient, events: list, scope: set[int]) -> dict:
             continue
         seen.add(k)
         candidates.append((k, p))
-        rows.append({"dossier_id": k[0], "event": p.event, "at": p.at, "client_id": client.id, "received_at": now})
-    inserted: set[tuple] = set()
-    if rows:
-        t = DossierEvent.__table__
-        stmt = _insert_ignore(t).returning(t.c.dossier_id, t.c.event, t.c.at)
-        for r in db.session.execute(stmt, rows):
-            at = r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.timezone.utc)
-            inserted.add((r.dossier_id, r.event, at.astimezone(dt.timezone.utc)))
+        rows.append(k)
+    inserted = _insert_events(rows, client.id) if rows else set()
 
-    # Fold the accepted events into their dossiers (in time order), one UPDATE per dossier.
+    # Fold the accepted events into their dossiers (in time order), one row per dossier.
     updates: dict[int, dict] = {}
     for k, p in sorted(candidates, key=lambda c: c[1].at):
         if k not in inserted:
@@ -411,12 +497,18 @@ def _send_links(to_send: list, results: list, *, actor: str) -> None:
         results[p.index]["sent"] = bool(ok)
 
 
-_UPDATABLE = ("procedure_code", "stratum", "channel", "status", "received_at", "due_at", "returned_at",
-              "returned_on", "officer")
+_UPDATABLE = tuple(_UPDATE_TYPES)
 
 
 def _update_dossiers(updates: list[dict]) -> None:
-    """One executemany UPDATE per set of changed columns."""
+    """PostgreSQL: one UPDATE for all (`_PG_UPDATE`); elsewhere one executemany UPDATE per set
+    of changed columns."""
+    if _pg():
+        db.session.execute(_PG_UPDATE, {
+            "ids": [u["b_id"] for u in updates], "unit_ids": [u["unit_id"] for u in updates],
+            "complaints_add": [u["complaints_add"] for u in updates], "now": utcnow(),
+            **{c: [u.get(c) for u in updates] for c in _UPDATE_TYPES}})
+        return
     t = Dossier.__table__
     groups: dict[tuple, list[dict]] = {}
     for u in updates:

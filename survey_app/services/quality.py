@@ -165,8 +165,7 @@ def counter_ceiling(counter_id: int) -> Optional[int]:
     (PUBLIC_CEILING_MULTIPLIER * expected_hour of its unit); None = no ceiling
     (multiplier 0, or an unknown counter: the view answers 404 anyway)."""
     cfg = current_app.config
-    mult = float(cfg["PUBLIC_CEILING_MULTIPLIER"])
-    if mult <= 0:
+    if float(cfg["PUBLIC_CEILING_MULTIPLIER"]) <= 0:
         return None
     ttl = float(cfg["COLLECT_VOLUME_CACHE_SECONDS"])
     key = (id(current_app._get_current_object()), "counter", counter_id)
@@ -177,7 +176,13 @@ def counter_ceiling(counter_id: int) -> Optional[int]:
         unit_id = db.session.scalar(select(Counter.unit_id).where(Counter.id == counter_id))
         if ttl:
             _expected_cache[key] = (time.monotonic() + ttl, unit_id)
-    if unit_id is None:
+    return unit_ceiling(unit_id)
+
+
+def unit_ceiling(unit_id: Optional[int]) -> Optional[int]:
+    """`counter_ceiling` of a counter of this unit (the caller knows the unit: no lookup)."""
+    mult = float(current_app.config["PUBLIC_CEILING_MULTIPLIER"])
+    if mult <= 0 or unit_id is None:
         return None
     return math.ceil(mult * expected_hour(unit_id))
 

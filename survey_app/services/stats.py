@@ -42,16 +42,27 @@ def _period(period) -> Optional[Period]:
     return resolve_period(str(period))
 
 
-def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by: str = "unit") -> pd.DataFrame:
-    """Responses of the period (and units) as compressed analysis rows:
-    unit_code, stratum, excluded, age_group, <the six items>, count.
+def _cells_query(period, unit_ids, by: str, buckets: tuple[int, int]):
+    """The GROUP BY of `response_frame` over `response_cells` (aggregates.py):
+    the same rows as over `responses`, summed over counters and half-months."""
+    from .aggregates import cells_table
 
-    One GROUP BY over `responses` (its covering index `ix_responses_stats`):
-    the answers to the six shared items are read from the packed
-    `Response.pattern` and decoded here.  `by="counter"` keys the rows by
-    counter instead (unit_code = the counter's code; responses without a
-    counter are left out), for comparing the counters of a unit."""
-    period = _period(period)
+    c = cells_table().c
+    key = c.counter_id if by == "counter" else c.unit_id
+    under18 = sa.case((c.under18.is_(True), UNDER_18), else_="").label("age_group")
+    keys = [key, c.stratum, c.excluded, under18, c.pattern]
+    total = sa.func.sum(c.n)
+    q = sa.select(*keys, total.label("count")).group_by(*keys).having(total > 0)
+    if by == "counter":
+        q = q.where(c.counter_id != 0)
+    if buckets != (0, 99999999):
+        q = q.where(c.bucket >= buckets[0], c.bucket < buckets[1])
+    if unit_ids is not None:
+        q = q.where(c.unit_id.in_(sorted(set(unit_ids))))
+    return q
+
+
+def _responses_query(period, unit_ids, by: str):
     under18 = sa.case((Response.age_group == UNDER_18, UNDER_18), else_="").label("age_group")
     key = Response.counter_id if by == "counter" else Response.unit_id
     keys = [key, Response.stratum, Response.excluded, under18, Response.pattern]
@@ -62,6 +73,29 @@ def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by:
         q = q.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
     if unit_ids is not None:
         q = q.where(Response.unit_id.in_(sorted(set(unit_ids))))
+    return q
+
+
+def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by: str = "unit",
+                   source: str = "cells") -> pd.DataFrame:
+    """Responses of the period (and units) as compressed analysis rows:
+    unit_code, stratum, excluded, age_group, <the six items>, count.
+
+    Read from `response_cells`, the counts the database keeps per cell
+    (services/aggregates.py), when the period is made of whole half-months
+    (every report and calendar period); otherwise, or with
+    `source="responses"`, one GROUP BY over `responses` (its covering index
+    `ix_responses_stats`).  Either way the answers to the six shared items
+    come packed (`Response.pattern`) and are decoded here.  `by="counter"`
+    keys the rows by counter instead (unit_code = the counter's code;
+    responses without a counter are left out), for comparing the counters of
+    a unit."""
+    from .aggregates import aligned_buckets
+
+    period = _period(period)
+    buckets = aligned_buckets(period) if source == "cells" else None
+    q = (_cells_query(period, unit_ids, by, buckets) if buckets is not None
+         else _responses_query(period, unit_ids, by))
     rows = db.session.execute(q).all()
     table = Counter if by == "counter" else Unit
     codes = dict(db.session.execute(sa.select(table.id, table.code)).all())
@@ -76,6 +110,43 @@ def response_frame(period=None, unit_ids: Optional[Iterable[int]] = None, *, by:
     # One order whatever the database returned: a closed period recomputes to the last digit (services.publishing).
     return frame.sort_values(["unit_code", "stratum", "excluded", "age_group", *PATTERN_ITEMS], kind="mergesort",
                              na_position="first").reset_index(drop=True)
+
+
+def count_outside(period, unit_ids) -> int:
+    """Responses of the units outside the period (for the record: they never
+    leave SQL), from the cells when the period is whole half-months."""
+    from .aggregates import aligned_buckets, cells_table
+
+    buckets = aligned_buckets(period)
+    if buckets is not None:
+        c = cells_table().c
+        q = sa.select(sa.func.coalesce(sa.func.sum(c.n), 0)).where(
+            sa.or_(c.bucket < buckets[0], c.bucket >= buckets[1]))
+        if unit_ids is not None:
+            q = q.where(c.unit_id.in_(unit_ids))
+        return int(db.session.scalar(q) or 0)
+    q = sa.select(sa.func.count()).select_from(Response).where(
+        sa.or_(Response.submitted_at < period.start, Response.submitted_at >= period.end))
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(unit_ids))
+    return int(db.session.scalar(q) or 0)
+
+
+def last_submitted(period, unit_ids) -> Optional[dt.datetime]:
+    """The newest submission of the units in the period (the data cut-off)."""
+    q = sa.select(sa.func.max(Response.submitted_at))
+    if period is not None:
+        q = q.where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
+    if unit_ids is not None:
+        q = q.where(Response.unit_id.in_(unit_ids))
+    last = db.session.scalar(q)
+    if last is None:
+        return None
+    if isinstance(last, str):  # SQLite returns some aggregates as text
+        last = dt.datetime.fromisoformat(last)
+    if last.tzinfo is None:  # aggregate results bypass the column type on SQLite
+        last = last.replace(tzinfo=dt.timezone.utc)
+    return last
 
 
 def units_frame() -> pd.DataFrame:
@@ -172,20 +243,12 @@ def compute(period=None, *, unit_ids: Optional[Iterable[int]] = None, options: O
         codes = set(db.session.scalars(sa.select(Unit.code).where(Unit.id.in_(visible))))
         t = result.table = t[t["unit_code"].isin(codes)].reset_index(drop=True)
     # Responses outside the period never left SQL: count them for the record.
-    scope = [] if ids is None else [Response.unit_id.in_(ids)]
-    inside = sa.true() if period is None else sa.and_(Response.submitted_at >= period.start,
-                                                      Response.submitted_at < period.end)
-    n_out, last = db.session.execute(
-        sa.select(sa.func.count(sa.case((~inside, 1))), sa.func.max(sa.case((inside, Response.submitted_at))))
-        .where(*scope)).one()
     if period is not None:
+        n_out = count_outside(period, ids)
         result.meta.setdefault("n_left_out", {})["outside_period"] = int(n_out)
         result.meta["n_read"] = int(result.meta.get("n_read", 0)) + int(n_out)
+    last = last_submitted(period, ids)
     if last is not None:
-        if isinstance(last, str):  # SQLite returns the aggregate of a CASE as text
-            last = dt.datetime.fromisoformat(last)
-        if last.tzinfo is None:  # aggregate results bypass the column type on SQLite
-            last = last.replace(tzinfo=dt.timezone.utc)
         result.meta["data_cutoff"] = last.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
     if isinstance(opts.target, dict) and any(isinstance(k, tuple) and isinstance(k[-1], tuple) for k in opts.target) \
             and len(t):
@@ -298,19 +361,29 @@ def _eligible_age():
     return sa.or_(Response.age_group.is_(None), Response.age_group != UNDER_18)
 
 
-def distribution(unit_ids, period) -> dict[str, list[int]]:
+def distribution(unit_ids, period, source: str = "cells") -> dict[str, list[int]]:
     """Counts of answers 1..5 per item among the eligible responses (descriptive):
     neither excluded nor under 18, as in the index."""
+    from .aggregates import aligned_buckets, cells_table
+
     # One GROUP BY on the packed answer pattern (see models.answer_pattern), decoded here.
-    q = (sa.select(Response.pattern, sa.func.count())
-         .where(in_period(unit_ids, period), Response.excluded.is_(False), _eligible_age())
-         .group_by(Response.pattern))
+    buckets = aligned_buckets(period) if source == "cells" else None
+    if buckets is not None:
+        c = cells_table().c
+        q = (sa.select(c.pattern, sa.func.sum(c.n))
+             .where(c.unit_id.in_(list(unit_ids)), c.excluded.is_(False), c.under18.is_(False),
+                    c.bucket >= buckets[0], c.bucket < buckets[1])
+             .group_by(c.pattern))
+    else:
+        q = (sa.select(Response.pattern, sa.func.count())
+             .where(in_period(unit_ids, period), Response.excluded.is_(False), _eligible_age())
+             .group_by(Response.pattern))
     out = {k: [0, 0, 0, 0, 0] for k in PATTERN_ITEMS}
     for pattern, n in db.session.execute(q):
         for i, key in enumerate(PATTERN_ITEMS):
             v = (int(pattern or 0) // 6 ** i) % 6
             if v:
-                out[key][v - 1] += int(n)
+                out[key][v - 1] += int(n or 0)
     return out
 
 

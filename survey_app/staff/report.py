@@ -39,8 +39,8 @@ def report_tables(user, year: int, rank_among: str = "adequate"):
     period) for the user's scope."""
     from analysis.ranking import compare_to_parent
 
-    from ..services.exclusions import integrity_table
     from ..services.reports import rank_report_units, ranking_meta, with_integrity
+    from .figures import integrity_table  # stored (issue 14)
 
     period = resolve_period(str(year))
     scope = scope_unit_ids(user)

@@ -18,7 +18,7 @@ from ..services.csv_export import export_chunks, export_plan
 from ..services.units import subtree_ids
 from ..ui.format import isnum, pct
 from ..ui.labels import ELEMENT_LABELS, SCALE_LABELS, element_keys
-from . import bp
+from . import bp, figures
 from .auth import can, require, unit_in_scope_or_404
 from .figures import (
     cached,
@@ -72,7 +72,7 @@ def unit_page(code):
                           per_page=FLAGGED_PER_PAGE, error_out=False)
     counters = db.session.scalars(select_counters(unit)).all()
     answers = answers_of([r.id for r in flagged.items] + [r.id for r in comments.items])
-    integrity = exclusions.integrity_total(ids, period.start, period.end)
+    integrity = figures.integrity_total(ids, period.start, period.end)  # stored (issue 14)
     from ..services.integration import m766_note, volume_source  # issue 12: where N comes from, QĐ 766
 
     return render_template(
@@ -126,7 +126,7 @@ def unit_chart(code, name):
     trend_by = _trend_by()
     phone = request.args.get("size") == "phone"  # the phone layout (charts.PHONE), served below 700 px
     data = cached("chart", lambda: _chart(unit, period, ids, name, trend_by, phone), name, unit.code, period,
-                  sorted(ids), trend_by, str(get_locale()), phone)
+                  sorted(ids), trend_by, str(get_locale()), phone, deps=ids)
     if data is None:
         abort(404)
     return FlaskResponse(data, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})

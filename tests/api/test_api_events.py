@@ -184,3 +184,43 @@ def test_a_returned_dossier_with_consent_gets_its_link_once_and_the_number_is_ne
                 assert "0912345678" not in repr(tuple(row)), table.name
     bad = api("a").events(dict(ev, MaHoSo="HS-BADPHONE", SoDienThoai="12")).json["results"][0]
     assert bad["code"] == "invalid_value" and bad["field"] == "SoDienThoai"
+
+
+def test_a_later_event_without_a_field_keeps_the_stored_value(api_world, api):
+    """Fields an event does not carry keep what earlier events stored, for every dossier of a
+    batch that mixes dossiers carrying a field with dossiers that do not."""
+    first = [dossier_event(code="HS-K1", unit="P-A", MaTTHC="2.000001", NguoiXuLy="Cán bộ A"),
+             dossier_event(code="HS-K2", unit="P-A", MaTTHC="2.000002", NgayHenTra=None)]
+    assert api("p").events(*first).json["accepted"] == 2
+    later = [dossier_event(code="HS-K1", unit="P-A", event="cap_nhat", MaTTHC=None, MaLinhVuc=None, HinhThuc=None,
+                           NgayTiepNhan=None, NgayHenTra=None, TrangThaiHoSo="5"),
+             dossier_event(code="HS-K2", unit="P-A", event="cap_nhat", MaTTHC=None, MaLinhVuc="dat_dai",
+                           HinhThuc=None, NgayTiepNhan=None, NgayHenTra="20250312170000", TrangThaiHoSo=None)]
+    assert api("p").events(*later).json["accepted"] == 2
+    k1, k2 = _dossier(api_world["app"], "HS-K1"), _dossier(api_world["app"], "HS-K2")
+    assert (k1.procedure_code, k1.stratum, k1.channel, k1.status, k1.officer) == (
+        "2.000001", "ho_tich", "1", "5", "Cán bộ A")
+    assert k1.received_at == dt.datetime(2025, 3, 1, 1, 30, tzinfo=dt.timezone.utc)
+    assert k1.due_at == dt.datetime(2025, 3, 10, 10, 0, tzinfo=dt.timezone.utc)
+    assert (k2.procedure_code, k2.stratum, k2.status, k2.officer) == ("2.000002", "dat_dai", "2", None)
+    assert k2.due_at == dt.datetime(2025, 3, 12, 10, 0, tzinfo=dt.timezone.utc) and k2.returned_on is None
+
+
+def test_a_full_batch_of_new_and_known_dossiers(api_world, api):
+    """MAX_BATCH events, half of them for dossiers stored by an earlier batch: every result in
+    order, each event stored once, each dossier once."""
+    from survey_app.models import Dossier, DossierEvent
+    from survey_app.services.integration import MAX_BATCH
+
+    half = MAX_BATCH // 2
+    api("p").events(*[dossier_event(code=f"HS-F{i}", unit="P-A") for i in range(half)])
+    batch = [dossier_event(code=f"HS-F{i}", unit="P-A", event="tra_ket_qua") for i in range(half)]
+    batch += [dossier_event(code=f"HS-G{i}", unit="P-B") for i in range(half - 1)]
+    batch.insert(7, dossier_event(code="HS-F3", unit="P-A"))     # already stored: a duplicate
+    res = api("p").events(*batch).json
+    assert res["accepted"] == MAX_BATCH - 1 and res["duplicates"] == 1
+    assert [r["index"] for r in res["results"]] == list(range(MAX_BATCH))
+    assert res["results"][7]["status"] == "duplicate"
+    assert count(api_world["app"], Dossier) == MAX_BATCH - 1
+    assert count(api_world["app"], DossierEvent) == MAX_BATCH + half - 1
+    assert _dossier(api_world["app"], "HS-F9").returned_on == dt.date(2025, 3, 5)

@@ -103,3 +103,30 @@ def test_counter_light_row_kept_for_its_ttl_only(capp, cplace, monkeypatch):
         db.session.get(Counter, cplace.counter_id).active = False
         db.session.commit()
     assert c.get(cplace.url).status_code == 410          # no cache: seen at once
+
+
+def test_thank_you_pages_name_the_unit_from_the_light_row_without_a_query(capp, cplace):
+    from sqlalchemy import event
+
+    from survey_app.extensions import db
+
+    c = capp.test_client()
+    r = c.post(cplace.url, data=dict(scrape(c.get(cplace.url).get_data(as_text=True)), **ANSWERS))
+    thanks = r.headers["Location"]
+    kiosk_thanks = cplace.kiosk_url + "/thanks"
+    statements = []
+    with capp.app_context():
+        from survey_app.models import Unit
+
+        unit = db.session.get(Unit, cplace.unit_id)
+        names = {"vi": unit.name_vi, "en": unit.name("en")}
+        engine = db.engine
+    listen = lambda *a, **k: statements.append(a[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        for path in (thanks, kiosk_thanks, thanks + "&lang=en"):
+            html = c.get(path).get_data(as_text=True)
+            assert names["en" if path.endswith("lang=en") else "vi"] in html
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert statements == []

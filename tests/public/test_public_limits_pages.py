@@ -103,7 +103,7 @@ def test_friendly_error_pages(client, place):
 
 
 def test_server_error_page_never_shows_a_traceback(make_app):
-    app = make_app(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+    app = make_app(TESTING=False, PROPAGATE_EXCEPTIONS=False, JOBS_IN_PROCESS=False)  # no job thread left behind
 
     @app.get("/boom-for-test")
     def boom():

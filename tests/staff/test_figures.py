@@ -1,6 +1,6 @@
 """The staff pages show the figures `services.stats` computes (same scope,
-same period), in the reader's language; the figures cache is Flask-Caching's
-and any figure-changing audited action invalidates it."""
+same period), in the reader's language; the figures store keeps them in
+Flask-Caching and a change invalidates the figures of the units it touches."""
 import re
 
 from analysis.schema import ITEM_KEYS
@@ -80,10 +80,11 @@ def test_the_period_is_part_of_the_figures(sapp, world, as_role):
         assert abs(found[label] - want[label]) < 1e-6, label
 
 
-def test_figures_cache_uses_flask_caching_and_audited_changes_invalidate(sapp, world):
-    from flask import g
+def test_figures_store_uses_flask_caching_and_changes_invalidate_what_they_touch(sapp, world):
+    import sqlalchemy as sa
 
     from survey_app.extensions import cache, db
+    from survey_app.models import Response, Unit
     from survey_app.services.audit import record
     from survey_app.staff import figures
 
@@ -94,22 +95,30 @@ def test_figures_cache_uses_flask_caching_and_audited_changes_invalidate(sapp, w
         return len(calls)
 
     with sapp.test_request_context("/"):
-        assert figures.cached("probe", compute, "P-A", [1, 2]) == 1
-        assert figures.cached("probe", compute, "P-A", [1, 2]) == 1  # a hit
-        assert cache.get(figures.cache_key("probe", "P-A", [1, 2])) == (1,)  # in the app's Flask-Caching
-        assert figures.cached("probe", compute, "P-A", [1, 3]) == 2  # another scope: another entry
+        a, y = (db.session.scalar(sa.select(Unit.id).where(Unit.code == c)) for c in ("P-A", "Q-Y"))
+        assert figures.cached("probe", compute, "P-A", deps=[a]) == 1
+        assert figures.cached("probe", compute, "P-A", deps=[a]) == 1  # a hit
+        assert cache.get(figures.cache_key("probe", "P-A"))["v"] == 1  # in the app's Flask-Caching
+        assert figures.cached("probe", compute, "Q-Y", deps=[y]) == 2  # another scope: another entry
     with sapp.test_request_context("/"):
         record(actor="t", action="login", target_type="user", target_id="t")  # reads change no figure
         db.session.commit()
-        assert figures.cached("probe", compute, "P-A", [1, 2]) == 1
+        assert figures.cached("probe", compute, "P-A", deps=[a]) == 1
     with sapp.test_request_context("/"):
-        record(actor="t", action="response_exclude", target_type="response", target_id="x")
+        # an exclusion at P-A: P-A's figures are recomputed, Q-Y's are not
+        r = db.session.scalars(sa.select(Response).where(Response.unit_id == a)).first()
+        r.excluded = True
+        record(actor="t", action="response_exclude", target_type="response", target_id=str(r.id))
         db.session.commit()
-        assert g.get("_staff_generation") is None
-        assert figures.cached("probe", compute, "P-A", [1, 2]) == 3  # recomputed after the exclusion
+        assert figures.cached("probe", compute, "P-A", deps=[a]) == 3
+        assert figures.cached("probe", compute, "Q-Y", deps=[y]) == 2
+    with sapp.test_request_context("/"):
+        record(actor="t", action="target_set", target_type="target", target_id="2025")  # not through responses
+        db.session.commit()
+        assert figures.cached("probe", compute, "Q-Y", deps=[y]) == 4
     sapp.config["STAFF_CACHE_SECONDS"] = 0
     with sapp.test_request_context("/"):
-        assert figures.cached("probe", compute, "P-A", [1, 2]) == 4  # caching off
+        assert figures.cached("probe", compute, "P-A", deps=[a]) == 5  # caching off
 
 
 def test_admin_unit_search_takes_percent_and_underscore_literally(sapp, world, as_role):
