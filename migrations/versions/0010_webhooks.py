@@ -1,7 +1,7 @@
 """outbound webhooks of API clients and their deliveries (issue 12 item 6)
 
-Revision ID: 0009_webhooks
-Revises: 0008_cases
+Revision ID: 0010_webhooks
+Revises: 0009_figures
 Create Date: 2026-12-01 15:30:00
 
 One webhook per API client (URL, event types, the salt its signing secret is
@@ -15,8 +15,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_webhooks'
-down_revision = '0008_cases'
+revision = '0010_webhooks'
+down_revision = '0009_figures'
 branch_labels = None
 depends_on = None
 
