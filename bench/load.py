@@ -67,7 +67,7 @@ HOST = "127.0.0.1"
 TIMEOUT = 30.0
 GRACE = 5.0  # seconds after a phase's last arrival in which its thank-yous still count as on time
 ITEMS = ("overall", "access", "procedure", "staff", "result", "feedback")
-STRATA = ("ho_tich", "dat_dai", "xay_dung", "kinh_doanh", "xa_hoi", "tu_phap", "khac", "")
+STRATA = ("ho_tich", "dat_dai", "xay_dung", "kinh_doanh", "y_te", "giao_duc", "khac", "")  # counter-quick v2
 AGES = ("under_18", "18_29", "30_44", "45_59", "60_plus", "")
 COMMENTS = ("", "", "", "Cán bộ nhiệt tình, cảm ơn.", "Phải chờ hơi lâu.", "Thủ tục nhanh gọn.",
             "Nên có thêm ghế ngồi chờ.")
@@ -364,6 +364,9 @@ def cpu_per_submission(stack: Stack, n: int = 200) -> float:
         body = {"csrf_token": _CSRF.search(html).group(1), "k": _KEY.search(html).group(1), "website": ""}
         body.update(answers(client_rng))
         r = c.post(f"/c/{token}", data=body)
+        if r.status_code != 303:
+            sys.exit(f"calibration: the form POST answered {r.status_code}, not 303: "
+                     f"{r.get_data(as_text=True)[:300]}")
         c.get(r.headers["Location"])
 
     for i in range(20):

@@ -68,6 +68,11 @@ class Defaults:
     SMS_GATEWAY = "log"
     SMS_GATEWAY_URL = None
     SMS_GATEWAY_KEY = None
+    # Outbound webhooks (services/webhooks.py): seconds a receiver has to answer one POST, and how long a
+    # worker remembers whether anyone subscribes to an event type (a webhook set in another worker starts
+    # receiving at most that late).  None = 10, or 0 when TESTING.
+    WEBHOOK_TIMEOUT_SECONDS = 5
+    WEBHOOK_SUBSCRIBER_CACHE_SECONDS = None
 
     # ------------------------------------------------------------------ citizen form
     # Rate limits (Flask-Limiter syntax) of the citizen pages, per key (public/routes.py).
@@ -291,7 +296,8 @@ def derive(config: MutableMapping) -> None:
         config["PUBLIC_BASE_URL"] = served_base_url()
     if config["COLLECT_INSTRUMENT_CACHE_SECONDS"] is None:
         config["COLLECT_INSTRUMENT_CACHE_SECONDS"] = 0 if config["TESTING"] else 60
-    for name, seconds in (("COLLECT_COUNTER_CACHE_SECONDS", 30), ("COLLECT_PAGE_CACHE_SECONDS", 300)):
+    for name, seconds in (("COLLECT_COUNTER_CACHE_SECONDS", 30), ("COLLECT_PAGE_CACHE_SECONDS", 300),
+                          ("WEBHOOK_SUBSCRIBER_CACHE_SECONDS", 10)):
         if config[name] is None:
             config[name] = 0 if config["TESTING"] else seconds
     if not config["CACHE_TYPE"]:

@@ -729,3 +729,58 @@ class Job(db.Model):
     result: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class Webhook(db.Model):
+    """The outbound webhook of one API client (optional; `services.webhooks`):
+    where to POST, the event types it wants, and the random salt its signing
+    secret is derived from (secret = HMAC of the salt under SECRET_KEY, so a
+    copy of the database alone cannot forge signatures; SECURITY.md)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"), unique=True)
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[str] = mapped_column(String(200))  # comma-separated event types
+    secret_salt: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[ApiClient] = relationship()
+
+    @property
+    def event_set(self) -> set[str]:
+        return {e for e in self.events.split(",") if e}
+
+
+class WebhookDelivery(db.Model):
+    """One event for one client's webhook: the exact body signed and sent
+    (links only, never answer content), and its delivery log.  `status`:
+    pending (waiting or retrying) | delivered | dead (attempts used up: the
+    dead-letter list, re-sent by hand).  `job_id` is the background job that
+    delivers it (`services.jobs`)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_status", "status", "created_at"),
+        Index("ix_webhook_deliveries_client", "client_id", "created_at"),
+        CheckConstraint("status IN ('pending','delivered','dead')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    event_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[Optional[int]] = mapped_column(Integer)
+    last_error: Mapped[Optional[str]] = mapped_column(String(300))
+    job_id: Mapped[Optional[int]] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    client: Mapped[ApiClient] = relationship()
+    unit: Mapped[Unit] = relationship()

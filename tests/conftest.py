@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -109,6 +110,16 @@ def pytest_unconfigure(config):
     shift = getattr(config, "_sipas_shift", None)
     if shift is not None:
         shift.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_job_worker():
+    """An app made without TESTING (the production checks) starts the in-process job worker on its first
+    request; stop it after the test, so that it never runs later tests' jobs on the shared database."""
+    yield
+    jobs = sys.modules.get("survey_app.services.jobs")
+    if jobs is not None and jobs._thread is not None:
+        jobs.stop_in_process()
 
 
 @pytest.fixture

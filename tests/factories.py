@@ -425,6 +425,18 @@ def make_snapshot(unit, period="2025", version=1, status="draft", **kw):
     return snap
 
 
+def make_webhook_delivery(client, unit, status="dead"):
+    """A delivery of `client`'s webhook (committed by the caller), e.g. a dead letter to re-send."""
+    from survey_app.extensions import db
+    from survey_app.models import WebhookDelivery
+
+    d = WebhookDelivery(client_id=client.id, unit_id=unit.id, event_type="rating.dissatisfied", body="{}",
+                        status=status, attempts=6 if status == "dead" else 0)
+    db.session.add(d)
+    db.session.flush()
+    return d
+
+
 def make_case(unit, response=None, kind="dissatisfied", status="new", due_on=dt.date(2026, 6, 24), **kw):
     """A case (services.cases opens them in the app; this writes the row as is)."""
     from survey_app.extensions import db

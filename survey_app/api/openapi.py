@@ -56,6 +56,36 @@ RESULT_ROW = {
 }
 
 
+#: The body of an outbound webhook POST (services/webhooks.py): links, never answer content.
+WEBHOOK_EVENT = {
+    "type": "object", "required": ["id", "type", "created_at", "unit", "links"], "additionalProperties": False,
+    "properties": {
+        "id": {"type": "integer", "description": "the delivery id (also X-SIPAS-Delivery); a re-send keeps it"},
+        "type": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+        "unit": {"type": "object", "required": ["code", "name"], "additionalProperties": False,
+                 "properties": {"code": {"type": "string"}, "name": {"type": "string"}}},
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+        "data": {"type": "object",
+                 "additionalProperties": {"type": ["string", "number", "integer", "boolean", "null"]}},
+    },
+}
+
+
+def _webhooks() -> dict:
+    from ..services.webhooks import EVENT_TYPES
+
+    headers = {name: {"required": True, "schema": {"type": "string"}, "description": text} for name, text in (
+        ("X-SIPAS-Event", "the event type"), ("X-SIPAS-Delivery", "the delivery id"),
+        ("X-SIPAS-Timestamp", "Unix seconds"),
+        ("X-SIPAS-Signature", 'sha256=<hex HMAC-SHA256 of "timestamp.body" under the webhook secret>'))}
+    return {event: {"post": {
+        "summary": f"{event}: POSTed to the client's webhook address (signed; 2xx = delivered)",
+        "parameters": [{"name": n, "in": "header", **spec} for n, spec in headers.items()],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/WebhookEvent"}}}},
+        "responses": {"200": {"description": "received (any 2xx)"}}}} for event in EVENT_TYPES}
+
+
 def _resp(schema_ref: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
 
@@ -109,6 +139,7 @@ def document() -> dict:
                                              "responses": {"200": {"description": "OpenAPI 3 document",
                                                                    "content": {"application/json": {}}}}}},
         },
+        "webhooks": _webhooks(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -128,7 +159,7 @@ def document() -> dict:
                                            "closed_version": _STR, "version_note": _STR,
                                            "units": {"type": "array",
                                                      "items": {"$ref": "#/components/schemas/ResultRow"}}}},
-                "ResultRow": RESULT_ROW,
+                "ResultRow": RESULT_ROW, "WebhookEvent": WEBHOOK_EVENT,
             },
         },
     }

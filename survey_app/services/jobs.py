@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Modules whose import registers job handlers (one line per module).
 HANDLER_MODULES: tuple[str, ...] = (
+    "survey_app.services.webhooks",
     "survey_app.staff.figures",  # figures.recompute: stale staff figures computed again (issue 14)
     "survey_app.services.cases",  # alert e-mails and the deferred window check (h-alerts)
     "survey_app.services.csv_export",  # large responses exports written to a file (h-export)

@@ -25,6 +25,7 @@ from . import cases
 from .privacy import mask_pii
 from .quality import Content, quality_flags, typed_flags
 from .submissions import Clean
+from .webhooks import rating_stored
 
 
 def bulk_insert(table: sa.Table, rows: Sequence[dict], chunk: int = 20000) -> None:
@@ -123,6 +124,7 @@ def create_response(*, unit_id: int, counter_id: Optional[int], instrument, clea
         row.update(entered_by_user_id=typist.id, paper_batch=paper_batch)
     try:
         _insert(row, clean.answers)
+        rating_stored(unit_id, clean.answers)  # webhooks: rating.dissatisfied (issue 12.6)
         cases.after_response(row, clean.answers, clean.reply_requested)  # alerts (returns unless overall <= 2)
         if typed:
             _audit_typed(row, typist, flags)

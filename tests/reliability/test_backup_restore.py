@@ -66,6 +66,13 @@ def _seed(app) -> None:
         # (2024: REL-A's 2025 is closed by the snapshot above, and the import guard refuses it)
         csv_import.import_volumes(b"unit_code,period_start,period_end,stratum,transactions\n"
                               b"REL-B,2024-01-01,2024-03-31,,42\n", "vol.csv", actor="test")
+        from survey_app.models import ApiClient
+        from survey_app.services import webhooks
+
+        client = db.session.scalar(sa.select(ApiClient).order_by(ApiClient.id))  # the demo's one-stop system
+        webhooks.configure(client, "https://hooks.example.vn/sipas", actor="test")
+        webhooks.emit(client.unit_id, "alert.created", {"alert": 1})  # a delivery and its job
+        db.session.commit()
         db.session.remove()
 
 

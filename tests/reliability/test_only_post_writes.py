@@ -53,9 +53,14 @@ def target(make_loaded_app):
         from tests.factories import make_api_client
 
         api_client = make_api_client(unit)[0]  # /staff/admin/api/<cid>/revoke (issue 12)
+        from tests.factories import make_webhook_delivery
+
+        delivery = make_webhook_delivery(api_client, unit)  # /staff/admin/api/deliveries/<did>/resend
+        db.session.commit()
         args = {"token": place.token, "code": unit.code, "ccode": counter.code, "rid": str(resp.id),
                 "year": 2025, "uid": victim.id, "tid": 1, "name": "elements", "fmt": "svg", "filename": "public.js",
-                "cid": api_client.id, "req_id": req.id, "sid": snap.id, "other": snap.id, "case_id": case_id}
+                "cid": api_client.id, "did": delivery.id, "req_id": req.id, "sid": snap.id, "other": snap.id,
+                "case_id": case_id}
     return app, place, args
 
 

@@ -39,10 +39,13 @@ def staff_target(make_loaded_app):
         case_id = make_case(unit, resp).id  # /staff/cases/<case_id> (issue 14.6)
         snap = make_snapshot(unit, status="submitted")
         db.session.commit()
-        from tests.factories import make_api_client
+        from tests.factories import make_api_client, make_webhook_delivery
 
+        api_client = make_api_client(unit)[0]
+        delivery = make_webhook_delivery(api_client, unit)
+        db.session.commit()
         args = {"code": unit.code, "ccode": counter.code, "rid": str(resp.id), "year": 2025, "uid": admin.id, "tid": 1,
-                "name": "elements", "fmt": "svg", "cid": make_api_client(unit)[0].id,
+                "name": "elements", "fmt": "svg", "cid": api_client.id, "did": delivery.id,
                 "req_id": req.id, "sid": snap.id, "other": snap.id, "token": "t" * 24, "case_id": case_id}
     return app, args
 

@@ -391,3 +391,29 @@ def test_the_cli_sets_where_alerts_are_emailed(app, runner, place):
     assert runner.invoke(args=["users", "email", "analyst"]).exit_code == 0
     with app.app_context():
         assert user("analyst").email is None
+
+
+def test_the_alert_webhook_carries_the_case_link_only(app, place):
+    """An API client subscribed to `alert.created` in the unit's subtree is told of
+    a new case by the link to its page and its kind, nothing else.  (Skipped until
+    h-webhooks' services/webhooks.py is on the branch; `cases.webhook_alert` calls it.)"""
+    import json
+
+    webhooks = pytest.importorskip("survey_app.services.webhooks")
+    from survey_app.models import Unit, WebhookDelivery
+    from tests.factories import make_api_client
+
+    with app.app_context(), time_machine.travel(T0, tick=False):
+        client, _key = make_api_client(db.session.get(Unit, place["A"]))
+        webhooks.configure(client, "https://motcua.example.vn/hook", ["alert.created"], actor="test")
+        rate(place, 1, comment="Cán bộ Nguyễn Văn Bình gắt gỏng")
+        [case] = all_cases()
+        [delivery] = db.session.scalars(select(WebhookDelivery)).all()
+        body = json.loads(delivery.body)
+        assert body["type"] == "alert.created" and body["unit"]["code"] == "P-A"
+        assert body["links"]["case"] == f"http://sipas.test/staff/cases/{case.id}"
+        assert body["data"] == {"kind": "dissatisfied"}
+        assert "gắt" not in delivery.body and "Nguyễn" not in delivery.body
+        rate(place, 5, unit="B")  # another unit, outside the client's subtree, and satisfied: nothing
+        rate(place, 2, unit="B")
+        assert len(db.session.scalars(select(WebhookDelivery)).all()) == 1
