@@ -451,6 +451,20 @@ def _counters_again(code, period, ids):
     return counters_table(_unit_by_code(code), period, ids)
 
 
+def bieu06_table(period, scope) -> list[dict]:
+    """`services.bieu06.table` (the report's table per field), stored and recomputed in the background."""
+    from ..services import bieu06
+
+    ids = None if scope is None else sorted(scope)
+    return cached("bieu06", lambda: bieu06.table(period, ids), period.label, ids,
+                  deps=ALL_UNITS if ids is None else ids, recipe=("bieu06", (period, ids)))
+
+
+@recipe("bieu06")
+def _bieu06_again(period, ids):
+    return bieu06_table(period, ids)
+
+
 # ---------------------------------------------------------------- integrity counts
 # (services.exclusions; stored like the index: stamped by the units' marks and the pending requests)
 

@@ -110,12 +110,9 @@ def field_rows(user, period) -> list[dict]:
     """The rows of the Biểu 06/VPCP/KSTT table (`services.bieu06.table`: one
     per unit and field, dossiers and the survey's figures) that have dossier
     figures: the report's table per field.  Cached like the other figures."""
-    from ..services import bieu06
-    from .figures import cached
+    from .figures import bieu06_table
 
-    scope = scope_unit_ids(user)
-    rows = cached("bieu06", lambda: bieu06.table(period, scope), period.label,
-                  None if scope is None else sorted(scope))
+    rows = bieu06_table(period, scope_unit_ids(user))
     return [r for r in rows if r.get("processed_total") is not None or r.get("received_total") is not None]
 
 
