@@ -20,8 +20,9 @@ Three triggers open a case for a unit:
 
 `after_response` is the hook of the one writer (services/responses.py): it
 returns at once unless the rating is dissatisfied or a reply was asked for,
-and whatever goes wrong in it is logged and undone without touching the
-citizen's rating (a savepoint).
+and then only queues one job (`OPEN_JOB`, one INSERT in the response's
+transaction) that opens the case and looks at the window, so the citizen's
+POST never pays for either and a failure there never costs the rating.
 
 A case gets an owner (a leader of the unit, the nearest level of the tree that
 has one), a deadline of CASE_DEADLINE_WORKING_DAYS working days
@@ -67,6 +68,7 @@ SYSTEM = "system"
 MAX_REPLY_CHARS = 4000
 EMAIL_JOB = "cases.email"
 WINDOW_JOB = "cases.window"
+OPEN_JOB = "cases.open"
 
 def _labels() -> dict[str, dict[str, str]]:
     """The words of the codes (status, kind, history action) in the page's language."""
@@ -111,19 +113,33 @@ class Refused(Exception):
 
 
 def after_response(row: dict, answers: dict, reply_requested: bool = False) -> None:
-    """Open the cases a stored response calls for (same transaction as the
-    response; the caller commits).  `row` is the response row as written."""
+    """Queue the opening of the cases a stored response calls for: one job row
+    in the response's transaction (the caller commits), nothing else on the
+    citizen's POST; the job (`OPEN_JOB`) opens the case and looks at the window.
+    `row` is the response row as written."""
     overall = answers.get(OVERALL)
     dissatisfied = overall is not None and 1 <= int(overall) <= int(current_app.config["M766_DISSATISFIED_MAX"])
     if not (dissatisfied or reply_requested) or not current_app.config["ALERTS_ENABLED"]:
         return
-    try:
-        with db.session.begin_nested():
-            _open_for_response(row, "dissatisfied" if dissatisfied else "reply_requested", reply_requested)
-            if dissatisfied and row["channel"] in LIVE_CHANNELS:
-                check_window(row["unit_id"], row["submitted_at"])
-    except Exception:  # noqa: BLE001 - a case must never cost the citizen their rating
-        log.exception("opening a case failed (the rating is kept)")
+    jobs.enqueue(OPEN_JOB, {"response_id": str(row["id"]), "unit_id": row["unit_id"],
+                            "kind": "dissatisfied" if dissatisfied else "reply_requested",
+                            "reply": bool(reply_requested), "at": row["submitted_at"].isoformat(),
+                            "window": bool(dissatisfied and row["channel"] in LIVE_CHANNELS)})
+
+
+@jobs.handler(OPEN_JOB, max_attempts=5, backoff=30.0)
+def _open_job(payload: dict, job) -> Optional[str]:
+    import uuid
+
+    rid = uuid.UUID(payload["response_id"])
+    if db.session.scalar(select(Case.id).where(Case.response_id == rid)) is not None:
+        return "case exists"
+    if db.session.scalar(select(Response.id).where(Response.id == rid)) is None:
+        return "response gone"
+    case = _open(int(payload["unit_id"]), payload["kind"], response_id=rid, reply_requested=payload["reply"])
+    if payload["window"]:
+        check_window(int(payload["unit_id"]), dt.datetime.fromisoformat(payload["at"]))
+    return f"case {case.id}"
 
 
 def reply_requested_for(response_id) -> None:
@@ -142,10 +158,6 @@ def reply_requested_for(response_id) -> None:
                 _event(case, None, "reply_requested", case.status, case.status)
     except Exception:  # noqa: BLE001
         log.exception("marking a reply request failed (the comment is kept)")
-
-
-def _open_for_response(row: dict, kind: str, reply_requested: bool) -> Case:
-    return _open(row["unit_id"], kind, response_id=row["id"], reply_requested=reply_requested)
 
 
 def window_counts(unit_id: int, end: dt.datetime, minutes: float) -> tuple[int, int]:

@@ -52,6 +52,7 @@ def rate(place, overall, *, unit="A", channel="qr", comment=None, reply=False, t
         "counter-quick"), clean=clean, channel=channel, idempotency_key=submissions.new_key(), check_flags=False,
         **extra)
     assert out.status == "created"
+    jobs.run_due(kinds=[cases.OPEN_JOB])  # the case is opened by a job, not on the citizen's POST
     return out.response_id
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from survey_app.extensions import db
 from survey_app.models import AuditLog, Case, Response, Unit, User
-from survey_app.services import submissions
+from survey_app.services import cases, jobs, submissions
 from tests.helpers import csrf_login, open_form, scrape, submit
 
 UTC = dt.timezone.utc
@@ -28,6 +28,7 @@ def _rate(sapp, code, overall, comment=None):
             unit_id=unit.id, counter_id=None, instrument=latest_instrument("counter-quick"),
             clean=submissions.Clean(answers={"overall": overall, "staff": 3}, comment=comment),
             channel="qr", idempotency_key=submissions.new_key(), check_flags=False)
+        jobs.run_due(kinds=[cases.OPEN_JOB])
         return db.session.scalar(select(Case.id).where(Case.response_id == out.response_id))
 
 
@@ -146,6 +147,7 @@ def test_the_citizen_asks_for_a_reply_on_the_details_step(app, client, place):
                                                       comment="Xin trả lời giúp, email tôi: an@example.com"))
     assert r.status_code == 303
     with app.app_context():
+        jobs.run_due(kinds=[cases.OPEN_JOB])
         [case] = db.session.scalars(select(Case)).all()
         assert (case.kind, case.reply_requested, case.status) == ("reply_requested", True, "new")
         stored = db.session.get(Response, case.response_id)
@@ -172,6 +174,7 @@ def test_the_window_fires_through_the_citizen_form(make_loaded_app):
             hidden = open_form(client, place.url)
             assert submit(client, place.url, answers={"overall": overall, "staff": "4"},
                           hidden=hidden).status_code == 303
-    with app.app_context():
+    with app.app_context(), time_machine.travel(dt.datetime(2026, 6, 17, 3, 5, tzinfo=UTC), tick=True):
+        jobs.run_due(kinds=[cases.OPEN_JOB])
         kinds = sorted(c.kind for c in db.session.scalars(select(Case)))
         assert kinds == ["dissatisfied", "dissatisfied", "threshold"]
