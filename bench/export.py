@@ -39,25 +39,11 @@ sys.path.insert(0, str(ROOT))
 PASSWORD = "bench-password-1"
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from dashboard import admin_sql, rss_mb  # noqa: E402  (bench/ is the script's folder, on sys.path)
 
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def admin_sql(server: str, sql: str) -> None:
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(sa.text(sql))
-    eng.dispose()
 
 
 def db_exists(server: str, name: str) -> bool:

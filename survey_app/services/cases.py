@@ -43,7 +43,7 @@ from email.message import EmailMessage
 from typing import Optional
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import force_locale, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -53,7 +53,7 @@ from analysis.schema import OVERALL
 
 from ..extensions import db
 from ..models import CASE_STATUSES, Answer, Case, CaseEvent, Response, Unit, User, utcnow
-from . import jobs
+from . import jobs, refusals
 from .audit import record
 from .periods import local_zone
 from .units import scope_unit_ids
@@ -94,19 +94,7 @@ def _labels() -> dict[str, dict[str, str]]:
     }
 
 
-class Refused(Exception):
-    """A case action the rules do not allow (`status`, a translated `message`)."""
-
-    def __init__(self, status: int, message):
-        super().__init__(status)
-        self.status, self.message = status, message
-
-    def __str__(self) -> str:
-        """The message in the page's language, or the default language in a command."""
-        if has_request_context():
-            return str(self.message)
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return str(self.message)
+Refused = refusals.Refused  # (status, translated message): one class for every service
 
 
 # ------------------------------------------------------------------ the hook of the one writer

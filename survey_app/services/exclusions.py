@@ -41,7 +41,7 @@ from analysis.schema import TYPED_CHANNELS
 
 from ..extensions import db
 from ..models import ExclusionRequest, Response, User, utcnow
-from . import publishing
+from . import publishing, refusals
 from .accounts import has_permission
 from .audit import record
 from .units import scope_unit_ids, subtree_ids
@@ -52,22 +52,7 @@ REASON_MIN, REASON_MAX, NOTE_MAX = 5, 500, 500
 PENDING = "pending"
 
 
-class Refused(Exception):
-    """A request or decision that the rules do not allow (`status`, a translated `message`)."""
-
-    def __init__(self, status: int, message):
-        super().__init__(status)
-        self.status, self.message = status, message
-
-    def __str__(self) -> str:
-        """The message in the page's language, or the default language in a command."""
-        from flask import current_app, has_request_context
-        from flask_babel import force_locale
-
-        if has_request_context():
-            return str(self.message)
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return str(self.message)
+Refused = refusals.Refused  # (status, translated message): one class for every service
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,27 @@ def test_hypothesis_query_strings_on_every_staff_get_route_never_500(staff_targe
     except Exception as exc:  # noqa: BLE001 - TESTING propagates what would be a 500
         raise AssertionError(f"GET {url} {params!r} raised {type(exc).__name__}: {exc}") from exc
     assert status < 500, f"GET {url} {params!r}: {status}"
+
+
+def test_every_staff_page_has_a_plain_title(staff_target):
+    """Each staff HTML page the administrator opens has a short <title> of text
+    (a template that opened its title block and never closed it put a whole
+    section of the admin API page into the title)."""
+    import re
+
+    app, args = staff_target
+    client = app.test_client()
+    assert login(client, "probe-admin").status_code == 302
+    problems = []
+    for path, methods in _staff_urls(app, args):
+        if "GET" not in methods or path.startswith("/staff/logout"):
+            continue
+        r = client.get(path)
+        body = r.get_data().decode("utf-8", "replace")  # consume and close streamed responses (exports)
+        r.close()
+        if r.status_code != 200 or r.mimetype != "text/html":
+            continue
+        m = re.search(r"<title>(.*?)</title>", body, re.S)
+        if m is None or "<" in m.group(1) or len(m.group(1)) > 200:
+            problems.append(f"{path}: {m.group(1)[:80] if m else 'no title'!r}")
+    assert problems == []
