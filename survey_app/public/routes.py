@@ -117,9 +117,13 @@ def key_ip() -> str:
 def _counter_ceiling() -> Optional[str]:
     """The counter's hourly ceiling (`quality.counter_ceiling`, from the unit's volumes), for a POST;
     the unit comes from the counter's light row, which the view loads anyway (`hotpath`)."""
-    ref = hotpath.counter_ref((request.view_args or {}).get("token", ""))
-    light = hotpath.light_counter(ref.counter_id) if ref else None
-    ceiling = quality.unit_ceiling(light.unit_id) if light else None
+    try:
+        ref = hotpath.counter_ref((request.view_args or {}).get("token", ""))
+        light = hotpath.light_counter(ref.counter_id) if ref else None
+        ceiling = quality.unit_ceiling(light.unit_id) if light else None
+    except OperationalError:  # the database is down: the view answers 503 with the answers kept
+        db.session.rollback()
+        return None
     return f"{ceiling}/hour" if ceiling else None
 
 

@@ -29,7 +29,7 @@ def _overview_rows(client, **args) -> dict[str, tuple[str, str]]:
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     out = {}
-    for m in re.finditer(r'<tr data-unit="([^"]+)"(?: data-index="([^"]+)")?>.*?<td class="num">([^<]*)</td>',
+    for m in re.finditer(r'<tr data-unit="([^"]+)"(?: data-index="([^"]+)")?>.*?<td class="num"[^>]*>([^<]*)</td>',
                          html, re.S):
         out[m.group(1)] = (m.group(2), m.group(3))
     return out
