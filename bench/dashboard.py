@@ -324,24 +324,11 @@ def main() -> None:
               f"(goal 60 s: {'met' if delay is not None and delay <= 60 else 'missed'}; load {load()})")
 
         if args.export:
-            app = make_app(url, 300, args.redis)
-            client = signed_in(app)
-            base = rss_mb()
-            t0 = time.perf_counter()
-            resp = client.get(f"/staff/units/AH/responses.csv?period={year}", buffered=False)
-            rows, nbytes, samples = 0, 0, []
-            for chunk in resp.response:
-                if isinstance(chunk, str):
-                    chunk = chunk.encode()
-                nbytes += len(chunk)
-                c = chunk.count(b"\n")
-                if not samples or (rows + c) // 20000 != rows // 20000:
-                    samples.append(rss_mb())
-                rows += c
-            resp.close()
-            took = time.perf_counter() - t0
-            print(f"\nexport: {rows - 1:,} rows, {nbytes / 1e6:.1f} MB in {took:.1f} s "
-                  f"({(rows - 1) / took:,.0f} rows/s); RSS before {base:.0f} MB, "
+            import export  # the export benchmark's app (streamed, never a background job) and measurement
+
+            took, rows, nbytes, samples, base = export.page_export(export.make_app(url), "AH", year)
+            print(f"\nexport: {rows:,} rows, {nbytes / 1e6:.1f} MB in {took:.1f} s "
+                  f"({rows / took:,.0f} rows/s); RSS before {base:.0f} MB, "
                   f"during min {min(samples):.0f} / max {max(samples):.0f} MB over {len(samples)} samples; "
                   f"load {load()}")
     finally:
